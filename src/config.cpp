@@ -1,0 +1,531 @@
+#include "config.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <system_error>
+
+#include "log_format.hpp"
+
+namespace socket_proxy {
+namespace {
+
+constexpr std::string_view help_hint = "run socket-proxy --help for the list of flags";
+
+// sun_path is NUL-terminated, so one byte of it is not available for the path.
+constexpr std::size_t max_unix_socket_path = sizeof(sockaddr_un::sun_path) - 1;
+
+constexpr std::uint64_t max_duration_ms = 365ULL * 24 * 60 * 60 * 1000;
+
+// `SOCKET_PROXY_TIMEOUT="30x"` or `--timeout="30x"`: the value escaped, so a control byte in
+// it cannot garble the message that reports it.
+std::string named_value(std::string_view what, std::string_view value) {
+    std::string text(what);
+    text += '=';
+    text += quote_value(value);
+    return text;
+}
+
+ConfigError value_error(std::string_view what, std::string_view value, std::string_view problem) {
+    return ConfigError(named_value(what, value) + " " + std::string(problem));
+}
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+std::string ascii_lowercase(std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return lower;
+}
+
+// Whole string, decimal digits only: from_chars already refuses signs and spaces for
+// unsigned types, and this refuses trailing junk.
+template <typename Unsigned>
+std::optional<Unsigned> parse_decimal(std::string_view text) {
+    Unsigned number{};
+    const char* const end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(text.data(), end, number);
+    if (text.empty() || error != std::errc{} || stop != end) {
+        return std::nullopt;
+    }
+    return number;
+}
+
+std::string parse_absolute_path(std::string_view what, std::string_view value) {
+    if (value.empty()) {
+        throw ConfigError(std::string(what) + " is empty: give an absolute path");
+    }
+    if (value.front() != '/') {
+        // Relative paths would depend on the working directory of whoever starts us.
+        throw value_error(what, value, "is not an absolute path: start it with /");
+    }
+    if (value.find('\0') != std::string_view::npos) {
+        throw value_error(what, value, "contains a NUL byte: give a plain absolute path");
+    }
+    return std::string(value);
+}
+
+void check_fits_unix_socket(std::string_view what, std::string_view value,
+                            std::string_view socket_path, std::string_view advice) {
+    if (socket_path.size() <= max_unix_socket_path) {
+        return;
+    }
+    throw value_error(what, value,
+                      "is too long: the socket path would have " +
+                          std::to_string(socket_path.size()) +
+                          " bytes but a unix socket path holds at most " +
+                          std::to_string(max_unix_socket_path) + ", so " + std::string(advice));
+}
+
+std::string parse_volume(std::string_view what, std::string_view value) {
+    Config config;
+    config.volume = parse_absolute_path(what, value);
+    check_fits_unix_socket(what, value, config.listen_socket_path(), "use a shorter directory");
+    return config.volume;
+}
+
+std::string parse_docker_socket(std::string_view what, std::string_view value) {
+    std::string path = parse_absolute_path(what, value);
+    check_fits_unix_socket(what, value, path, "use a shorter path");
+    return path;
+}
+
+// Names are not looked up: the static binary has no NSS, and a number is unambiguous.
+// (uid_t)-1 is excluded because chown() and setresuid() read it as "leave unchanged".
+template <typename Id>
+Id parse_id(std::string_view what, std::string_view value, std::string_view kind) {
+    constexpr Id max_id = std::numeric_limits<Id>::max() - 1;
+    const auto id = parse_decimal<Id>(value);
+    if (!id || *id > max_id) {
+        throw value_error(what, value,
+                          "is not a numeric " + std::string(kind) +
+                              " id: use a decimal number from 0 to " + std::to_string(max_id) +
+                              " (names are not looked up)");
+    }
+    return *id;
+}
+
+bool parse_bool(std::string_view what, std::string_view value) {
+    const std::string lower = ascii_lowercase(value);
+    if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
+        return true;
+    }
+    // Empty counts as false: `DEBUG=` in a compose file means "not set".
+    if (lower.empty() || lower == "false" || lower == "0" || lower == "no" || lower == "off") {
+        return false;
+    }
+    throw value_error(what, value, "is not a boolean: use true or false (or 1/0, yes/no, on/off)");
+}
+
+// Letters, digits, dots and hyphens with at least one letter: what DNS names look like.
+bool looks_like_host_name(std::string_view host) {
+    const auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    const bool only_name_bytes = std::all_of(host.begin(), host.end(), [&](char c) {
+        return is_letter(c) || is_digit(c) || c == '.' || c == '-';
+    });
+    return only_name_bytes && std::any_of(host.begin(), host.end(), is_letter);
+}
+
+// One table drives the environment, the flags and --help, so none of them can forget a
+// setting. `what` is the variable or flag the value came from, for error messages.
+struct Option {
+    std::string_view flag;
+    std::string_view variable;
+    std::string_view value_name;  // empty: a switch (--debug), which takes no separate argument
+    std::string_view description;
+    void (*apply)(Config& config, std::string_view what, std::string_view value);
+    std::string (*show_default)(const Config& defaults);
+};
+
+// Word-wraps `words` into lines of at most `width` columns, each indented by `indent`.
+void append_wrapped(std::string& text, std::string_view words, std::size_t indent,
+                    std::size_t width) {
+    std::string line(indent, ' ');
+    while (!words.empty()) {
+        const std::size_t space = words.find(' ');
+        const std::string_view word = words.substr(0, space);
+        words = space == std::string_view::npos ? std::string_view{} : words.substr(space + 1);
+        if (line.size() > indent && line.size() + 1 + word.size() > width) {
+            text += line + "\n";
+            line.assign(indent, ' ');
+        }
+        if (line.size() > indent) {
+            line += ' ';
+        }
+        line += word;
+    }
+    text += line + "\n";
+}
+
+std::string show_duration_default(Duration duration) {
+    return duration == Duration::zero() ? "0 (off)" : format_duration(duration);
+}
+
+constexpr std::array options{
+    Option{"--volume", "SOCKET_PROXY_VOLUME", "DIR",
+           "directory for the listening socket, which is DIR/docker.sock",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.volume = parse_volume(what, value);
+           },
+           [](const Config& defaults) { return defaults.volume; }},
+    Option{"--docker-socket", "SOCKET_PROXY_DOCKER_SOCKET", "PATH",
+           "unix socket of the Docker daemon that allowed requests are forwarded to",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.docker_socket = parse_docker_socket(what, value);
+           },
+           [](const Config& defaults) { return defaults.docker_socket; }},
+    Option{"--uid", "SOCKET_PROXY_UID", "N",
+           "numeric user that owns the listening socket and that the proxy runs as",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.uid = parse_id<uid_t>(what, value, "user");
+           },
+           [](const Config& defaults) { return std::to_string(defaults.uid); }},
+    Option{"--gid", "SOCKET_PROXY_GID", "N",
+           "numeric group that owns the listening socket and that the proxy runs as",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.gid = parse_id<gid_t>(what, value, "group");
+           },
+           [](const Config& defaults) { return std::to_string(defaults.gid); }},
+    Option{"--tcp", "SOCKET_PROXY_TCP", "ADDR|off",
+           "also listen on TCP at a numeric address and port ([::]:2375, 127.0.0.1:2375, "
+           ":2375 for all IPv4 addresses), or off",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.tcp = parse_tcp_endpoint(what, value);
+           },
+           [](const Config& defaults) { return format_tcp_endpoint(defaults.tcp); }},
+    Option{"--keepalive", "SOCKET_PROXY_KEEPALIVE", "D",
+           "how long an idle daemon connection is kept for reuse; 0 disables pooling",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.keepalive = parse_duration(what, value);
+           },
+           [](const Config& defaults) { return show_duration_default(defaults.keepalive); }},
+    Option{"--timeout", "SOCKET_PROXY_TIMEOUT", "D",
+           "limit for connecting to the daemon and receiving its response head (never the "
+           "body, which may stream forever); 0 disables it",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.timeout = parse_duration(what, value);
+           },
+           [](const Config& defaults) { return show_duration_default(defaults.timeout); }},
+    Option{"--debug", "DEBUG", "", "log every request, not only denials",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.debug = parse_bool(what, value);
+           },
+           [](const Config& defaults) { return std::string(defaults.debug ? "true" : "false"); }},
+};
+
+const Option* find_option(std::string_view flag) {
+    const auto* found = std::find_if(options.begin(), options.end(),
+                                     [&](const Option& option) { return option.flag == flag; });
+    return found == options.end() ? nullptr : found;
+}
+
+bool is_command_flag(std::string_view flag) {
+    return flag == "--help" || flag == "-h" || flag == "--version" || flag == "--healthcheck";
+}
+
+void apply_environment(Config& config, const Environment& environment) {
+    for (const Option& option : options) {
+        if (const auto value = environment(option.variable)) {
+            option.apply(config, option.variable, *value);
+        }
+    }
+}
+
+void apply_flags(CommandLine& result, const std::vector<std::string_view>& args) {
+    std::size_t index = 0;
+    if (!args.empty() && args.front() == "healthcheck") {
+        result.command = Command::healthcheck;
+        index = 1;
+    }
+    for (; index < args.size(); ++index) {
+        const std::string_view arg = args[index];
+        if (!arg.starts_with('-')) {
+            throw ConfigError("unexpected argument " + quote_value(arg) +
+                              ": socket-proxy takes flags, and healthcheck only as the first "
+                              "argument; " +
+                              std::string(help_hint));
+        }
+        const std::size_t equals = arg.find('=');
+        const std::string_view flag = arg.substr(0, equals);
+        const std::optional<std::string_view> inline_value =
+            equals == std::string_view::npos ? std::nullopt : std::optional(arg.substr(equals + 1));
+
+        if (is_command_flag(flag)) {
+            if (inline_value) {
+                throw ConfigError("flag " + std::string(flag) + " takes no value, but got " +
+                                  quote_value(*inline_value) + ": " + std::string(help_hint));
+            }
+            if (flag == "--healthcheck") {
+                result.command = Command::healthcheck;
+            }
+            continue;
+        }
+
+        const Option* option = find_option(flag);
+        if (option == nullptr) {
+            throw ConfigError("unknown flag " + quote_value(flag) + ": " + std::string(help_hint));
+        }
+        if (option->value_name.empty()) {
+            option->apply(result.config, flag, inline_value.value_or("true"));
+            continue;
+        }
+        if (inline_value) {
+            option->apply(result.config, flag, *inline_value);
+            continue;
+        }
+        // No valid value starts with "--", so `--volume --debug` is a forgotten value, not a
+        // directory called "--debug".
+        if (index + 1 >= args.size() || args[index + 1].starts_with("--")) {
+            throw ConfigError("flag " + std::string(flag) + " needs a value, as in " +
+                              std::string(flag) + " " + std::string(option->value_name) + ": " +
+                              std::string(help_hint));
+        }
+        ++index;
+        option->apply(result.config, flag, args[index]);
+    }
+}
+
+}  // namespace
+
+Duration parse_duration(std::string_view what, std::string_view value) {
+    const auto not_a_duration = [&] {
+        return value_error(what, value,
+                           "is not a duration: use a number of seconds or a value like 500ms, "
+                           "30s, 2m, 1h");
+    };
+
+    // Hand-rolled rather than from_chars<double>, which would accept "1e3", "inf" and "nan",
+    // and rather than strtod, which follows the locale's decimal separator.
+    std::size_t position = 0;
+    while (position < value.size() && is_digit(value[position])) {
+        ++position;
+    }
+    const std::string_view whole = value.substr(0, position);
+    std::string_view fraction;
+    if (position < value.size() && value[position] == '.') {
+        const std::size_t fraction_start = ++position;
+        while (position < value.size() && is_digit(value[position])) {
+            ++position;
+        }
+        fraction = value.substr(fraction_start, position - fraction_start);
+        if (fraction.empty()) {
+            throw not_a_duration();
+        }
+    }
+    if (whole.empty()) {
+        throw not_a_duration();
+    }
+
+    const std::string_view unit = value.substr(position);
+    std::uint64_t unit_ms = 0;
+    if (unit.empty() || unit == "s") {
+        unit_ms = 1000;
+    } else if (unit == "ms") {
+        unit_ms = 1;
+    } else if (unit == "m") {
+        unit_ms = 60 * 1000;
+    } else if (unit == "h") {
+        unit_ms = 60 * 60 * 1000;
+    } else {
+        throw not_a_duration();
+    }
+
+    const auto too_long = [&] {
+        return value_error(what, value, "is too long: use at most 8760h (a year), or 0 for none");
+    };
+    const auto whole_units = parse_decimal<std::uint64_t>(whole);
+    if (!whole_units || *whole_units > max_duration_ms / unit_ms) {
+        throw too_long();
+    }
+
+    // Nine fractional digits are exact to the nanosecond of an hour's unit; further digits
+    // cannot change the millisecond count.
+    constexpr std::size_t fraction_digits = 9;
+    std::uint64_t fraction_nanounits = 0;
+    for (std::size_t i = 0; i < fraction_digits; ++i) {
+        fraction_nanounits =
+            fraction_nanounits * 10 +
+            (i < fraction.size() ? static_cast<std::uint64_t>(fraction[i] - '0') : 0);
+    }
+    const std::uint64_t total_ms =
+        *whole_units * unit_ms + fraction_nanounits * unit_ms / 1'000'000'000ULL;
+    if (total_ms > max_duration_ms) {
+        throw too_long();
+    }
+
+    const bool written_as_zero = value.find_first_of("123456789") == std::string_view::npos;
+    if (total_ms == 0 && !written_as_zero) {
+        // Silently rounding 0.0001 down to 0 would turn the limit off.
+        throw value_error(what, value, "is shorter than 1ms: use at least 1ms, or 0 for none");
+    }
+    return Duration(static_cast<Duration::rep>(total_ms));
+}
+
+std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what, std::string_view value) {
+    if (ascii_lowercase(value) == "off") {
+        return std::nullopt;
+    }
+    const auto not_an_endpoint = [&] {
+        return value_error(what, value,
+                           "is not a TCP endpoint: use a numeric address and port like "
+                           "0.0.0.0:2375, 127.0.0.1:2375, [::]:2375, :2375, or off");
+    };
+
+    int family = AF_INET;
+    std::string_view host;
+    std::string_view port_text;
+    if (value.starts_with('[')) {
+        family = AF_INET6;
+        const std::size_t close = value.find(']');
+        if (close == std::string_view::npos) {
+            throw not_an_endpoint();
+        }
+        host = value.substr(1, close - 1);
+        const std::string_view after_host = value.substr(close + 1);
+        if (!after_host.starts_with(':')) {
+            throw value_error(what, value, "has no port: add one, as in [::]:2375");
+        }
+        port_text = after_host.substr(1);
+    } else {
+        const std::size_t colon = value.rfind(':');
+        if (colon == std::string_view::npos) {
+            throw value_error(what, value, "has no port: add one, as in 0.0.0.0:2375");
+        }
+        host = value.substr(0, colon);
+        port_text = value.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) {
+            // Without brackets, the last ':' of an IPv6 address is indistinguishable from the
+            // port separator.
+            throw value_error(what, value,
+                              "needs brackets around an IPv6 address: write it as [::]:2375");
+        }
+        if (host.empty()) {
+            host = "0.0.0.0";
+        }
+    }
+
+    const auto port = parse_decimal<unsigned short>(port_text);
+    if (!port || *port == 0) {
+        throw value_error(what, value,
+                          "has no valid port: use a port from 1 to 65535, as in 0.0.0.0:2375");
+    }
+
+    const std::string host_text(host);
+    std::array<unsigned char, sizeof(in6_addr)> binary{};
+    if (host.find('\0') != std::string_view::npos ||
+        inet_pton(family, host_text.c_str(), binary.data()) != 1) {
+        if (family == AF_INET && looks_like_host_name(host)) {
+            throw value_error(what, value,
+                              "names a host, but only numeric addresses work because the static "
+                              "binary does no name lookups: use e.g. 127.0.0.1:2375 or "
+                              "[::1]:2375");
+        }
+        throw not_an_endpoint();
+    }
+
+    // Canonical text, so "[0::1]" and "[::1]" log alike.
+    std::array<char, INET6_ADDRSTRLEN> canonical{};
+    if (inet_ntop(family, binary.data(), canonical.data(), canonical.size()) == nullptr) {
+        throw not_an_endpoint();
+    }
+    return TcpEndpoint{canonical.data(), *port};
+}
+
+CommandLine parse_command_line(const std::vector<std::string_view>& args,
+                               const Environment& environment) {
+    // Help and version must work even when the environment is broken: that is when people
+    // reach for --help.
+    for (const std::string_view arg : args) {
+        if (arg == "--help" || arg == "-h") {
+            return CommandLine{Command::help, Config{}};
+        }
+    }
+    if (std::find(args.begin(), args.end(), "--version") != args.end()) {
+        return CommandLine{Command::version, Config{}};
+    }
+
+    CommandLine result;
+    apply_environment(result.config, environment);
+    apply_flags(result, args);
+    return result;
+}
+
+std::string format_duration(Duration duration) {
+    const auto ms = duration.count();
+    if (ms == 0) {
+        return "0";
+    }
+    constexpr Duration::rep second = 1000;
+    constexpr Duration::rep minute = 60 * second;
+    constexpr Duration::rep hour = 60 * minute;
+    if (ms % hour == 0) {
+        return std::to_string(ms / hour) + "h";
+    }
+    if (ms % minute == 0) {
+        return std::to_string(ms / minute) + "m";
+    }
+    if (ms % second == 0) {
+        return std::to_string(ms / second) + "s";
+    }
+    return std::to_string(ms) + "ms";
+}
+
+std::string format_tcp_endpoint(const std::optional<TcpEndpoint>& endpoint) {
+    if (!endpoint) {
+        return "off";
+    }
+    const bool is_ipv6 = endpoint->address.find(':') != std::string::npos;
+    return (is_ipv6 ? "[" + endpoint->address + "]" : endpoint->address) + ":" +
+           std::to_string(endpoint->port);
+}
+
+std::string usage() {
+    const Config defaults;
+    std::string text =
+        "Usage: socket-proxy [flags]\n"
+        "       socket-proxy healthcheck [flags]\n"
+        "\n"
+        "A proxy in front of the Docker Engine API that forwards only the requests its policy\n"
+        "allows. Each setting comes from its environment variable; a flag overrides it.\n"
+        "\n"
+        "Flags:\n";
+    constexpr std::size_t column = 24;
+    constexpr std::size_t width = 80;
+    for (const Option& option : options) {
+        std::string left = "  " + std::string(option.flag);
+        if (!option.value_name.empty()) {
+            left += " " + std::string(option.value_name);
+        }
+        left.resize(std::max(left.size() + 1, column), ' ');
+        text += left + std::string(option.variable) + ", default " + option.show_default(defaults) +
+                "\n";
+        append_wrapped(text, option.description, column, width);
+    }
+    text +=
+        "\n"
+        "D is a duration: 500ms, 30s, 2m, 1h, or a number of seconds (0.5); 0 turns it off.\n"
+        "Flags also take the form --flag=value.\n"
+        "\n"
+        "Commands:\n"
+        "  healthcheck, --healthcheck\n"
+        "                        check that the proxy answers on its listening socket, with the\n"
+        "                        same settings; exit status 0 means healthy\n"
+        "  --help, -h            print this help\n"
+        "  --version             print the version\n";
+    return text;
+}
+
+}  // namespace socket_proxy

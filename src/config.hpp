@@ -1,0 +1,77 @@
+// Start-up configuration: environment variables, overridden by command-line flags.
+// Pure: the environment is passed in, so every rule is unit-tested.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socket_proxy {
+
+using Duration = std::chrono::milliseconds;
+
+struct TcpEndpoint {
+    std::string address;  // numeric IPv4 or IPv6 without brackets: "0.0.0.0", "::"
+    unsigned short port = 0;
+};
+
+// Every default lives here, and --help prints them from this struct.
+struct Config {
+    std::string volume = "/run/proxy";                // the listening socket is volume + "/docker.sock"
+    std::string docker_socket = "/run/docker.sock";   // the real engine
+    uid_t uid = 1000;                                 // owner of the listening socket, and who we drop to
+    gid_t gid = 1000;
+    std::optional<TcpEndpoint> tcp = TcpEndpoint{"0.0.0.0", 2375};  // nullopt: "off"
+    Duration keepalive = std::chrono::seconds(10);    // idle pooled daemon connections; 0: no pooling
+    Duration timeout = std::chrono::seconds(30);      // daemon connect + response head; 0: none
+    bool debug = false;                                // log every request, not only denials
+
+    [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
+};
+
+enum class Command { serve, healthcheck, help, version };
+
+struct CommandLine {
+    Command command = Command::serve;
+    Config config;
+};
+
+// A mistake the user can fix. what() is one sentence naming the variable or flag, quoting
+// the value, and saying what is accepted, e.g.
+// `SOCKET_PROXY_TIMEOUT="30x" is not a duration: use a number of seconds or a value like 500ms,
+// 30s, 2m, 1h`.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Environment = std::function<std::optional<std::string>(std::string_view name)>;
+
+// args excludes argv[0]. Throws ConfigError.
+[[nodiscard]] CommandLine parse_command_line(const std::vector<std::string_view>& args,
+                                             const Environment& environment);
+
+// "30s", "500ms", "2m", "1h", or a bare number of seconds ("30", "0.5"). Throws ConfigError
+// naming `what` (the variable or flag) and quoting the value.
+[[nodiscard]] Duration parse_duration(std::string_view what, std::string_view value);
+
+// "off", "0.0.0.0:2375", "[::]:2375", "127.0.0.1:2375", ":2375" (all IPv4 addresses).
+// Numeric addresses only: the static binary does no name lookups.
+[[nodiscard]] std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what,
+                                                            std::string_view value);
+
+// The --help text: every flag and variable with its default, taken from Config{}.
+[[nodiscard]] std::string usage();
+
+// The way --help writes values, also handy for the start-up log line: "500ms", "30s", "2m",
+// "1h", "0"; "0.0.0.0:2375", "[::]:2375", "off".
+[[nodiscard]] std::string format_duration(Duration duration);
+[[nodiscard]] std::string format_tcp_endpoint(const std::optional<TcpEndpoint>& endpoint);
+
+}  // namespace socket_proxy

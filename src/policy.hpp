@@ -1,0 +1,80 @@
+// The policy core: which requests reach the daemon. Pure: no I/O, no clocks, no globals.
+//
+// A policy is an ordered list of rules, first match wins, with a default verdict when no
+// rule matches. The built-in read-only policy is such a list; configurable policies
+// (a file, environment switches, per-client selectors) will build the same structure.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "target.hpp"
+
+namespace socket_proxy {
+
+// Who is asking. Unix clients carry SO_PEERCRED, TCP clients their source address.
+struct Client {
+    enum class Transport { unix_socket, tcp };
+    Transport transport = Transport::unix_socket;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::optional<pid_t> pid;
+    std::string address;  // "127.0.0.1:53122", "[::1]:4000"; empty for unix clients
+};
+
+// The request as parsed from the client's head; views into the parser's storage.
+struct Request {
+    std::string_view method;  // case-sensitive, as the daemon treats it
+    std::string_view target;  // raw request-target from the request line
+    std::string_view host;    // Host header, empty when absent
+};
+
+enum class Verdict { allow, deny };
+
+// A path pattern over the normalised route path, segment by segment:
+//   literal segments match themselves; "{name}" matches exactly one non-empty segment;
+//   "{name...}" matches one or more non-empty segments (container and image names may
+//   contain slashes, so the daemon identifies those routes by their literal ending).
+//   A pattern ending in "/**" also matches the path without that suffix and any path below it.
+// Example: "/containers/{id...}/export", "/secrets/**", "/images/get".
+struct PathPattern {
+    std::string source;  // as written, for messages
+    std::vector<std::string> segments;
+
+    [[nodiscard]] static PathPattern parse(std::string_view pattern);  // throws std::invalid_argument
+    [[nodiscard]] bool matches(std::string_view route_path) const;
+};
+
+struct Rule {
+    std::string name;                  // stable identifier, logged with every decision
+    std::vector<std::string> methods;  // empty: any method
+    std::optional<PathPattern> path;   // empty: any path
+    Verdict verdict = Verdict::deny;
+    std::string why;  // for denials: why this is refused, shown to the client
+};
+
+struct Policy {
+    std::vector<Rule> rules;
+    Verdict default_verdict = Verdict::deny;
+
+    // GET and HEAD only, minus the reads that leak files or secrets.
+    [[nodiscard]] static Policy read_only();
+};
+
+struct Decision {
+    Verdict verdict = Verdict::deny;
+    int status = 403;              // HTTP status for a denial: 403 by policy, 400 for a malformed target
+    std::string rule;              // name of the rule that decided, "default" or "target" (normalisation)
+    std::string message;           // for denials: the sentence the client sees in {"message": ...}
+    std::optional<Target> target;  // the normalised target when it could be normalised
+
+    [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
+};
+
+[[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
+
+}  // namespace socket_proxy

@@ -1,0 +1,610 @@
+#include "session.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <chrono>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "json.hpp"
+#include "log.hpp"
+
+namespace socket_proxy {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Docker clients send X-Registry-Auth headers of a few KB; 64 KiB leaves room without
+// letting a client make the proxy buffer without bound.
+constexpr std::uint32_t max_head_bytes = 64 * 1024;
+
+// How long a client may take to send a complete request head, idle keep-alive time included.
+constexpr auto request_head_timeout = std::chrono::minutes(2);
+
+// How long writing a proxy-generated error answer may take before the client is dropped.
+constexpr auto error_write_timeout = std::chrono::seconds(10);
+
+// One read's worth of body in flight per direction: the daemon is only read as fast as the
+// client takes the bytes (backpressure), and nothing grows without a limit.
+constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+
+using Clock = std::chrono::steady_clock;
+
+long long milliseconds_since(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+std::string format_duration(Duration duration) {
+    if (duration.count() % 1000 == 0) {
+        return std::to_string(duration.count() / 1000) + "s";
+    }
+    return std::to_string(duration.count()) + "ms";
+}
+
+std::string describe(const Client& client) {
+    if (client.transport == Client::Transport::tcp) {
+        return client.address;
+    }
+    std::string who = "unix";
+    if (client.uid)
+        who += ":uid=" + std::to_string(*client.uid);
+    if (client.pid)
+        who += ",pid=" + std::to_string(*client.pid);
+    return who;
+}
+
+bool connection_has_token(const http::fields& fields, std::string_view token) {
+    for (const auto& listed : http::token_list{fields[http::field::connection]}) {
+        if (beast::iequals(listed, token)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool requests_upgrade(const http::fields& fields) {
+    return fields.count(http::field::upgrade) > 0 && connection_has_token(fields, "upgrade");
+}
+
+// RFC 9110 section 7.6.1: hop-by-hop fields describe one connection and must not be
+// forwarded, including any field the Connection header names. An upgrade keeps its pair.
+void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
+    std::vector<std::string> named;
+    for (const auto& token : http::token_list{fields[http::field::connection]}) {
+        if (!(keep_upgrade && beast::iequals(token, "upgrade"))) {
+            named.emplace_back(token);
+        }
+    }
+    for (const auto& name : named) {
+        if (!beast::iequals(name, "transfer-encoding") && !beast::iequals(name, "content-length")) {
+            fields.erase(name);
+        }
+    }
+    fields.erase(http::field::keep_alive);
+    fields.erase(http::field::proxy_connection);
+    fields.erase(http::field::te);
+    fields.erase(http::field::trailer);
+    fields.erase(http::field::connection);
+    if (keep_upgrade) {
+        fields.set(http::field::connection, "Upgrade");
+    } else {
+        fields.erase(http::field::upgrade);
+    }
+}
+
+struct RelayOutcome {
+    error_code read_error;
+    error_code write_error;
+    std::uint64_t bytes = 0;
+};
+
+// The buffer_body relay of Beast's http_examples.hpp, reading with read_some so that every
+// piece is passed on as soon as it arrives: an event must not wait for a buffer to fill.
+template <bool isRequest, class From, class To>
+asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_buffer,
+                                         http::parser<isRequest, http::buffer_body>& parser, To& to,
+                                         http::serializer<isRequest, http::buffer_body>& out,
+                                         std::span<char> scratch) {
+    RelayOutcome outcome;
+    auto& body = parser.get().body();
+    while (!parser.is_done()) {
+        body.data = scratch.data();
+        body.size = scratch.size();
+        auto [read_error, ignored] =
+            co_await http::async_read_some(from, from_buffer, parser, nothrow);
+        if (read_error == http::error::need_buffer) {
+            read_error = {};
+        }
+        if (read_error) {
+            outcome.read_error = read_error;
+            co_return outcome;
+        }
+        const std::size_t parsed = scratch.size() - body.size;
+        if (parsed == 0 && !parser.is_done()) {
+            continue;  // a chunk header or extension, no payload yet
+        }
+        body.data = parsed > 0 ? scratch.data() : nullptr;
+        body.size = parsed;
+        body.more = !parser.is_done();
+        auto [write_error, written] = co_await http::async_write(to, out, nothrow);
+        if (write_error == http::error::need_buffer) {
+            write_error = {};
+        }
+        if (write_error) {
+            outcome.write_error = write_error;
+            co_return outcome;
+        }
+        outcome.bytes += parsed;
+        if (!body.more && parsed > 0 && !out.is_done()) {
+            // The last piece went out; this write emits the end of a chunked body.
+            body.data = nullptr;
+            body.size = 0;
+            auto [final_error, final_bytes] = co_await http::async_write(to, out, nothrow);
+            if (final_error && final_error != http::error::need_buffer) {
+                outcome.write_error = final_error;
+            }
+        }
+    }
+    co_return outcome;
+}
+
+// Copies bytes one way until EOF, then half-closes the other side: after an upgrade (101)
+// the connection is a raw pipe, e.g. `docker attach`.
+template <class From, class To>
+asio::awaitable<void> pipe_bytes(From& from, To& to, std::span<char> scratch) {
+    for (;;) {
+        auto [read_error, count] =
+            co_await from.async_read_some(asio::buffer(scratch.data(), scratch.size()), nothrow);
+        if (count > 0) {
+            auto [write_error, written] =
+                co_await asio::async_write(to, asio::buffer(scratch.data(), count), nothrow);
+            if (write_error) {
+                break;
+            }
+        }
+        if (read_error) {
+            break;
+        }
+    }
+    error_code ignored;
+    to.shutdown(asio::socket_base::shutdown_send, ignored);
+}
+
+template <class Protocol>
+class Session {
+  public:
+    Session(typename Protocol::socket socket, Client identity, SessionContext context)
+        : client_(std::move(socket)), identity_(std::move(identity)), context_(context) {}
+
+    asio::awaitable<void> run() {
+        ++context_.state.open_sessions;
+        for (;;) {
+            http::request_parser<http::buffer_body> parser;
+            parser.header_limit(max_head_bytes);
+            parser.body_limit(boost::none);  // bodies are streamed, never held
+            client_.expires_after(request_head_timeout);
+            auto [error, ignored] =
+                co_await http::async_read_header(client_, client_buffer_, parser, nothrow);
+            client_.expires_never();
+            if (error) {
+                co_await answer_unreadable_head(error);
+                break;
+            }
+            if (!co_await handle(parser)) {
+                break;
+            }
+        }
+        error_code ignored;
+        client_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        client_.close();
+        --context_.state.open_sessions;
+    }
+
+  private:
+    using ClientStream = beast::basic_stream<Protocol>;
+    using RequestParser = http::request_parser<http::buffer_body>;
+
+    asio::awaitable<void> answer_unreadable_head(const error_code& error) {
+        if (error.category() != http::make_error_code(http::error::bad_method).category() ||
+            error == http::error::end_of_stream) {
+            co_return;  // the client went away or idled out; nobody to answer
+        }
+        const bool too_large = error == http::error::header_limit;
+        const auto status =
+            too_large ? http::status::request_header_fields_too_large : http::status::bad_request;
+        std::string message = too_large
+                                  ? "socket-proxy refused the request: its head exceeds " +
+                                        std::to_string(max_head_bytes / 1024) + " KiB"
+                                  : "socket-proxy could not parse the request: " + error.message();
+        log_event(LogLevel::warning, "bad-request",
+                  {{"client", describe(identity_)},
+                   {"status", std::to_string(static_cast<int>(status))},
+                   {"error", error.message()}});
+        co_await answer_error(status, message, false, 11);
+    }
+
+    // Returns whether the client connection can carry another request.
+    asio::awaitable<bool> handle(RequestParser& parser) {
+        const auto started = Clock::now();
+        auto& request = parser.get();
+
+        // RFC 9112 section 6.3: a request with both framings, or a transfer coding the proxy
+        // cannot delimit, may be read differently by the daemon. Refuse it.
+        const bool has_transfer_encoding = request.count(http::field::transfer_encoding) > 0;
+        if (has_transfer_encoding &&
+            (request.count(http::field::content_length) > 0 || !parser.chunked())) {
+            log_event(LogLevel::warning, "bad-request",
+                      {{"client", describe(identity_)},
+                       {"method", std::string(request.method_string())},
+                       {"path", std::string(request.target())},
+                       {"status", "400"},
+                       {"error", "ambiguous message framing"}});
+            co_await answer_error(http::status::bad_request,
+                                  "socket-proxy refused the request: Transfer-Encoding must be "
+                                  "exactly chunked and cannot be combined with Content-Length",
+                                  false, request.version());
+            co_return false;
+        }
+
+        const std::shared_ptr<const Policy> policy = context_.policy;
+        const Decision decision =
+            decide(Request{request.method_string(), request.target(), request[http::field::host]},
+                   identity_, *policy);
+        if (!decision.allowed()) {
+            // An unread request body would be taken for the next request: close instead.
+            const bool keep_alive = request.keep_alive() && parser.is_done();
+            log_request(LogLevel::warning, request, decision, decision.status, 0, started);
+            co_await answer_error(static_cast<http::status>(decision.status), decision.message,
+                                  keep_alive, request.version());
+            co_return keep_alive;
+        }
+        co_return co_await forward(parser, decision, started);
+    }
+
+    asio::awaitable<bool> forward(RequestParser& parser, const Decision& decision,
+                                  Clock::time_point started) {
+        auto& request = parser.get();
+        const unsigned client_version = request.version();
+        const bool client_keep_alive = request.keep_alive();
+        const bool is_head = request.method() == http::verb::head;
+        const bool upgrade_requested = requests_upgrade(request);
+        const bool has_body = !parser.is_done();
+
+        remove_hop_by_hop_fields(request, upgrade_requested);
+        request.target(decision.target->forward_target);
+        request.version(11);  // the daemon side is always HTTP/1.1 keep-alive
+        if (!upgrade_requested) {
+            request.keep_alive(true);
+        }
+
+        ++context_.state.requests_in_flight;
+        struct InFlight {
+            ServerState& state;
+            ~InFlight() { --state.requests_in_flight; }
+        } in_flight{context_.state};
+
+        std::vector<char> scratch(relay_chunk_bytes);
+        // A pooled connection the daemon closed meanwhile fails before any answer; a request
+        // without a body can then safely go out again on a fresh connection.
+        for (int attempt = 0;; ++attempt) {
+            auto connection = co_await context_.daemons.acquire();
+            if (!connection) {
+                co_return co_await answer_daemon_unreachable(request, decision, connection.error(),
+                                                             client_keep_alive && !has_body,
+                                                             client_version, started);
+            }
+            DaemonStream& daemon = connection->stream;
+            const bool may_retry = connection->reused && !has_body && attempt == 0;
+
+            http::request_serializer<http::buffer_body> request_out(request);
+            arm_response_deadline(daemon);
+            auto [head_error, head_bytes] =
+                co_await http::async_write_header(daemon, request_out, nothrow);
+            if (head_error) {
+                if (may_retry)
+                    continue;
+                co_return co_await answer_daemon_failed(request, decision, head_error,
+                                                        client_version, started);
+            }
+            if (has_body) {
+                daemon.expires_never();  // a request body may legitimately take long to send
+                const auto sent = co_await relay_body(client_, client_buffer_, parser, daemon,
+                                                      request_out, scratch);
+                if (sent.read_error || sent.write_error) {
+                    log_request(
+                        LogLevel::warning, request, decision, 0, 0, started,
+                        {{"error",
+                          "request body relay failed: " +
+                              (sent.read_error ? sent.read_error : sent.write_error).message()}});
+                    co_return false;
+                }
+                arm_response_deadline(daemon);
+            }
+
+            http::response_parser<http::buffer_body> response_parser;
+            response_parser.header_limit(max_head_bytes);
+            response_parser.body_limit(boost::none);  // image exports are gigabytes
+            if (is_head) {
+                response_parser.skip(true);
+            }
+            beast::flat_buffer daemon_buffer;
+            auto [response_error, response_bytes] =
+                co_await http::async_read_header(daemon, daemon_buffer, response_parser, nothrow);
+            daemon.expires_never();  // from here on the response flows: no deadline cuts it
+            if (response_error) {
+                if (may_retry && response_error != beast::error::timeout &&
+                    daemon_buffer.size() == 0) {
+                    continue;
+                }
+                co_return co_await answer_daemon_failed(request, decision, response_error,
+                                                        client_version, started);
+            }
+            co_return co_await relay_response(request, decision, started, connection.value(),
+                                              response_parser, daemon_buffer, client_version,
+                                              client_keep_alive, upgrade_requested, scratch);
+        }
+    }
+
+    void arm_response_deadline(DaemonStream& daemon) {
+        if (context_.config.timeout.count() > 0) {
+            daemon.expires_after(context_.config.timeout);
+        } else {
+            daemon.expires_never();
+        }
+    }
+
+    asio::awaitable<bool> relay_response(http::request<http::buffer_body>& request,
+                                         const Decision& decision, Clock::time_point started,
+                                         DaemonConnection& connection,
+                                         http::response_parser<http::buffer_body>& parser,
+                                         beast::flat_buffer& daemon_buffer, unsigned client_version,
+                                         bool client_keep_alive, bool upgrade_requested,
+                                         std::vector<char>& scratch) {
+        DaemonStream& daemon = connection.stream;
+        auto& response = parser.get();
+        const bool upgraded =
+            upgrade_requested && response.result() == http::status::switching_protocols;
+        const bool length_known = parser.content_length().has_value() || parser.is_done();
+
+        remove_hop_by_hop_fields(response, upgraded);
+        response.version(client_version);
+        bool keep_client = client_keep_alive && !upgraded;
+        if (client_version < 11 && parser.chunked()) {
+            // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
+            response.chunked(false);
+            keep_client = false;
+        }
+        if (!upgraded) {
+            response.keep_alive(keep_client);
+        }
+
+        const bool streaming = upgraded || !length_known;
+        if (streaming)
+            ++context_.state.open_streams;
+        struct StreamCount {
+            ServerState& state;
+            bool counted;
+            ~StreamCount() {
+                if (counted)
+                    --state.open_streams;
+            }
+        } stream_count{context_.state, streaming};
+
+        http::response_serializer<http::buffer_body> response_out(response);
+        auto [head_error, head_bytes] =
+            co_await http::async_write_header(client_, response_out, nothrow);
+        if (head_error) {
+            daemon.close();
+            co_return false;
+        }
+        if (upgraded) {
+            log_request(LogLevel::debug, request, decision, 101, 0, started,
+                        {{"stream", "upgrade"}});
+            co_await tunnel(daemon, daemon_buffer, scratch);
+            co_return false;
+        }
+
+        RelayOutcome relayed;
+        if (!parser.is_done()) {
+            if (streaming) {
+                // A silent stream (an idle /events) shows no write error when the client leaves;
+                // watching the client side closes the daemon stream at once instead.
+                auto finished = co_await (relay_body(daemon, daemon_buffer, parser, client_,
+                                                     response_out, std::span<char>(scratch)) ||
+                                          close_daemon_when_client_leaves(daemon));
+                if (finished.index() == 0) {
+                    relayed = std::get<0>(finished);
+                } else {
+                    relayed.write_error = asio::error::connection_reset;
+                }
+            } else {
+                relayed = co_await relay_body(daemon, daemon_buffer, parser, client_, response_out,
+                                              std::span<char>(scratch));
+            }
+        }
+
+        const int status = static_cast<int>(response.result_int());
+        std::vector<LogField> extra;
+        if (streaming) {
+            extra.push_back({"stream", "ended"});
+        }
+        if (relayed.read_error) {
+            extra.push_back({"error", "daemon: " + relayed.read_error.message()});
+        } else if (relayed.write_error) {
+            extra.push_back({"error", "client: " + relayed.write_error.message()});
+        }
+        log_request(relayed.read_error || relayed.write_error ? LogLevel::info : LogLevel::debug,
+                    request, decision, status, relayed.bytes, started, std::move(extra));
+
+        const bool complete = !relayed.read_error && !relayed.write_error && parser.is_done();
+        if (complete && parser.keep_alive() && daemon_buffer.size() == 0) {
+            context_.daemons.release(std::move(daemon));
+        } else {
+            daemon.close();
+        }
+        co_return complete&& keep_client;
+    }
+
+    asio::awaitable<void> close_daemon_when_client_leaves(DaemonStream& daemon) {
+        auto& client_socket = client_.socket();
+        for (;;) {
+            auto [wait_error] =
+                co_await client_socket.async_wait(asio::socket_base::wait_read, nothrow);
+            if (wait_error) {
+                co_return;  // cancelled: the response ended first
+            }
+            char probe = 0;
+            const ssize_t peeked =
+                ::recv(client_socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                continue;
+            }
+            if (peeked > 0) {
+                // A pipelined next request, not a hang-up: it waits in the socket until this
+                // response ends.
+                asio::steady_timer forever(co_await asio::this_coro::executor,
+                                           Clock::time_point::max());
+                co_await forever.async_wait(nothrow);
+                co_return;
+            }
+            daemon.close();
+            co_return;
+        }
+    }
+
+    asio::awaitable<void> tunnel(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
+                                 std::vector<char>& scratch) {
+        auto& client_socket = client_.socket();
+        auto& daemon_socket = daemon.socket();
+        // Bytes that arrived with the heads belong to the raw stream.
+        if (daemon_buffer.size() > 0) {
+            auto [error, written] =
+                co_await asio::async_write(client_socket, daemon_buffer.data(), nothrow);
+            if (error)
+                co_return;
+        }
+        if (client_buffer_.size() > 0) {
+            auto [error, written] =
+                co_await asio::async_write(daemon_socket, client_buffer_.data(), nothrow);
+            if (error)
+                co_return;
+        }
+        std::vector<char> upstream_scratch(relay_chunk_bytes);
+        co_await (pipe_bytes(client_socket, daemon_socket, std::span<char>(upstream_scratch)) &&
+                  pipe_bytes(daemon_socket, client_socket, std::span<char>(scratch)));
+    }
+
+    asio::awaitable<bool> answer_daemon_unreachable(const http::request<http::buffer_body>& request,
+                                                    const Decision& decision,
+                                                    const error_code& error, bool keep_alive,
+                                                    unsigned client_version,
+                                                    Clock::time_point started) {
+        const bool timed_out = error == beast::error::timeout;
+        const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+        const std::string& path = context_.daemons.socket_path();
+        std::string message =
+            timed_out
+                ? "socket-proxy could not connect to the Docker engine at " + path + " within " +
+                      format_duration(context_.config.timeout)
+                : "socket-proxy cannot reach the Docker engine at " + path + ": " + error.message();
+        log_request(LogLevel::error, request, decision, static_cast<int>(status), 0, started,
+                    {{"error", message}});
+        co_await answer_error(status, message, keep_alive, client_version);
+        co_return keep_alive;
+    }
+
+    // The daemon took the connection but did not produce a response head.
+    asio::awaitable<bool> answer_daemon_failed(const http::request<http::buffer_body>& request,
+                                               const Decision& decision, const error_code& error,
+                                               unsigned client_version, Clock::time_point started) {
+        const bool timed_out = error == beast::error::timeout;
+        const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+        const std::string& path = context_.daemons.socket_path();
+        std::string message = timed_out ? "socket-proxy: the Docker engine at " + path +
+                                              " did not answer within " +
+                                              format_duration(context_.config.timeout)
+                                        : "socket-proxy: the Docker engine at " + path +
+                                              " sent no valid response: " + error.message();
+        log_request(LogLevel::error, request, decision, static_cast<int>(status), 0, started,
+                    {{"error", message}});
+        // The request may be half-sent and its body half-read: this connection is spent.
+        co_await answer_error(status, message, false, client_version);
+        co_return false;
+    }
+
+    asio::awaitable<void> answer_error(http::status status, const std::string& message,
+                                       bool keep_alive, unsigned version) {
+        http::response<http::string_body> response{status, version < 10 ? 11u : version};
+        // The docker CLI prints {"message"} only when the type is exactly application/json.
+        response.set(http::field::content_type, "application/json");
+        response.body() = docker_error_body(message);
+        response.keep_alive(keep_alive);
+        response.prepare_payload();
+        client_.expires_after(error_write_timeout);
+        co_await http::async_write(client_, response, nothrow);
+        client_.expires_never();
+    }
+
+    void log_request(LogLevel level, const http::request<http::buffer_body>& request,
+                     const Decision& decision, int status, std::uint64_t bytes,
+                     Clock::time_point started, std::vector<LogField> extra = {}) {
+        if (level == LogLevel::debug && !debug_logging()) {
+            return;
+        }
+        std::vector<LogField> fields{
+            {"client", describe(identity_)},
+            {"method", std::string(request.method_string())},
+            {"path", decision.target ? decision.target->route_path : std::string(request.target())},
+            {"decision", decision.allowed() ? "allow" : "deny"},
+            {"rule", decision.rule},
+            {"status", std::to_string(status)},
+            {"bytes", std::to_string(bytes)},
+            {"ms", std::to_string(milliseconds_since(started))},
+        };
+        for (auto& field : extra) {
+            fields.push_back(std::move(field));
+        }
+        log_event(level, "request", fields);
+    }
+
+    ClientStream client_;
+    Client identity_;
+    SessionContext context_;
+    beast::flat_buffer client_buffer_{max_head_bytes};
+};
+
+}  // namespace
+
+template <class Protocol>
+asio::awaitable<void> run_session(typename Protocol::socket client, Client identity,
+                                  SessionContext context) {
+    Session<Protocol> session(std::move(client), std::move(identity), context);
+    co_await session.run();
+}
+
+template asio::awaitable<void> run_session<asio::ip::tcp>(asio::ip::tcp::socket, Client,
+                                                          SessionContext);
+template asio::awaitable<void> run_session<asio::local::stream_protocol>(
+    asio::local::stream_protocol::socket, Client, SessionContext);
+
+}  // namespace socket_proxy

@@ -1,0 +1,65 @@
+// Connections to the Docker daemon's unix socket, with a pool of idle keep-alive connections.
+//
+// A unix socket has no TCP keep-alive: SOCKET_PROXY_KEEPALIVE is only how long an idle
+// connection waits in this pool for the next request before it is closed.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <string>
+
+#include "config.hpp"
+
+namespace socket_proxy {
+
+// basic_stream gives every operation on the daemon side an optional deadline.
+using DaemonStream = boost::beast::basic_stream<boost::asio::local::stream_protocol>;
+
+struct DaemonConnection {
+    DaemonStream stream;
+    bool reused = false;  // came from the pool: the daemon may have closed it meanwhile
+};
+
+class DaemonPool {
+  public:
+    DaemonPool(boost::asio::any_io_executor executor, std::string socket_path,
+               Duration connect_timeout, Duration keepalive);
+
+    // A pooled idle connection if one is still open, else a new one. Errors:
+    // boost::beast::error::timeout when the connect exceeds connect_timeout, or the socket's own.
+    boost::asio::awaitable<boost::system::result<DaemonConnection>> acquire();
+
+    // Hands back a connection whose last response was complete and keep-alive.
+    void release(DaemonStream stream);
+
+    void close_all();
+
+    [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
+    [[nodiscard]] std::size_t idle_count() const { return idle_.size(); }
+
+  private:
+    struct Idle {
+        DaemonStream stream;
+        std::chrono::steady_clock::time_point since;
+    };
+
+    void close_expired();
+    boost::asio::awaitable<void> sweep_expired();
+
+    boost::asio::any_io_executor executor_;
+    std::string socket_path_;
+    Duration connect_timeout_;
+    Duration keepalive_;
+    std::deque<Idle> idle_;
+    boost::asio::steady_timer sweep_timer_;
+    bool sweeping_ = false;
+};
+
+}  // namespace socket_proxy

@@ -1,0 +1,119 @@
+"""Fixtures: the built socket-proxy in front of the REAL Docker engine, and test containers.
+
+SOCKET_PROXY_BINARY names the binary (ctest sets it; default: build/socket-proxy).
+SOCKET_PROXY_TEST_DOCKER_SOCKET names the engine's socket (default: /var/run/docker.sock).
+scripts/test-deps installs the packages, starts dockerd and builds the test image.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import types
+
+import pytest
+
+from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, Containers, docker,
+                       proxy_binary, random_suffix, start_proxy, ticker_command)
+
+
+def _engine_problem() -> str | None:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(5)
+            probe.connect(DOCKER_SOCKET)
+    except OSError as error:
+        return f"the Docker engine does not answer at {DOCKER_SOCKET} ({error}): run scripts/test-deps"
+    if docker("image", "inspect", TEST_IMAGE).returncode != 0:
+        return f"the test image {TEST_IMAGE} is missing: run scripts/test-deps"
+    return None
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """The real engine's socket; fails (not skips) when it is missing: CI must have it."""
+    problem = _engine_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    return DOCKER_SOCKET
+
+
+@pytest.fixture(scope="session")
+def binary() -> str:
+    path = proxy_binary()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"socket-proxy binary {path!r} is missing or not executable: build it and "
+                    f"set SOCKET_PROXY_BINARY", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def proxy_factory(binary, engine):
+    """start(*extra_args, docker_socket=..., tcp=True, use_env=False, env=None) -> Proxy.
+
+    Every proxy started is stopped at teardown with SIGTERM; it must exit 0 within 2 s and
+    remove its socket file."""
+    started = []
+
+    def start(*extra_args, **options):
+        proxy = start_proxy(*extra_args, **options)
+        started.append(proxy)
+        return proxy
+
+    yield start
+
+    problems = []
+    for proxy in started:
+        stopped_by_test = proxy.stopped
+        already_exited = not stopped_by_test and proxy.proc.poll() is not None
+        returncode = proxy.stop()
+        print(f"--- socket-proxy {proxy.argv} ---\n--- stdout ---\n{proxy.stdout}"
+              f"--- stderr ---\n{proxy.stderr}")
+        if stopped_by_test:
+            pass  # the test checked how it ended
+        elif already_exited:
+            problems.append(f"socket-proxy exited on its own with {returncode} before teardown")
+        elif returncode is None:
+            problems.append(f"socket-proxy did not exit within {STOP_TIMEOUT} s of SIGTERM")
+        elif returncode != 0:
+            problems.append(f"socket-proxy exited with {returncode} after SIGTERM, expected 0")
+        if os.path.lexists(proxy.unix_path):
+            problems.append(f"socket file {proxy.unix_path} still exists after exit")
+        shutil.rmtree(proxy.workdir, ignore_errors=True)
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def proxy(proxy_factory):
+    """The proxy with its defaults, on a fresh volume and a free 127.0.0.1 port."""
+    return proxy_factory()
+
+
+@pytest.fixture(params=["unix", "tcp"])
+def transport(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def containers(engine):
+    factory = Containers()
+    yield factory
+    factory.remove_all()
+
+
+@pytest.fixture(scope="session")
+def ticker(containers):
+    """A running container: prints `hello-<suffix>`, then `tick N` every 0.5 s."""
+    greeting = f"hello-{random_suffix()}"
+    name = containers.run("spt-ticker", ticker_command(greeting))
+
+    return types.SimpleNamespace(name=name, greeting=greeting)
+
+
+@pytest.fixture(scope="session")
+def victim(containers) -> str:
+    """A running container for write attempts, so one the proxy wrongly lets through harms no
+    other test."""
+    return containers.run("spt-victim", ["sleep", "1800"])

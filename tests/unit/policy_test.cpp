@@ -1,0 +1,418 @@
+// Policy tables: pattern syntax, pattern matching, the read-only policy, messages, rule order.
+#include "policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socket_proxy {
+namespace {
+
+TEST(PathPatternParse, SplitsSegments) {
+    struct Row {
+        std::string_view pattern;
+        std::vector<std::string> segments;
+    };
+    const Row table[] = {
+        {"/", {""}},
+        {"/images/get", {"images", "get"}},
+        {"/containers/{id...}/export", {"containers", "{id...}", "export"}},
+        {"/secrets/**", {"secrets", "**"}},
+        {"/networks/", {"networks", ""}},
+        {"/**", {"**"}},
+    };
+    for (const Row& row : table) {
+        SCOPED_TRACE(row.pattern);
+        const PathPattern pattern = PathPattern::parse(row.pattern);
+        EXPECT_EQ(pattern.source, row.pattern);
+        EXPECT_EQ(pattern.segments, row.segments);
+    }
+}
+
+// A pattern that can never match would silently disable a deny rule: refuse it at start-up.
+TEST(PathPatternParse, RejectsPatternsThatCouldNeverMatch) {
+    const std::string_view table[] = {
+        "",
+        "secrets",
+        "*",
+        "//secrets",
+        "/containers//export",
+        "/containers/./export",
+        "/containers/../export",
+        "/secrets/**/x",
+        "/**/secrets",
+        "/secrets*",
+        "/secrets/*",
+        "/secrets/***",
+        "/containers/{}/export",
+        "/containers/{...}/export",
+        "/containers/{id/export",
+        "/containers/id}/export",
+        "/containers/x{id}/export",
+        "/containers/{i d}/export",
+        "/containers/{id..}/export",
+    };
+    for (const std::string_view pattern : table) {
+        SCOPED_TRACE(pattern);
+        EXPECT_THROW((void)PathPattern::parse(pattern), std::invalid_argument);
+    }
+}
+
+TEST(PathPatternParse, ErrorNamesThePattern) {
+    try {
+        (void)PathPattern::parse("/secrets/**/x");
+        FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& error) {
+        EXPECT_NE(std::string(error.what()).find("\"/secrets/**/x\""), std::string::npos)
+            << error.what();
+    }
+}
+
+TEST(PathPatternMatches, SegmentBySegment) {
+    struct Row {
+        std::string_view pattern;
+        std::string_view path;
+        bool matches;
+    };
+    const Row table[] = {
+        {"/images/get", "/images/get", true},
+        {"/images/get", "/images/get/", false},
+        {"/images/get", "/images/GET", false},
+        {"/images/get", "/images", false},
+        {"/images/get", "/images/get/x", false},
+        {"/images/get", "images/get", false},
+        {"/images/get", "", false},
+        {"/", "/", true},
+        {"/", "/a", false},
+        {"/networks/", "/networks/", true},
+        {"/networks/", "/networks", false},
+        // {name}: exactly one non-empty segment.
+        {"/containers/{id}/json", "/containers/c1/json", true},
+        {"/containers/{id}/json", "/containers/a/b/json", false},
+        {"/containers/{id}/json", "/containers//json", false},
+        {"/containers/{id}/json", "/containers/json", false},
+        // {name...}: one or more non-empty segments; the literal ending identifies the route.
+        {"/containers/{id...}/export", "/containers/c1/export", true},
+        {"/containers/{id...}/export", "/containers/a/b/c/export", true},
+        {"/containers/{id...}/export", "/containers/export/export", true},
+        {"/containers/{id...}/export", "/containers/export", false},
+        {"/containers/{id...}/export", "/containers//export", false},
+        {"/containers/{id...}/export", "/containers/a//b/export", false},
+        {"/containers/{id...}/export", "/containers/export/json", false},
+        {"/containers/{id...}/export", "/containers/c1/export/", false},
+        {"/containers/{id...}/export", "/containers/c1/exports", false},
+        {"/images/{name...}/get", "/images/myorg/images/get", true},
+        {"/images/{name...}/get", "/images/myorg/app:tag/get", true},
+        {"/images/{name...}/get", "/images/getmeili/meilisearch/json", false},
+        {"/images/{name...}/get", "/images/get", false},
+        {"/{a...}/{b...}/x", "/1/2/x", true},
+        {"/{a...}/{b...}/x", "/1/2/3/4/x", true},
+        {"/{a...}/{b...}/x", "/1/x", false},
+        // Trailing "/**": the path itself and anything below it.
+        {"/secrets/**", "/secrets", true},
+        {"/secrets/**", "/secrets/", true},
+        {"/secrets/**", "/secrets/abc", true},
+        {"/secrets/**", "/secrets/a/b/c", true},
+        {"/secrets/**", "/secretsx", false},
+        {"/secrets/**", "/my-secrets", false},
+        {"/secrets/**", "/containers/secrets", false},
+        {"/**", "/", true},
+        {"/**", "/anything/at/all", true},
+        {"/containers/{id...}/**", "/containers/c1", true},
+        {"/containers/{id...}/**", "/containers", false},
+    };
+    for (const Row& row : table) {
+        SCOPED_TRACE(::testing::Message() << row.pattern << " vs " << row.path);
+        EXPECT_EQ(PathPattern::parse(row.pattern).matches(row.path), row.matches);
+    }
+}
+
+struct Expectation {
+    std::string_view method;
+    std::string_view target;
+    std::string_view host;
+    Verdict verdict;
+    std::string_view rule;
+    int status;  // checked only for denials
+};
+
+void expect_decision(const Policy& policy, const Expectation& row) {
+    SCOPED_TRACE(::testing::Message()
+                 << row.method << " " << row.target << " (Host: " << row.host << ")");
+    const Decision decision = decide({row.method, row.target, row.host}, Client{}, policy);
+    EXPECT_EQ(decision.verdict, row.verdict) << decision.message;
+    EXPECT_EQ(decision.rule, row.rule) << decision.message;
+    if (row.verdict == Verdict::deny) {
+        EXPECT_EQ(decision.status, row.status);
+        EXPECT_FALSE(decision.message.empty());
+    } else {
+        EXPECT_TRUE(decision.target.has_value());
+        EXPECT_TRUE(decision.message.empty()) << decision.message;
+    }
+}
+
+constexpr Verdict allow = Verdict::allow;
+constexpr Verdict deny = Verdict::deny;
+
+TEST(PolicyReadOnly, AllowsOrdinaryReads) {
+    const Expectation table[] = {
+        {"GET", "/containers/my-configs-app/json", "", allow, "read-only", 0},
+        {"GET", R"(/containers/json?filters={"label":["secrets"]})", "", allow, "read-only", 0},
+        {"GET", "/containers/json?filters=%7B%22label%22%3A%5B%22secrets%22%5D%7D", "", allow,
+         "read-only", 0},
+        {"GET", "/images/getmeili/meilisearch/json", "", allow, "read-only", 0},
+        {"GET", "/containers/export/json", "", allow, "read-only", 0},
+        {"GET", "/containers/archive/json", "", allow, "read-only", 0},
+        {"GET", "/images/get/json", "", allow, "read-only", 0},
+        {"GET", "/images/json", "", allow, "read-only", 0},
+        {"GET", "/v1.41/_ping", "", allow, "read-only", 0},
+        {"HEAD", "/_ping", "", allow, "read-only", 0},
+        {"GET", "/events", "", allow, "read-only", 0},
+        {"GET", "/v1.41/events?since=0", "", allow, "read-only", 0},
+        {"GET", "/containers/c1/logs?follow=1", "", allow, "read-only", 0},
+        {"GET", "/containers/c1/stats", "", allow, "read-only", 0},
+        {"GET", "/v1.41/containers/c1/attach", "", allow, "read-only", 0},
+        {"GET", "/v1.41/containers/json?all=1", "docker", allow, "read-only", 0},
+        {"GET", "http://docker/v1.41/containers/json", "docker", allow, "read-only", 0},
+        {"GET", "/swarm", "", allow, "read-only", 0},
+        {"GET", "/version", "", allow, "read-only", 0},
+        // A doubly encoded slash is a literal "%2F" in a name, which the daemon 404s.
+        {"GET", "/containers/c1%252Fexport", "", allow, "read-only", 0},
+        // Trailing slash and case differences are 404 at the daemon, not the export route.
+        {"GET", "/containers/c1/export/", "", allow, "read-only", 0},
+        {"GET", "/containers/c1/EXPORT", "", allow, "read-only", 0},
+        // Only one version prefix is routed; the second one makes it a 404.
+        {"GET", "/v1.41/v1.41/containers/c1/export", "", allow, "read-only", 0},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+TEST(PolicyReadOnly, DeniesSensitiveReadsInEveryForm) {
+    const Expectation table[] = {
+        {"GET", "/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v1.41/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v1.41.0/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v01.41/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v1.41./containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v.41/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/containers/c1/%65xport", "", deny, "deny-container-export", 403},
+        {"GET", "/containers/c1/expor%74", "", deny, "deny-container-export", 403},
+        {"GET", "/%63ontainers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/containers/export/export", "", deny, "deny-container-export", 403},
+        {"GET", "/containers/a/b/export", "", deny, "deny-container-export", 403},
+        {"HEAD", "/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/containers/c1/archive?path=/etc/shadow", "", deny, "deny-container-archive", 403},
+        {"HEAD", "/v1.41/containers/c1/archive?path=/", "", deny, "deny-container-archive", 403},
+        {"GET", "/containers/c1/attach/ws?stream=1", "", deny, "deny-container-attach-ws", 403},
+        {"GET", "/v1.41/containers/c1/attach/ws", "", deny, "deny-container-attach-ws", 403},
+        {"GET", "/secrets", "", deny, "deny-secrets", 403},
+        {"GET", "/secrets/", "", deny, "deny-secrets", 403},
+        {"GET", "/secrets/abc123", "", deny, "deny-secrets", 403},
+        {"GET", "/v1.41/secrets?filters={}", "", deny, "deny-secrets", 403},
+        {"GET", "/se%63rets", "", deny, "deny-secrets", 403},
+        {"GET", "/v1.41/%73ecrets/x", "", deny, "deny-secrets", 403},
+        {"GET", "/configs", "", deny, "deny-configs", 403},
+        {"GET", "/v1.41.0/configs/abc", "", deny, "deny-configs", 403},
+        {"GET", "/swarm/unlockkey", "", deny, "deny-swarm-unlockkey", 403},
+        {"GET", "/v01.41/swarm/unlockkey", "", deny, "deny-swarm-unlockkey", 403},
+        {"GET", "/images/myorg/app/get", "", deny, "deny-image-export", 403},
+        {"GET", "/images/myorg/images/get", "", deny, "deny-image-export", 403},
+        {"GET", "/images/myorg/app:tag/get", "", deny, "deny-image-export", 403},
+        {"GET", "/v1.41/images/alpine/get", "", deny, "deny-image-export", 403},
+        {"GET", "/images/get", "", deny, "deny-images-export", 403},
+        {"GET", "/images/get?names=alpine", "", deny, "deny-images-export", 403},
+        {"GET", "/v1.41/images/get?names=alpine", "", deny, "deny-images-export", 403},
+        // Absolute form naming our host is routed on its path, so the rule still applies.
+        {"GET", "http://docker/v1.41/containers/c1/export", "docker", deny, "deny-container-export",
+         403},
+        {"GET", "HTTP://DOCKER/secrets", "docker", deny, "deny-secrets", 403},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+TEST(PolicyReadOnly, DeniesOtherMethods) {
+    const Expectation table[] = {
+        {"POST", "/containers/create", "", deny, "read-only-methods", 403},
+        {"POST", "/v1.41/containers/c1/attach", "", deny, "read-only-methods", 403},
+        {"POST", "/v1.41/exec/e1/start", "", deny, "read-only-methods", 403},
+        {"POST", "/session", "", deny, "read-only-methods", 403},
+        {"PUT", "/containers/c1/archive?path=/", "", deny, "read-only-methods", 403},
+        {"DELETE", "/containers/c1", "", deny, "read-only-methods", 403},
+        {"OPTIONS", "/_ping", "", deny, "read-only-methods", 403},
+        {"PATCH", "/containers/c1", "", deny, "read-only-methods", 403},
+        // Methods are case-sensitive, as the daemon treats them.
+        {"get", "/containers/json", "", deny, "read-only-methods", 403},
+        {"Get", "/_ping", "", deny, "read-only-methods", 403},
+        {"head", "/_ping", "", deny, "read-only-methods", 403},
+        {"", "/_ping", "", deny, "read-only-methods", 403},
+        {"POST", "/debug/pprof/heap", "", deny, "read-only-methods", 403},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+TEST(PolicyReadOnly, DeniesTargetsItCannotNormalise) {
+    const Expectation table[] = {
+        {"GET", "/containers%2Fc1%2Fexport", "", deny, "target", 403},
+        {"GET", "/v1.41/containers/c1%2Fexport", "", deny, "target", 403},
+        {"GET", "//secrets", "", deny, "target", 403},
+        {"GET", "/containers/c1/../c2/export", "", deny, "target", 403},
+        {"GET", "/v1.41/containers/c1/%2e%2e/x", "", deny, "target", 403},
+        {"GET", "/a%00", "", deny, "target", 403},
+        {"GET", "http://evil/v1.41/containers/c1/export", "docker", deny, "target", 403},
+        {"GET", "http://docker/v1.41/containers/json", "", deny, "target", 403},
+        {"GET", "", "", deny, "target", 400},
+        {"GET", "*", "", deny, "target", 400},
+        {"OPTIONS", "*", "", deny, "target", 400},
+        {"GET", "docker:2375", "", deny, "target", 400},
+        {"GET", "http:/v1.41/containers/c1/export", "docker", deny, "target", 400},
+        {"GET", "x:/secrets", "docker", deny, "target", 400},
+        {"GET", "/a%zz", "", deny, "target", 400},
+        {"GET", "/a b", "", deny, "target", 400},
+        {"GET", "/caf\xC3\xA9", "", deny, "target", 400},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+TEST(PolicyReadOnly, EveryDenyRuleHasANameAndAReason) {
+    const Policy policy = Policy::read_only();
+    ASSERT_FALSE(policy.rules.empty());
+    EXPECT_EQ(policy.default_verdict, Verdict::deny);
+    for (const Rule& rule : policy.rules) {
+        SCOPED_TRACE(rule.name);
+        EXPECT_FALSE(rule.name.empty());
+        if (rule.verdict == Verdict::deny) {
+            EXPECT_FALSE(rule.why.empty());
+        }
+    }
+}
+
+TEST(PolicyMessage, OneLineNamingRequestReasonAndRule) {
+    struct Row {
+        std::string_view method;
+        std::string_view target;
+        std::string_view message;
+    };
+    const Row table[] = {
+        {"GET", "/v1.41/containers/c1/export",
+         "socket-proxy denied GET /v1.41/containers/c1/export: this route exports the "
+         "container's whole file system as a tar archive (rule deny-container-export)"},
+        {"GET", "/containers%2Fc1%2Fexport",
+         "socket-proxy denied GET /containers%2Fc1%2Fexport: the path contains an encoded slash "
+         "(%2F), which could hide the route it reaches (rule target)"},
+        {"POST", "/containers/create",
+         "socket-proxy denied POST /containers/create: the proxy is read-only: only GET and HEAD "
+         "are allowed (rule read-only-methods)"},
+        // Raw bytes a terminal or log would interpret are shown percent-encoded.
+        {"GET", "/a\r\nb",
+         "socket-proxy denied GET /a%0D%0Ab: the request target contains byte 0x0D at offset 2 "
+         "(a control character, space or non-ASCII byte); percent-encode it (rule target)"},
+        {"G\nET", "/_ping",
+         "socket-proxy denied G%0AET /_ping: the proxy is read-only: only GET and HEAD are "
+         "allowed (rule read-only-methods)"},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Row& row : table) {
+        SCOPED_TRACE(row.target);
+        const Decision decision = decide({row.method, row.target, ""}, Client{}, policy);
+        EXPECT_EQ(decision.message, row.message);
+    }
+}
+
+TEST(PolicyMessage, TruncatesLongTargets) {
+    struct Row {
+        std::string target;
+        bool truncated;
+    };
+    const Row table[] = {
+        {"/secrets/" + std::string(191, 'a'), false},  // exactly 200 bytes
+        {"/secrets/" + std::string(192, 'a'), true},
+        {"/secrets/" + std::string(100000, 'a'), true},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Row& row : table) {
+        SCOPED_TRACE(row.target.size());
+        const Decision decision = decide({"GET", row.target, ""}, Client{}, policy);
+        ASSERT_EQ(decision.verdict, Verdict::deny);
+        const std::string shown = row.target.substr(0, 200) + (row.truncated ? "..." : "");
+        EXPECT_EQ(decision.message,
+                  "socket-proxy denied GET " + shown +
+                      ": this route reveals the swarm's secrets (rule deny-secrets)");
+    }
+}
+
+// Rule order, method lists, empty fields and the default, on a hand-built policy.
+TEST(PolicyEvaluation, FirstMatchingRuleWins) {
+    Policy policy;
+    policy.rules = {
+        Rule{"deny-exec", {"POST"}, PathPattern::parse("/exec/**"), Verdict::deny, "no exec"},
+        Rule{"allow-post", {"POST"}, std::nullopt, Verdict::allow, ""},
+        Rule{"allow-ping", {}, PathPattern::parse("/_ping"), Verdict::allow, ""},
+        Rule{"deny-quietly", {"DELETE"}, std::nullopt, Verdict::deny, ""},
+    };
+    policy.default_verdict = Verdict::deny;
+
+    const Expectation table[] = {
+        {"POST", "/exec/e1/start", "", deny, "deny-exec", 403},
+        {"POST", "/v1.41/exec/e1/start", "", deny, "deny-exec", 403},
+        {"POST", "/containers/create", "", allow, "allow-post", 0},
+        {"GET", "/_ping", "", allow, "allow-ping", 0},
+        {"OPTIONS", "/_ping", "", allow, "allow-ping", 0},
+        {"DELETE", "/_ping", "", allow, "allow-ping", 0},
+        {"DELETE", "/containers/c1", "", deny, "deny-quietly", 403},
+        {"GET", "/containers/json", "", deny, "default", 403},
+        {"GET", "/exec/e1/json", "", deny, "default", 403},
+        {"GET", "/a%2Fb", "", deny, "target", 403},
+    };
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+
+    policy.default_verdict = Verdict::allow;
+    expect_decision(policy, {"GET", "/containers/json", "", allow, "default", 0});
+}
+
+TEST(PolicyEvaluation, DefaultAndEmptyWhyStillExplain) {
+    Policy policy;
+    policy.rules = {Rule{"deny-quietly", {"DELETE"}, std::nullopt, Verdict::deny, ""}};
+    struct Row {
+        std::string_view method;
+        std::string_view message;
+    };
+    const Row table[] = {
+        {"DELETE",
+         "socket-proxy denied DELETE /x: the policy denies this request (rule deny-quietly)"},
+        {"GET",
+         "socket-proxy denied GET /x: no rule of the policy allows this request (rule default)"},
+    };
+    for (const Row& row : table) {
+        SCOPED_TRACE(row.method);
+        EXPECT_EQ(decide({row.method, "/x", ""}, Client{}, policy).message, row.message);
+    }
+}
+
+TEST(PolicyEvaluation, DecisionCarriesTheNormalisedTarget) {
+    const Decision decision =
+        decide({"GET", "/v1.41/containers/c1/%65xport", ""}, Client{}, Policy::read_only());
+    ASSERT_TRUE(decision.target.has_value());
+    EXPECT_EQ(decision.target->route_path, "/containers/c1/export");
+    EXPECT_EQ(decision.target->api_version, "1.41");
+    EXPECT_EQ(decision.target->forward_target, "/v1.41/containers/c1/export");
+}
+
+}  // namespace
+}  // namespace socket_proxy
