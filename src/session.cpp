@@ -226,7 +226,7 @@ class Session {
 
     asio::awaitable<void> answer_unreadable_head(const error_code& error) {
         if (error.category() != http::make_error_code(http::error::bad_method).category() ||
-            error == http::error::end_of_stream) {
+            error == http::error::end_of_stream || error == http::error::partial_message) {
             co_return;  // the client went away or idled out; nobody to answer
         }
         const bool too_large = error == http::error::header_limit;
@@ -293,6 +293,10 @@ class Session {
         remove_hop_by_hop_fields(request, upgrade_requested);
         request.target(decision.target->forward_target);
         request.version(11);  // the daemon side is always HTTP/1.1 keep-alive
+        if (request.count(http::field::host) == 0) {
+            // HTTP/1.0 clients may omit Host, which Go rejects in HTTP/1.1 (RFC 9112 section 3.2).
+            request.set(http::field::host, "docker");
+        }
         if (!upgrade_requested) {
             request.keep_alive(true);
         }
@@ -574,7 +578,8 @@ class Session {
         std::vector<LogField> fields{
             {"client", describe(identity_)},
             {"method", std::string(request.method_string())},
-            {"path", decision.target ? decision.target->route_path : std::string(request.target())},
+            // Denials show the target as the client sent it; forwarded requests as the daemon got it.
+            {"path", std::string(request.target())},
             {"decision", decision.allowed() ? "allow" : "deny"},
             {"rule", decision.rule},
             {"status", std::to_string(status)},

@@ -1,0 +1,278 @@
+"""Faults from the daemon's side, injected by a scripted fake daemon on a unix socket.
+
+The fake answers by the container name in the target (GET /v1.41/containers/<mode>/json passes
+the read-only policy): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
+`trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `silent`
+never sends a body. Anything else gets a /_ping-like 200."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from proxytest import (HttpConnection, assert_json_error, build_request, docker_socket_gid, http,
+                       is_root)
+
+
+class FakeDaemon:
+    def __init__(self, idle_close_after: float | None = None):
+        self.directory = Path(tempfile.mkdtemp(prefix="spt-fake-", dir="/tmp"))
+        os.chmod(self.directory, 0o755)
+        self.path = str(self.directory / "docker.sock")
+        self.idle_close_after = idle_close_after
+        self.requests: list = []
+        self.client_left_silent_stream = threading.Event()
+        self.stall_released = threading.Event()
+        self.closing = threading.Event()
+        self.connections: list = []
+        self.lock = threading.Lock()
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        if is_root():
+            # Like the real socket: root:docker 0660, reachable after the proxy drops to 1000.
+            os.chown(self.path, 0, docker_socket_gid())
+        os.chmod(self.path, 0o660)
+        self.server.listen(64)
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.stall_released.set()
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.server.close()
+        with self.lock:
+            for connection in self.connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                connection.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _accept_loop(self) -> None:
+        while not self.closing.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(connection: socket.socket, buffer: bytes, timeout: float | None):
+        connection.settimeout(timeout)
+        while b"\r\n\r\n" not in buffer:
+            try:
+                data = connection.recv(65536)
+            except (socket.timeout, OSError):
+                return None, buffer
+            if not data:
+                return None, buffer
+            buffer += data
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        while len(buffer) < length:
+            data = connection.recv(65536)
+            if not data:
+                return None, buffer
+            buffer += data
+        return lines[0], buffer[length:]
+
+    @staticmethod
+    def _wait_for_peer_close(connection: socket.socket, limit: float) -> bool:
+        connection.settimeout(limit)
+        try:
+            while True:
+                data = connection.recv(65536)
+                if not data:
+                    return True
+        except ConnectionResetError:
+            return True
+        except (socket.timeout, OSError):
+            return False
+
+    def _serve(self, connection: socket.socket) -> None:
+        buffer = b""
+        try:
+            while True:
+                request_line, buffer = self._read_request(connection, buffer,
+                                                          self.idle_close_after)
+                if request_line is None:
+                    return
+                self.requests.append(request_line)
+                target = request_line.split(" ")[1] if " " in request_line else ""
+                if not self._answer(connection, target):
+                    return
+        finally:
+            try:
+                connection.close()
+            except OSError:
+                pass
+
+    def _answer(self, connection: socket.socket, target: str) -> bool:
+        """Answers one request; False when the connection is finished."""
+        stream_head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n")
+        if "/stall/" in target:
+            self._wait_for_peer_close(connection, 60)
+            return False
+        if "/drop/" in target:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: appl")
+            return False
+        if "/garbage/" in target:
+            connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+            return False
+        if "/trickle/" in target:
+            connection.sendall(stream_head)
+            for number in range(8):
+                time.sleep(0.25)
+                line = f'{{"n":{number}}}\n'.encode()
+                connection.sendall(b"%x\r\n%s\r\n" % (len(line), line))
+            connection.sendall(b"0\r\n\r\n")
+            return True
+        if "/late/" in target:
+            connection.sendall(stream_head)
+            time.sleep(3)
+            line = b'{"late":true}\n'
+            connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+            return True
+        if "/silent/" in target:
+            connection.sendall(stream_head)
+            if self._wait_for_peer_close(connection, 30):
+                self.client_left_silent_stream.set()
+            return False
+        connection.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: text/plain; "
+                           b"charset=utf-8\r\nContent-Length: 2\r\n\r\nOK")
+        return True
+
+
+@pytest.fixture
+def fake_daemon():
+    daemon = FakeDaemon()
+    yield daemon
+    daemon.close()
+
+
+def _target(mode: str) -> str:
+    return f"/v1.41/containers/{mode}/json"
+
+
+def _still_serving(proxy) -> None:
+    response = http(proxy.unix_path, "GET", "/_ping", timeout=10)
+    assert response.status == 200 and response.body == b"OK", \
+        f"the proxy does not serve after the fault: {response!r}"
+
+
+def test_stalled_daemon_gives_504_after_timeout(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "1s", docker_socket=fake_daemon.path)
+    started = time.monotonic()
+    response = http(proxy.unix_path, "GET", _target("stall"), timeout=15)
+    elapsed = time.monotonic() - started
+    assert_json_error(response, 504)
+    assert 0.8 <= elapsed <= 3.5, f"504 after {elapsed:.2f} s with --timeout 1s"
+    _still_serving(proxy)
+
+
+def test_daemon_closing_mid_head_gives_502(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "5s", docker_socket=fake_daemon.path)
+    response = http(proxy.unix_path, "GET", _target("drop"), timeout=15)
+    assert_json_error(response, 502)
+    _still_serving(proxy)
+
+
+def test_daemon_sending_garbage_gives_502(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "5s", docker_socket=fake_daemon.path)
+    response = http(proxy.unix_path, "GET", _target("garbage"), timeout=15)
+    assert_json_error(response, 502)
+    _still_serving(proxy)
+
+
+def test_refused_connection_gives_502_naming_the_socket(proxy_factory):
+    directory = Path(tempfile.mkdtemp(prefix="spt-refuse-", dir="/tmp"))
+    os.chmod(directory, 0o755)
+    path = str(directory / "docker.sock")
+    bound = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound.bind(path)  # bound, never listening: connect() is refused
+    os.chmod(path, 0o666)
+    try:
+        proxy = proxy_factory(docker_socket=path)
+        response = http(proxy.unix_path, "GET", "/_ping", timeout=15)
+        assert_json_error(response, 502, path)
+    finally:
+        bound.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_stalled_request_does_not_block_others(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "30s", docker_socket=fake_daemon.path)
+    with HttpConnection(proxy.unix_path, timeout=30) as stalled:
+        stalled.send(build_request("GET", _target("stall")))
+        time.sleep(0.3)
+        response = http(proxy.unix_path, "GET", "/_ping", timeout=10)
+        assert response.status == 200, response
+
+
+def test_flowing_stream_outlives_the_timeout(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "1s", docker_socket=fake_daemon.path)
+    with HttpConnection(proxy.unix_path, timeout=10) as connection:
+        connection.send(build_request("GET", _target("trickle")))
+        head = connection.read_head()
+        assert head.status == 200, head
+        arrivals = []
+        body = b""
+        while (chunk := connection.read_chunk()) is not None:
+            arrivals.append(time.monotonic())
+            body += chunk
+    assert body.count(b"\n") == 8, f"stream cut short: {body!r}"
+    # 8 chunks 0.25 s apart: relayed one by one, not collected until the end.
+    assert arrivals[-1] - arrivals[0] >= 1.0, "the chunks arrived in one burst"
+
+
+def test_silence_after_the_head_is_not_a_timeout(proxy_factory, fake_daemon):
+    proxy = proxy_factory("--timeout", "1s", docker_socket=fake_daemon.path)
+    with HttpConnection(proxy.unix_path, timeout=10) as connection:
+        response = connection.request("GET", _target("late"))
+    assert response.status == 200, response
+    assert response.body == b'{"late":true}\n'
+
+
+def test_client_leaving_a_silent_stream_closes_the_daemon_side(proxy_factory, fake_daemon):
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    connection = HttpConnection(proxy.unix_path, timeout=10)
+    connection.send(build_request("GET", _target("silent")))
+    head = connection.read_head()
+    assert head.status == 200, head
+    connection.close()
+    assert fake_daemon.client_left_silent_stream.wait(5), \
+        "the proxy kept the daemon connection open after its client left"
+    _still_serving(proxy)
+
+
+def test_daemon_closing_idle_pooled_connections_is_not_an_error(proxy_factory):
+    """The daemon may close an idle keep-alive connection at any time: that is no 502."""
+    daemon = FakeDaemon(idle_close_after=0.3)
+    try:
+        proxy = proxy_factory("--keepalive", "30s", docker_socket=daemon.path)
+        for _ in range(3):
+            response = http(proxy.unix_path, "GET", "/_ping", timeout=10)
+            assert response.status == 200, response
+            time.sleep(0.8)
+    finally:
+        daemon.close()
