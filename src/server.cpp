@@ -41,15 +41,6 @@ constexpr auto shutdown_grace = std::chrono::milliseconds(750);
 // When accept fails for lack of descriptors, back off instead of spinning on the error.
 constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
-std::string describe_tcp(const std::optional<TcpEndpoint>& endpoint) {
-    if (!endpoint) {
-        return "off";
-    }
-    const bool v6 = endpoint->address.find(':') != std::string::npos;
-    return (v6 ? "[" + endpoint->address + "]" : endpoint->address) + ":" +
-           std::to_string(endpoint->port);
-}
-
 // Declaration order is teardown order in reverse: the io_context is destroyed (and with it
 // every suspended session) while the state those sessions point to still exists.
 class Server {
@@ -81,7 +72,7 @@ class Server {
         log_event(LogLevel::info, "listening",
                   {{"version", SOCKET_PROXY_VERSION},
                    {"unix", config_.listen_socket_path()},
-                   {"tcp", describe_tcp(config_.tcp)},
+                   {"tcp", format_tcp_endpoint(config_.tcp)},
                    {"docker", config_.docker_socket},
                    {"policy", "read-only"}});
         asio::co_spawn(io_, stop_on_signal(), asio::detached);

@@ -54,13 +54,6 @@ long long milliseconds_since(Clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-std::string format_duration(Duration duration) {
-    if (duration.count() % 1000 == 0) {
-        return std::to_string(duration.count() / 1000) + "s";
-    }
-    return std::to_string(duration.count()) + "ms";
-}
-
 std::string describe(const Client& client) {
     if (client.transport == Client::Transport::tcp) {
         return client.address;
