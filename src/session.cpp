@@ -245,7 +245,9 @@ class Session {
         // cannot delimit, may be read differently by the daemon. Refuse it.
         const bool has_transfer_encoding = request.count(http::field::transfer_encoding) > 0;
         if (has_transfer_encoding &&
-            (request.count(http::field::content_length) > 0 || !parser.chunked())) {
+            (request.count(http::field::content_length) > 0 ||
+             request.count(http::field::transfer_encoding) > 1 ||
+             !beast::iequals(request[http::field::transfer_encoding], "chunked"))) {
             log_event(LogLevel::warning, "bad-request",
                       {{"client", describe(identity_)},
                        {"method", std::string(request.method_string())},
@@ -328,12 +330,8 @@ class Session {
                 const auto sent = co_await relay_body(client_, client_buffer_, parser, daemon,
                                                       request_out, scratch);
                 if (sent.read_error || sent.write_error) {
-                    log_request(
-                        LogLevel::warning, request, decision, 0, 0, started,
-                        {{"error",
-                          "request body relay failed: " +
-                              (sent.read_error ? sent.read_error : sent.write_error).message()}});
-                    co_return false;
+                    co_return co_await answer_body_relay_failed(request, decision, sent,
+                                                                client_version, started);
                 }
                 arm_response_deadline(daemon);
             }
@@ -549,6 +547,29 @@ class Session {
         co_return false;
     }
 
+    // The daemon holds half a request; the connection to it is closed with this coroutine.
+    asio::awaitable<bool> answer_body_relay_failed(const http::request<http::buffer_body>& request,
+                                                   const Decision& decision,
+                                                   const RelayOutcome& sent,
+                                                   unsigned client_version,
+                                                   Clock::time_point started) {
+        const bool client_fault =
+            sent.read_error.category() == http::make_error_code(http::error::bad_chunk).category();
+        const auto status = client_fault ? http::status::bad_request : http::status::bad_gateway;
+        const std::string message =
+            client_fault ? "socket-proxy refused the request body: " + sent.read_error.message()
+            : sent.read_error
+                ? std::string("socket-proxy lost the client while sending its body")
+                : "socket-proxy: the Docker engine at " + context_.daemons.socket_path() +
+                      " stopped reading the request body: " + sent.write_error.message();
+        log_request(LogLevel::warning, request, decision, static_cast<int>(status), 0, started,
+                    {{"error", message}});
+        if (client_fault || sent.write_error) {
+            co_await answer_error(status, message, false, client_version);
+        }
+        co_return false;
+    }
+
     asio::awaitable<void> answer_error(http::status status, const std::string& message,
                                        bool keep_alive, unsigned version) {
         http::response<http::string_body> response{status, version < 10 ? 11u : version};
@@ -571,7 +592,8 @@ class Session {
         std::vector<LogField> fields{
             {"client", describe(identity_)},
             {"method", std::string(request.method_string())},
-            // Denials show the target as the client sent it; forwarded requests as the daemon got it.
+            // Denials show the target as the client sent it; forwarded requests as the daemon got
+            // it.
             {"path", std::string(request.target())},
             {"decision", decision.allowed() ? "allow" : "deny"},
             {"rule", decision.rule},
