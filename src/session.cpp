@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "http_head.hpp"
 #include "json.hpp"
 #include "log.hpp"
 
@@ -37,6 +38,9 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // Docker clients send X-Registry-Auth headers of a few KB; 64 KiB leaves room without
 // letting a client make the proxy buffer without bound.
 constexpr std::uint32_t max_head_bytes = 64 * 1024;
+
+// Head bytes are read in pieces of this size, so a small request costs a small buffer.
+constexpr std::size_t head_read_bytes = 4096;
 
 // How long a client may take to send a complete request head, idle keep-alive time included.
 constexpr auto request_head_timeout = std::chrono::minutes(2);
@@ -191,21 +195,7 @@ class Session {
 
     asio::awaitable<void> run() {
         ++context_.state.open_sessions;
-        for (;;) {
-            http::request_parser<http::buffer_body> parser;
-            parser.header_limit(max_head_bytes);
-            parser.body_limit(boost::none);  // bodies are streamed, never held
-            client_.expires_after(request_head_timeout);
-            auto [error, ignored] =
-                co_await http::async_read_header(client_, client_buffer_, parser, nothrow);
-            client_.expires_never();
-            if (error) {
-                co_await answer_unreadable_head(error);
-                break;
-            }
-            if (!co_await handle(parser)) {
-                break;
-            }
+        while (co_await serve_one_request()) {
         }
         error_code ignored;
         client_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
@@ -217,23 +207,73 @@ class Session {
     using ClientStream = beast::basic_stream<Protocol>;
     using RequestParser = http::request_parser<http::buffer_body>;
 
-    asio::awaitable<void> answer_unreadable_head(const error_code& error) {
-        if (error.category() != http::make_error_code(http::error::bad_method).category() ||
-            error == http::error::end_of_stream || error == http::error::partial_message) {
-            co_return;  // the client went away or idled out; nobody to answer
+    // Returns whether the client connection can carry another request.
+    asio::awaitable<bool> serve_one_request() {
+        client_.expires_after(request_head_timeout);
+        const auto head = co_await read_head();
+        client_.expires_never();
+        if (!head) {
+            if (head.error() == http::error::header_limit) {
+                co_await refuse_head(
+                    http::status::request_header_fields_too_large,
+                    "its head exceeds " + std::to_string(max_head_bytes / 1024) + " KiB");
+            }
+            co_return false;  // otherwise the client left or idled out: nobody to answer
         }
-        const bool too_large = error == http::error::header_limit;
-        const auto status =
-            too_large ? http::status::request_header_fields_too_large : http::status::bad_request;
-        std::string message = too_large
-                                  ? "socket-proxy refused the request: its head exceeds " +
-                                        std::to_string(max_head_bytes / 1024) + " KiB"
-                                  : "socket-proxy could not parse the request: " + error.message();
+        const std::string_view head_bytes(static_cast<const char*>(client_buffer_.data().data()),
+                                          head.value());
+        if (const HeadCheck check = check_request_head(head_bytes); !check.ok) {
+            co_await refuse_head(http::status::bad_request, check.reason);
+            co_return false;
+        }
+
+        RequestParser parser;
+        parser.header_limit(max_head_bytes);
+        parser.body_limit(boost::none);  // bodies are streamed, never held
+        // The whole head is buffered: this parses it without reading from the client.
+        auto [error, ignored] =
+            co_await http::async_read_header(client_, client_buffer_, parser, nothrow);
+        if (error) {
+            co_await refuse_head(http::status::bad_request,
+                                 "it cannot be parsed: " + error.message());
+            co_return false;
+        }
+        co_return co_await handle(parser);
+    }
+
+    // Buffers bytes until the request head is complete; returns its length. Never reads past
+    // max_head_bytes, and scans each byte once however slowly it trickles in.
+    asio::awaitable<boost::system::result<std::size_t>> read_head() {
+        std::size_t scanned = 0;
+        for (;;) {
+            const std::string_view bytes(static_cast<const char*>(client_buffer_.data().data()),
+                                         client_buffer_.size());
+            const std::size_t resume = scanned >= 2 ? scanned - 2 : 0;
+            if (const std::size_t end = find_head_end(bytes.substr(resume));
+                end != std::string_view::npos) {
+                co_return resume + end;
+            }
+            scanned = bytes.size();
+            if (bytes.size() >= max_head_bytes) {
+                co_return error_code(http::error::header_limit);
+            }
+            const std::size_t room =
+                std::min<std::size_t>(head_read_bytes, max_head_bytes - bytes.size());
+            auto [error, received] =
+                co_await client_.async_read_some(client_buffer_.prepare(room), nothrow);
+            client_buffer_.commit(received);
+            if (error) {
+                co_return error;
+            }
+        }
+    }
+
+    asio::awaitable<void> refuse_head(http::status status, const std::string& why) {
         log_event(LogLevel::warning, "bad-request",
                   {{"client", describe(identity_)},
                    {"status", std::to_string(static_cast<int>(status))},
-                   {"error", error.message()}});
-        co_await answer_error(status, message, false, 11);
+                   {"error", why}});
+        co_await answer_error(status, "socket-proxy refused the request: " + why, false, 11);
     }
 
     // Returns whether the client connection can carry another request.

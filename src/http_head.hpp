@@ -1,0 +1,31 @@
+// A strict check of a request head's raw bytes before Beast parses it.
+//
+// Beast, like the Docker daemon, is lenient where RFC 9112 allows leniency (obsolete line
+// folding, for one). Where a proxy and the server behind it read one message two ways, a
+// request can be smuggled past the policy; so the proxy refuses, with 400, every form the
+// RFC calls invalid or obsolete. Pure: no I/O.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace socket_proxy {
+
+// The end of the head in `bytes` (one past its empty line), or npos while it is incomplete.
+// A bare "\n\n" ends it too, so a client sending bare line feeds is answered, not left waiting.
+[[nodiscard]] std::size_t find_head_end(std::string_view bytes);
+
+struct HeadLimits {
+    std::size_t max_fields = 100;
+};
+
+struct HeadCheck {
+    bool ok = true;
+    std::string reason;  // when !ok: one sentence naming the RFC rule that was broken
+};
+
+// `head`: the request line, the header lines and the empty line, as received.
+[[nodiscard]] HeadCheck check_request_head(std::string_view head, const HeadLimits& limits = {});
+
+}  // namespace socket_proxy
