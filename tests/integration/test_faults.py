@@ -120,6 +120,8 @@ class FakeDaemon:
                 target = request_line.split(" ")[1] if " " in request_line else ""
                 if not self._answer(connection, target):
                     return
+        except OSError:
+            return  # the proxy went away mid-answer: that is its right
         finally:
             try:
                 connection.close()

@@ -3,11 +3,15 @@ Connection: close, streams that outlive the timeout, shutdown with open streams.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
+import threading
 import time
 import urllib.parse
 
-from proxytest import HttpConnection, PeerClosed, build_request, random_suffix
+from proxytest import (DOCKER_SOCKET, HttpConnection, PeerClosed, build_request, docker, http,
+                       random_suffix, raw_exchange)
 
 
 def _event_filter(tag: str) -> str:
@@ -118,7 +122,7 @@ def test_events_outlive_the_timeout(proxy_factory, containers):
         assert event is not None, f"no create event 6 s after --timeout 2s; got {seen}"
 
 
-def test_sigterm_with_an_open_stream(proxy_factory, containers):
+def test_sigterm_with_an_open_stream(proxy_factory):
     proxy = proxy_factory()
     with HttpConnection(proxy.unix_path, timeout=10) as connection:
         connection.send(build_request("GET", "/v1.41/events"))
@@ -131,3 +135,78 @@ def test_sigterm_with_an_open_stream(proxy_factory, containers):
         assert returncode == 0, f"socket-proxy exited with {returncode} after SIGTERM"
         assert time.monotonic() - started < 2.5
         assert connection.peer_closes_within(2), "the client connection outlived the proxy"
+
+
+def test_large_response_is_relayed_whole(proxy, containers):
+    """13 MB of logs: more than any default body limit (Beast: 8 MB), relayed byte for byte."""
+    line = "0123456789abcdef" * 4
+    name = containers.run("spt-large", ["sh", "-c", f"yes {line} | head -n 200000"])
+    assert docker("wait", name, check=True).stdout.strip() == "0"
+    target = f"/v1.41/containers/{name}/logs?stdout=1"
+    # The daemon may still be copying the output into its log file just after the exit.
+    direct = http(DOCKER_SOCKET, "GET", target, timeout=60)
+    for _ in range(20):
+        again = http(DOCKER_SOCKET, "GET", target, timeout=60)
+        if again.body == direct.body:
+            break
+        direct = again
+        time.sleep(0.5)
+    assert direct.status == 200 and len(direct.body) > 13_000_000, direct
+    through = http(proxy.unix_path, "GET", target, timeout=60)
+    assert through.status == 200, through
+    assert len(through.body) == len(direct.body)
+    assert hashlib.sha256(through.body).digest() == hashlib.sha256(direct.body).digest()
+
+
+def test_concurrent_clients(proxy, transport):
+    address = proxy.address(transport)
+    results = []
+
+    def client():
+        try:
+            with HttpConnection(address, timeout=20) as connection:
+                for target in ("/_ping", "/v1.41/containers/json", "/v1.41/version"):
+                    results.append(connection.request("GET", target).status)
+        except Exception as error:  # noqa: BLE001 - reported below
+            results.append(repr(error))
+
+    threads = [threading.Thread(target=client) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [200] * 120, sorted(map(str, results))
+
+
+def test_oversized_request_head_is_refused_and_harmless(proxy):
+    request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
+    received = raw_exchange(proxy.unix_path, request, seconds=5)
+    if received:
+        status = received.split(b"\r\n", 1)[0]
+        assert status.split(b" ")[1] in (b"400", b"431"), received[:300]
+    response = http(proxy.unix_path, "GET", "/_ping")
+    assert response.status == 200, response
+
+
+def test_head_and_get_alternate_on_pooled_daemon_connections(proxy):
+    """A HEAD answer has a Content-Length but no body: reading one would desync the pool."""
+    with HttpConnection(proxy.unix_path) as connection:
+        for _ in range(3):
+            head = connection.request("HEAD", "/_ping")
+            get = connection.request("GET", "/_ping")
+            assert head.status == 200 and head.body == b"", head
+            assert get.status == 200 and get.body == b"OK", get
+    for _ in range(3):
+        assert http(proxy.unix_path, "HEAD", "/_ping").status == 200
+        get = http(proxy.unix_path, "GET", "/_ping")
+        assert get.status == 200 and get.body == b"OK", get
+
+
+def test_client_half_close_still_gets_the_answer(proxy):
+    """`printf 'GET ...' | nc -N -U docker.sock`: the client shuts its write side after the request."""
+    with HttpConnection(proxy.unix_path, timeout=10) as connection:
+        connection.send(build_request("GET", "/v1.41/version", headers={"Connection": "close"}))
+        connection.sock.shutdown(socket.SHUT_WR)
+        response = connection.read_response()
+    assert response.status == 200, response
+    assert "ApiVersion" in response.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -85,6 +86,72 @@ def test_flags_override_environment(proxy_factory, tmp_path):
     assert response.status == 200, f"--docker-socket did not override the environment: {response!r}"
     assert http(proxy.tcp_address, "GET", "/_ping").status == 200
     assert not os.path.lexists(env_volume / "docker.sock"), "listened in SOCKET_PROXY_VOLUME too"
+
+
+def test_stale_socket_file_is_replaced(proxy_factory):
+    """After a crash (or docker kill) the volume still holds the old socket file."""
+    workdir, volume = make_workdir()  # removed by proxy_factory's teardown
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(volume / "docker.sock"))
+    stale.close()
+    proxy = proxy_factory(workdir=workdir, volume=volume)
+    assert http(proxy.unix_path, "GET", "/_ping").status == 200
+
+
+def _listening_tcp_inodes() -> set:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines)
+                for line in lines:
+                    fields = line.split()
+                    if fields[3] == "0A":  # TCP_LISTEN
+                        inodes.add(fields[9])
+        except FileNotFoundError:
+            pass
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def test_tcp_off_listens_on_no_port(proxy_factory):
+    proxy = proxy_factory(tcp=False)
+    assert http(proxy.unix_path, "GET", "/_ping").status == 200
+    assert not (_socket_inodes(proxy.proc.pid) & _listening_tcp_inodes()), \
+        "--tcp off still listens on a TCP port"
+
+
+@pytest.mark.skipif(not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"),
+                    reason="no IPv6 on this machine")
+def test_tcp_on_ipv6_loopback(proxy_factory):
+    port = free_tcp_port()
+    proxy = proxy_factory(tcp=f"[::1]:{port}")
+    deadline = time.monotonic() + 10
+    while True:  # the fixture only polled the unix socket
+        try:
+            connection = socket.create_connection(("::1", port), timeout=10)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on [::1]:{port}\n{proxy.log}"
+            time.sleep(0.05)
+    with connection:
+        connection.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert proxy.proc.poll() is None
 
 
 def test_help_prints_usage():
