@@ -45,24 +45,9 @@ needs_root = pytest.mark.skipif(not is_root(),
                                 reason="needs root: clients switch to uid 1000 with setpriv")
 
 
-def _docker_problem() -> str | None:
-    try:
-        cli = docker_cli()
-    except RuntimeError as error:
-        return str(error)
-    result = subprocess.run([cli, "version", "--format", "{{.Server.Version}}"],
-                            env=docker_environment(f"unix://{DOCKER_SOCKET}"),
-                            capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        return f"no Docker engine answers at {DOCKER_SOCKET}: {result.stderr.strip()}"
-    return None
-
-
 @pytest.fixture(scope="module")
-def image() -> str:
-    problem = _docker_problem()
-    if problem:
-        pytest.skip(f"image tests need Docker: {problem}")
+def image(engine: str) -> str:
+    """Built once per module; the shared `engine` fixture fails the run when Docker is missing."""
     started = time.monotonic()
     env = docker_environment(f"unix://{DOCKER_SOCKET}")
     env["PATH"] = f"{os.path.dirname(docker_cli())}:{env.get('PATH', '/usr/bin:/bin')}"
