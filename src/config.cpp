@@ -174,6 +174,26 @@ std::string show_duration_default(Duration duration) {
     return duration == Duration::zero() ? "0 (off)" : format_duration(duration);
 }
 
+// Bounds for the limits: below them ordinary clients break, above them one client could
+// make the proxy hold more than a limit is for.
+constexpr std::size_t min_head_bytes = 1024;
+constexpr std::size_t max_head_bytes_limit = 1024 * 1024;
+constexpr std::size_t max_header_fields_limit = 10000;
+constexpr std::size_t max_connections_limit = 1'000'000;
+
+std::size_t parse_count(std::string_view what, std::string_view value, std::size_t high) {
+    const auto count = parse_decimal<std::size_t>(value);
+    if (!count || *count == 0 || *count > high) {
+        throw value_error(what, value,
+                          "is not a count: use a whole number from 1 to " + std::to_string(high));
+    }
+    return *count;
+}
+
+std::string show_size_default(std::size_t bytes) {
+    return format_size(bytes);
+}
+
 constexpr std::array options{
     Option{"--volume", "SOCKET_PROXY_VOLUME", "DIR",
            "directory for the listening socket, which is DIR/docker.sock",
@@ -219,6 +239,44 @@ constexpr std::array options{
                config.timeout = parse_duration(what, value);
            },
            [](const Config& defaults) { return show_duration_default(defaults.timeout); }},
+    Option{"--max-head-size", "SOCKET_PROXY_MAX_HEAD_SIZE", "SIZE",
+           "largest request head (request line and all header lines) a client may send; "
+           "larger ones get 431 and the connection is closed",
+           [](Config& config, std::string_view what, std::string_view value) {
+               const std::size_t bytes = parse_size(what, value);
+               if (bytes < min_head_bytes || bytes > max_head_bytes_limit) {
+                   throw value_error(what, value, "is out of range: use a size from 1KiB to 1MiB");
+               }
+               config.max_head_bytes = bytes;
+           },
+           [](const Config& defaults) { return show_size_default(defaults.max_head_bytes); }},
+    Option{"--max-headers", "SOCKET_PROXY_MAX_HEADERS", "N",
+           "most header lines a request may have; more get 431",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.max_header_fields = parse_count(what, value, max_header_fields_limit);
+           },
+           [](const Config& defaults) { return std::to_string(defaults.max_header_fields); }},
+    Option{"--head-timeout", "SOCKET_PROXY_HEAD_TIMEOUT", "D",
+           "time a client has to send a complete request head, from its first byte (or from "
+           "connecting); a slower one is disconnected",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.head_timeout = parse_duration(what, value);
+           },
+           [](const Config& defaults) { return show_duration_default(defaults.head_timeout); }},
+    Option{"--idle-timeout", "SOCKET_PROXY_IDLE_TIMEOUT", "D",
+           "how long a keep-alive client connection may wait for its next request; never "
+           "applies while a response flows",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.idle_timeout = parse_duration(what, value);
+           },
+           [](const Config& defaults) { return show_duration_default(defaults.idle_timeout); }},
+    Option{"--max-connections", "SOCKET_PROXY_MAX_CONNECTIONS", "N",
+           "most client connections served at once (unix and TCP together); one more gets 503 "
+           "and is closed",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.max_connections = parse_count(what, value, max_connections_limit);
+           },
+           [](const Config& defaults) { return std::to_string(defaults.max_connections); }},
     Option{"--debug", "DEBUG", "", "log every request, not only denials",
            [](Config& config, std::string_view what, std::string_view value) {
                config.debug = parse_bool(what, value);
@@ -374,6 +432,31 @@ Duration parse_duration(std::string_view what, std::string_view value) {
     return Duration(static_cast<Duration::rep>(total_ms));
 }
 
+std::size_t parse_size(std::string_view what, std::string_view value) {
+    std::size_t digits = 0;
+    while (digits < value.size() && is_digit(value[digits])) {
+        ++digits;
+    }
+    const std::string unit = ascii_lowercase(value.substr(digits));
+    std::size_t multiplier = 0;
+    if (unit.empty() || unit == "b") {
+        multiplier = 1;
+    } else if (unit == "k" || unit == "kib" || unit == "kb") {
+        multiplier = 1024;  // binary units: a "64KB" limit that means 64000 surprises nobody less
+    } else if (unit == "m" || unit == "mib" || unit == "mb") {
+        multiplier = 1024 * 1024;
+    }
+    const auto number = parse_decimal<std::size_t>(value.substr(0, digits));
+    if (multiplier == 0 || !number) {
+        throw value_error(what, value,
+                          "is not a size: use a number of bytes or a value like 64KiB, 1MiB");
+    }
+    if (*number > std::numeric_limits<std::size_t>::max() / multiplier / 1024) {
+        throw value_error(what, value, "is too large");
+    }
+    return *number * multiplier;
+}
+
 std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what, std::string_view value) {
     if (ascii_lowercase(value) == "off") {
         return std::nullopt;
@@ -483,6 +566,18 @@ std::string format_duration(Duration duration) {
     return std::to_string(ms) + "ms";
 }
 
+std::string format_size(std::size_t bytes) {
+    constexpr std::size_t kib = 1024;
+    constexpr std::size_t mib = 1024 * kib;
+    if (bytes != 0 && bytes % mib == 0) {
+        return std::to_string(bytes / mib) + "MiB";
+    }
+    if (bytes != 0 && bytes % kib == 0) {
+        return std::to_string(bytes / kib) + "KiB";
+    }
+    return std::to_string(bytes);
+}
+
 std::string format_tcp_endpoint(const std::optional<TcpEndpoint>& endpoint) {
     if (!endpoint) {
         return "off";
@@ -517,6 +612,7 @@ std::string usage() {
     text +=
         "\n"
         "D is a duration: 500ms, 30s, 2m, 1h, or a number of seconds (0.5); 0 turns it off.\n"
+        "SIZE is a number of bytes, or a value like 64KiB or 1MiB.\n"
         "Flags also take the form --flag=value.\n"
         "\n"
         "Commands:\n"

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -23,14 +24,23 @@ struct TcpEndpoint {
 
 // Every default lives here, and --help prints them from this struct.
 struct Config {
-    std::string volume = "/run/proxy";                // the listening socket is volume + "/docker.sock"
-    std::string docker_socket = "/run/docker.sock";   // the real engine
-    uid_t uid = 1000;                                 // owner of the listening socket, and who we drop to
+    std::string volume = "/run/proxy";  // the listening socket is volume + "/docker.sock"
+    std::string docker_socket = "/run/docker.sock";  // the real engine
+    uid_t uid = 1000;  // owner of the listening socket, and who we drop to
     gid_t gid = 1000;
     std::optional<TcpEndpoint> tcp = TcpEndpoint{"0.0.0.0", 2375};  // nullopt: "off"
-    Duration keepalive = std::chrono::seconds(10);    // idle pooled daemon connections; 0: no pooling
-    Duration timeout = std::chrono::seconds(30);      // daemon connect + response head; 0: none
-    bool debug = false;                                // log every request, not only denials
+    Duration keepalive = std::chrono::seconds(10);  // idle pooled daemon connections; 0: no pooling
+    Duration timeout = std::chrono::seconds(30);    // daemon connect + response head; 0: none
+    bool debug = false;                             // log every request, not only denials
+
+    // Limits on what a client may make the proxy hold or wait for (hostile clients).
+    std::size_t max_head_bytes =
+        64 * 1024;  // request line + header block; X-Registry-Auth is a few KB
+    std::size_t max_header_fields = 100;
+    Duration head_timeout =
+        std::chrono::seconds(10);  // first byte (or accept) to complete head; 0: none
+    Duration idle_timeout = std::chrono::minutes(2);  // idle keep-alive client connection; 0: none
+    std::size_t max_connections = 1024;               // concurrent client connections, unix + TCP
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
 };
@@ -47,7 +57,7 @@ struct CommandLine {
 // `SOCKET_PROXY_TIMEOUT="30x" is not a duration: use a number of seconds or a value like 500ms,
 // 30s, 2m, 1h`.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -61,6 +71,10 @@ using Environment = std::function<std::optional<std::string>(std::string_view na
 // naming `what` (the variable or flag) and quoting the value.
 [[nodiscard]] Duration parse_duration(std::string_view what, std::string_view value);
 
+// "65536", "64KiB", "64k", "1MiB", "1m": bytes, or KiB/MiB (k/K and m/M are the same units).
+// Throws ConfigError naming `what` and quoting the value.
+[[nodiscard]] std::size_t parse_size(std::string_view what, std::string_view value);
+
 // "off", "0.0.0.0:2375", "[::]:2375", "127.0.0.1:2375", ":2375" (all IPv4 addresses).
 // Numeric addresses only: the static binary does no name lookups.
 [[nodiscard]] std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what,
@@ -72,6 +86,7 @@ using Environment = std::function<std::optional<std::string>(std::string_view na
 // The way --help writes values, also handy for the start-up log line: "500ms", "30s", "2m",
 // "1h", "0"; "0.0.0.0:2375", "[::]:2375", "off".
 [[nodiscard]] std::string format_duration(Duration duration);
+[[nodiscard]] std::string format_size(std::size_t bytes);  // "64KiB", "1MiB", "1500"
 [[nodiscard]] std::string format_tcp_endpoint(const std::optional<TcpEndpoint>& endpoint);
 
 }  // namespace socket_proxy

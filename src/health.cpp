@@ -79,8 +79,10 @@ int run_healthcheck(const Config& config) {
     // would log as a client error every few seconds).
     while (std::chrono::steady_clock::now() < deadline) {
         const ssize_t received = ::recv(socket.get(), buffer, sizeof buffer, 0);
-        if (received < 0 && errno == EINTR) continue;
-        if (received <= 0) break;
+        if (received < 0 && errno == EINTR)
+            continue;
+        if (received <= 0)
+            break;
     }
     const std::string status_line = answer.substr(0, answer.find("\r\n"));
     if (status_line.rfind("HTTP/1.1 200 ", 0) == 0 || status_line == "HTTP/1.1 200") {

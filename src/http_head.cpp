@@ -18,10 +18,13 @@ bool is_field_value_char(unsigned char c) {
 }
 
 HeadCheck refuse(std::string reason) {
-    return HeadCheck{false, std::move(reason)};
+    HeadCheck check;
+    check.ok = false;
+    check.reason = std::move(reason);
+    return check;
 }
 
-HeadCheck check_request_line(std::string_view line) {
+HeadCheck check_request_line_bytes(std::string_view line) {
     const std::size_t first_space = line.find(' ');
     const std::size_t last_space = line.rfind(' ');
     if (first_space == std::string_view::npos || first_space == last_space) {
@@ -104,6 +107,10 @@ std::size_t find_head_end(std::string_view bytes) {
     return std::string_view::npos;
 }
 
+HeadCheck check_request_line(std::string_view line) {
+    return check_request_line_bytes(line);
+}
+
 HeadCheck check_request_head(std::string_view head, const HeadLimits& limits) {
     std::size_t fields = 0;
     bool request_line = true;
@@ -134,13 +141,17 @@ HeadCheck check_request_head(std::string_view head, const HeadLimits& limits) {
             }
             return {};
         }
-        const HeadCheck check = request_line ? check_request_line(line) : check_field_line(line);
+        const HeadCheck check =
+            request_line ? check_request_line_bytes(line) : check_field_line(line);
         if (!check.ok) {
             return check;
         }
         if (!request_line && ++fields > limits.max_fields) {
-            return refuse("the request has more than " + std::to_string(limits.max_fields) +
-                          " header fields");
+            HeadCheck too_many =
+                refuse("the request has more than " + std::to_string(limits.max_fields) +
+                       " header fields (SOCKET_PROXY_MAX_HEADERS)");
+            too_many.too_many_fields = true;  // RFC 6585 section 5: 431, not 400
+            return too_many;
         }
         request_line = false;
     }

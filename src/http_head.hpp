@@ -22,8 +22,14 @@ struct HeadLimits {
 
 struct HeadCheck {
     bool ok = true;
-    std::string reason;  // when !ok: one sentence naming the RFC rule that was broken
+    std::string reason;            // when !ok: one sentence naming the RFC rule that was broken
+    bool too_many_fields = false;  // a limit, not a malformed head
 };
+
+// The request line alone, without its line end: checked as soon as it has arrived, so that an
+// HTTP/0.9 request ("GET /") or a foreign protocol is answered at once instead of waiting for
+// an empty line that will never come.
+[[nodiscard]] HeadCheck check_request_line(std::string_view line);
 
 // `head`: the request line, the header lines and the empty line, as received.
 [[nodiscard]] HeadCheck check_request_head(std::string_view head, const HeadLimits& limits = {});

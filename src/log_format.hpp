@@ -29,7 +29,8 @@ void append_field(std::string& line, std::string_view key, std::string_view valu
 // `"value"` with the same escaping, always quoted: for echoing untrusted input in messages.
 [[nodiscard]] std::string quote_value(std::string_view value);
 
-[[nodiscard]] std::string format_log_line(std::timespec when, LogLevel level, std::string_view event,
+[[nodiscard]] std::string format_log_line(std::timespec when, LogLevel level,
+                                          std::string_view event,
                                           const std::vector<LogField>& fields);
 
 [[nodiscard]] std::string_view level_name(LogLevel level);

@@ -45,7 +45,8 @@ struct PathPattern {
     std::string source;  // as written, for messages
     std::vector<std::string> segments;
 
-    [[nodiscard]] static PathPattern parse(std::string_view pattern);  // throws std::invalid_argument
+    [[nodiscard]] static PathPattern parse(
+        std::string_view pattern);  // throws std::invalid_argument
     [[nodiscard]] bool matches(std::string_view route_path) const;
 };
 
@@ -67,9 +68,9 @@ struct Policy {
 
 struct Decision {
     Verdict verdict = Verdict::deny;
-    int status = 403;              // HTTP status for a denial: 403 by policy, 400 for a malformed target
-    std::string rule;              // name of the rule that decided, "default" or "target" (normalisation)
-    std::string message;           // for denials: the sentence the client sees in {"message": ...}
+    int status = 403;     // HTTP status for a denial: 403 by policy, 400 for a malformed target
+    std::string rule;     // name of the rule that decided, "default" or "target" (normalisation)
+    std::string message;  // for denials: the sentence the client sees in {"message": ...}
     std::optional<Target> target;  // the normalised target when it could be normalised
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }

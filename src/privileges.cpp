@@ -97,6 +97,11 @@ std::string drop_privileges(const Config& config) {
         if (daemon_socket->st_gid != config.gid) {
             supplementary.push_back(daemon_socket->st_gid);
         }
+    } else if (const gid_t started_as = ::getgid(); started_as != 0 && started_as != config.gid) {
+        // The engine is not up yet, so its socket cannot say which group reaches it. The group
+        // the proxy was started with (compose's `user: "0:<gid>"`) is the operator's answer;
+        // group 0 never is, it opens too much.
+        supplementary.push_back(started_as);
     }
     drop_bounding_set();
     if (::setgroups(supplementary.size(), supplementary.data()) != 0 ||

@@ -1,5 +1,8 @@
 #include "server.hpp"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -13,6 +16,8 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "listener.hpp"
 #include "log.hpp"
@@ -29,6 +34,7 @@ namespace socket_proxy {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::local::stream_protocol;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -41,6 +47,66 @@ constexpr auto shutdown_grace = std::chrono::milliseconds(750);
 // When accept fails for lack of descriptors, back off instead of spinning on the error.
 constexpr auto accept_retry_delay = std::chrono::milliseconds(50);
 
+// A served connection holds at most two descriptors (client and daemon); the listeners, the
+// event loop, the reserve descriptor and the pool's idle daemon connections need the rest.
+constexpr rlim_t descriptors_per_connection = 2;
+constexpr rlim_t descriptors_reserved = 160;
+
+// Connections over the limit are answered 503 by at most this many coroutines at once; past
+// that they are closed unanswered, so a flood cannot turn refusals into a resource of its own.
+constexpr std::size_t max_refusing_sessions = 64;
+
+// Under a flood, one warning per interval stands for all the refusals in it.
+constexpr auto refusal_log_interval = std::chrono::seconds(1);
+
+class ThrottledCount {
+  public:
+    // Counts an event; returns how many to report now (0: stay quiet for this interval).
+    std::size_t count(std::chrono::steady_clock::time_point now) {
+        ++pending_;
+        if (now - last_report_ < refusal_log_interval) {
+            return 0;
+        }
+        last_report_ = now;
+        return std::exchange(pending_, 0);
+    }
+
+  private:
+    std::chrono::steady_clock::time_point last_report_{};
+    std::size_t pending_ = 0;
+};
+
+// Raises the soft descriptor limit to the hard one (no privilege needed), and returns how many
+// connections fit in it, at most `wanted`.
+std::size_t fit_connections_to_descriptors(std::size_t wanted, std::string& note) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return wanted;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    if (limit.rlim_cur == RLIM_INFINITY) {
+        return wanted;
+    }
+    const rlim_t usable =
+        limit.rlim_cur > descriptors_reserved ? limit.rlim_cur - descriptors_reserved : 0;
+    const auto fitting =
+        static_cast<std::size_t>(std::max<rlim_t>(usable / descriptors_per_connection, 1));
+    if (fitting >= wanted) {
+        return wanted;
+    }
+    note = "serving at most " + std::to_string(fitting) + " connections instead of " +
+           std::to_string(wanted) + " (SOCKET_PROXY_MAX_CONNECTIONS): the process may open only " +
+           std::to_string(limit.rlim_cur) +
+           " files; raise its nofile limit (compose: ulimits: nofile:) to serve more";
+    return fitting;
+}
+
 // Declaration order is teardown order in reverse: the io_context is destroyed (and with it
 // every suspended session) while the state those sessions point to still exists.
 class Server {
@@ -49,7 +115,16 @@ class Server {
         : config_(config),
           policy_(std::make_shared<const Policy>(Policy::read_only())),
           daemons_(io_.get_executor(), config.docker_socket, config.timeout, config.keepalive),
-          signals_(io_, SIGTERM, SIGINT) {}
+          signals_(io_, SIGTERM, SIGINT),
+          reserve_descriptor_(open_reserve_descriptor()) {}
+
+    ~Server() {
+        if (reserve_descriptor_ >= 0) {
+            ::close(reserve_descriptor_);
+        }
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
     int run() {
         try {
@@ -62,6 +137,16 @@ class Server {
             if (check.state == DaemonSocketState::unreachable) {
                 log_event(LogLevel::warning, "daemon-unreachable", {{"detail", check.message}});
             }
+            std::string limit_note;
+            max_connections_ = fit_connections_to_descriptors(config_.max_connections, limit_note);
+            if (!limit_note.empty()) {
+                log_event(LogLevel::warning, "connection-limit", {{"detail", limit_note}});
+            }
+            over_limit_response_ = service_unavailable_response(
+                "socket-proxy is serving its limit of " + std::to_string(max_connections_) +
+                " client connections (SOCKET_PROXY_MAX_CONNECTIONS); try again later");
+            out_of_descriptors_response_ = service_unavailable_response(
+                "socket-proxy has run out of file descriptors; try again later");
             start_listening();
         } catch (const StartupError& error) {
             remove_socket_file();
@@ -74,7 +159,8 @@ class Server {
                    {"unix", config_.listen_socket_path()},
                    {"tcp", format_tcp_endpoint(config_.tcp)},
                    {"docker", config_.docker_socket},
-                   {"policy", "read-only"}});
+                   {"policy", "read-only"},
+                   {"max_connections", std::to_string(max_connections_)}});
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         io_.run();
         remove_socket_file();
@@ -111,10 +197,25 @@ class Server {
                 co_return;
             }
             if (error) {
-                // EMFILE and friends: the pending connection stays queued; retry shortly.
-                log_event(LogLevel::warning, "accept-failed", {{"error", error.message()}});
-                backoff.expires_after(accept_retry_delay);
-                co_await backoff.async_wait(nothrow);
+                // EMFILE and friends leave the connection queued, and the listener readable:
+                // without the reserve descriptor the loop could only wait for one to free up.
+                const bool shed =
+                    (error == asio::error::no_descriptors || error.value() == ENFILE) &&
+                    shed_with_reserve_descriptor(acceptor.native_handle());
+                if (const std::size_t failures = accept_failures_.count(Clock::now())) {
+                    log_event(LogLevel::warning, "accept-failed",
+                              {{"error", error.message()},
+                               {"connections", std::to_string(state_.open_sessions)},
+                               {"count", std::to_string(failures)}});
+                }
+                if (!shed) {
+                    backoff.expires_after(accept_retry_delay);
+                    co_await backoff.async_wait(nothrow);
+                }
+                continue;
+            }
+            if (state_.open_sessions >= max_connections_) {
+                refuse_over_limit<Protocol>(std::move(socket));
                 continue;
             }
             if constexpr (std::is_same_v<Protocol, tcp>) {
@@ -123,12 +224,54 @@ class Server {
                                   ignored);  // answers are small and latency-bound
             }
             Client client = identify(socket);
+            ++state_.open_sessions;
             asio::co_spawn(
                 io_,
                 run_session<Protocol>(std::move(socket), std::move(client),
                                       SessionContext{config_, policy_, daemons_, state_}),
                 asio::detached);
         }
+    }
+
+    template <class Protocol>
+    void refuse_over_limit(typename Protocol::socket socket) {
+        if (const std::size_t refused = refusals_.count(Clock::now())) {
+            log_event(LogLevel::warning, "connection-refused",
+                      {{"reason", "limit of " + std::to_string(max_connections_) +
+                                      " client connections reached (SOCKET_PROXY_MAX_CONNECTIONS)"},
+                       {"count", std::to_string(refused)}});
+        }
+        if (state_.refusing_sessions >= max_refusing_sessions) {
+            return;  // closed unanswered as `socket` goes out of scope
+        }
+        asio::co_spawn(io_,
+                       refuse_connection<Protocol>(std::move(socket), over_limit_response_, state_),
+                       asio::detached);
+    }
+
+    // Out of descriptors: give the reserve back for a moment, take one queued connection,
+    // tell it why in a single non-blocking write, close it, and take the reserve again. The
+    // accept loop keeps moving, and the queue drains instead of stalling.
+    bool shed_with_reserve_descriptor(int listener) {
+        if (reserve_descriptor_ < 0) {
+            reserve_descriptor_ = open_reserve_descriptor();
+            return false;
+        }
+        ::close(reserve_descriptor_);
+        const int shed = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (shed >= 0) {
+            (void)::send(shed, out_of_descriptors_response_.data(),
+                         out_of_descriptors_response_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::shutdown(shed, SHUT_WR);
+            ::close(shed);
+        }
+        reserve_descriptor_ = open_reserve_descriptor();
+        return shed >= 0;
+    }
+
+    static int open_reserve_descriptor() {
+        // "/" exists in every container, even FROM scratch.
+        return ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
 
     asio::awaitable<void> stop_on_signal() {
@@ -179,6 +322,12 @@ class Server {
     asio::signal_set signals_;
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
+    std::size_t max_connections_ = 0;
+    std::string over_limit_response_;
+    std::string out_of_descriptors_response_;
+    int reserve_descriptor_ = -1;
+    ThrottledCount refusals_;
+    ThrottledCount accept_failures_;
 };
 
 }  // namespace

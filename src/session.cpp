@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,15 +36,15 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-// Docker clients send X-Registry-Auth headers of a few KB; 64 KiB leaves room without
-// letting a client make the proxy buffer without bound.
-constexpr std::uint32_t max_head_bytes = 64 * 1024;
+// The daemon's response head: Docker's own are small, but a lying daemon must not make the
+// proxy buffer without bound either.
+constexpr std::uint32_t max_response_head_bytes = 64 * 1024;
 
 // Head bytes are read in pieces of this size, so a small request costs a small buffer.
 constexpr std::size_t head_read_bytes = 4096;
 
-// How long a client may take to send a complete request head, idle keep-alive time included.
-constexpr auto request_head_timeout = std::chrono::minutes(2);
+// A refused connection gets this long, in all, to take its 503 and hang up.
+constexpr auto refusal_timeout = std::chrono::seconds(2);
 
 // How long writing a proxy-generated error answer may take before the client is dropped.
 constexpr auto error_write_timeout = std::chrono::seconds(10);
@@ -121,14 +122,18 @@ template <bool isRequest, class From, class To>
 asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_buffer,
                                          http::parser<isRequest, http::buffer_body>& parser, To& to,
                                          http::serializer<isRequest, http::buffer_body>& out,
-                                         std::span<char> scratch) {
+                                         std::span<char> scratch, Duration read_idle_limit) {
     RelayOutcome outcome;
     auto& body = parser.get().body();
     while (!parser.is_done()) {
         body.data = scratch.data();
         body.size = scratch.size();
+        if (read_idle_limit.count() > 0) {
+            from.expires_after(read_idle_limit);
+        }
         auto [read_error, ignored] =
             co_await http::async_read_some(from, from_buffer, parser, nothrow);
+        from.expires_never();
         if (read_error == http::error::need_buffer) {
             read_error = {};
         }
@@ -193,9 +198,11 @@ class Session {
     Session(typename Protocol::socket socket, Client identity, SessionContext context)
         : client_(std::move(socket)), identity_(std::move(identity)), context_(context) {}
 
+    // The acceptor counted this connection in open_sessions before spawning it, so that a
+    // burst of connects cannot overshoot the limit before any session starts.
     asio::awaitable<void> run() {
-        ++context_.state.open_sessions;
         while (co_await serve_one_request()) {
+            ++requests_served_;
         }
         error_code ignored;
         client_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
@@ -209,26 +216,39 @@ class Session {
 
     // Returns whether the client connection can carry another request.
     asio::awaitable<bool> serve_one_request() {
-        client_.expires_after(request_head_timeout);
         const auto head = co_await read_head();
         client_.expires_never();
         if (!head) {
-            if (head.error() == http::error::header_limit) {
-                co_await refuse_head(
-                    http::status::request_header_fields_too_large,
-                    "its head exceeds " + std::to_string(max_head_bytes / 1024) + " KiB");
+            if (head.error() == http::error::bad_version && !request_line_refusal_.empty()) {
+                co_await refuse_head(http::status::bad_request, request_line_refusal_);
+            } else if (head.error() == http::error::header_limit) {
+                co_await refuse_head(http::status::request_header_fields_too_large,
+                                     "its head exceeds " +
+                                         format_size(context_.config.max_head_bytes) +
+                                         " (SOCKET_PROXY_MAX_HEAD_SIZE)");
+            } else if (head.error() == beast::error::timeout && head_started_) {
+                // basic_stream has closed the socket: nothing can be answered, only logged.
+                log_event(LogLevel::warning, "bad-request",
+                          {{"client", describe(identity_)},
+                           {"error", "the request head did not arrive within " +
+                                         format_duration(context_.config.head_timeout) +
+                                         " (SOCKET_PROXY_HEAD_TIMEOUT)"}});
             }
             co_return false;  // otherwise the client left or idled out: nobody to answer
         }
         const std::string_view head_bytes(static_cast<const char*>(client_buffer_.data().data()),
                                           head.value());
-        if (const HeadCheck check = check_request_head(head_bytes); !check.ok) {
-            co_await refuse_head(http::status::bad_request, check.reason);
+        const HeadLimits limits{context_.config.max_header_fields};
+        if (const HeadCheck check = check_request_head(head_bytes, limits); !check.ok) {
+            co_await refuse_head(check.too_many_fields
+                                     ? http::status::request_header_fields_too_large
+                                     : http::status::bad_request,
+                                 check.reason);
             co_return false;
         }
 
         RequestParser parser;
-        parser.header_limit(max_head_bytes);
+        parser.header_limit(static_cast<std::uint32_t>(context_.config.max_head_bytes));
         parser.body_limit(boost::none);  // bodies are streamed, never held
         // The whole head is buffered: this parses it without reading from the client.
         auto [error, ignored] =
@@ -241,10 +261,30 @@ class Session {
         co_return co_await handle(parser);
     }
 
+    // A deadline of 0 is no deadline.
+    template <class Stream>
+    static void expire_after(Stream& stream, Duration limit) {
+        if (limit.count() > 0) {
+            stream.expires_after(limit);
+        } else {
+            stream.expires_never();
+        }
+    }
+
     // Buffers bytes until the request head is complete; returns its length. Never reads past
     // max_head_bytes, and scans each byte once however slowly it trickles in.
+    //
+    // Two deadlines: an idle keep-alive connection may wait idle_timeout for its next
+    // request; once a request has begun (its first byte, or the connect for the first
+    // request) the whole head must arrive within head_timeout, so a client that trickles a
+    // byte at a time (slowloris) cannot hold the connection.
     asio::awaitable<boost::system::result<std::size_t>> read_head() {
+        const std::size_t max_head_bytes = context_.config.max_head_bytes;
+        head_started_ = requests_served_ == 0 || client_buffer_.size() > 0;
+        expire_after(client_,
+                     head_started_ ? context_.config.head_timeout : context_.config.idle_timeout);
         std::size_t scanned = 0;
+        bool request_line_checked = false;
         for (;;) {
             const std::string_view bytes(static_cast<const char*>(client_buffer_.data().data()),
                                          client_buffer_.size());
@@ -253,9 +293,24 @@ class Session {
                 end != std::string_view::npos) {
                 co_return resume + end;
             }
+            if (!request_line_checked && bytes.find('\n') != std::string_view::npos) {
+                request_line_checked = true;
+                std::string_view line = bytes.substr(0, bytes.find('\n'));
+                if (line.ends_with('\r')) {
+                    line.remove_suffix(1);
+                }
+                if (const HeadCheck check = check_request_line(line); !line.empty() && !check.ok) {
+                    request_line_refusal_ = check.reason;
+                    co_return error_code(http::error::bad_version);
+                }
+            }
             scanned = bytes.size();
             if (bytes.size() >= max_head_bytes) {
                 co_return error_code(http::error::header_limit);
+            }
+            if (!head_started_ && !bytes.empty()) {
+                head_started_ = true;
+                expire_after(client_, context_.config.head_timeout);
             }
             const std::size_t room =
                 std::min<std::size_t>(head_read_bytes, max_head_bytes - bytes.size());
@@ -326,6 +381,11 @@ class Session {
         const bool has_body = !parser.is_done();
 
         remove_hop_by_hop_fields(request, upgrade_requested);
+        if (const auto length = parser.content_length()) {
+            // Beast accepts repeated or listed identical lengths ("5, 5"), which Go reads
+            // differently: the daemon gets the one number the proxy framed the body by.
+            request.set(http::field::content_length, std::to_string(*length));
+        }
         request.target(decision.target->forward_target);
         request.version(11);  // the daemon side is always HTTP/1.1 keep-alive
         if (request.count(http::field::host) == 0) {
@@ -367,8 +427,10 @@ class Session {
             }
             if (has_body) {
                 daemon.expires_never();  // a request body may legitimately take long to send
-                const auto sent = co_await relay_body(client_, client_buffer_, parser, daemon,
-                                                      request_out, scratch);
+                // A request body that stops arriving is an idle client, not a flowing response.
+                const auto sent =
+                    co_await relay_body(client_, client_buffer_, parser, daemon, request_out,
+                                        scratch, context_.config.idle_timeout);
                 if (sent.read_error || sent.write_error) {
                     co_return co_await answer_body_relay_failed(request, decision, sent,
                                                                 client_version, started);
@@ -377,7 +439,7 @@ class Session {
             }
 
             http::response_parser<http::buffer_body> response_parser;
-            response_parser.header_limit(max_head_bytes);
+            response_parser.header_limit(max_response_head_bytes);
             response_parser.body_limit(boost::none);  // image exports are gigabytes
             if (is_head) {
                 response_parser.skip(true);
@@ -464,9 +526,10 @@ class Session {
             if (streaming) {
                 // A silent stream (an idle /events) shows no write error when the client leaves;
                 // watching the client side closes the daemon stream at once instead.
-                auto finished = co_await (relay_body(daemon, daemon_buffer, parser, client_,
-                                                     response_out, std::span<char>(scratch)) ||
-                                          close_daemon_when_client_leaves(daemon));
+                auto finished =
+                    co_await (relay_body(daemon, daemon_buffer, parser, client_, response_out,
+                                         std::span<char>(scratch), Duration::zero()) ||
+                              close_daemon_when_client_leaves(daemon));
                 if (finished.index() == 0) {
                     relayed = std::get<0>(finished);
                 } else {
@@ -474,8 +537,14 @@ class Session {
                 }
             } else {
                 relayed = co_await relay_body(daemon, daemon_buffer, parser, client_, response_out,
-                                              std::span<char>(scratch));
+                                              std::span<char>(scratch), Duration::zero());
             }
+        }
+        if (streaming && relayed.read_error && !relayed.write_error && response.chunked()) {
+            // The daemon went away mid-stream (an engine restart): end the chunked body, so
+            // the client sees the stream end and reconnects instead of waiting on a silent
+            // connection. The connection is closed after it all the same.
+            co_await end_chunked_body();
         }
 
         const int status = static_cast<int>(response.result_int());
@@ -498,6 +567,14 @@ class Session {
             daemon.close();
         }
         co_return complete&& keep_client;
+    }
+
+    asio::awaitable<void> end_chunked_body() {
+        static constexpr std::string_view last_chunk = "0\r\n\r\n";
+        client_.expires_after(error_write_timeout);
+        co_await asio::async_write(client_, asio::buffer(last_chunk.data(), last_chunk.size()),
+                                   nothrow);
+        client_.expires_never();
     }
 
     asio::awaitable<void> close_daemon_when_client_leaves(DaemonStream& daemon) {
@@ -650,7 +727,10 @@ class Session {
     ClientStream client_;
     Client identity_;
     SessionContext context_;
-    beast::flat_buffer client_buffer_{max_head_bytes};
+    beast::flat_buffer client_buffer_{context_.config.max_head_bytes};
+    std::size_t requests_served_ = 0;
+    bool head_started_ = false;         // the current request's first byte has arrived
+    std::string request_line_refusal_;  // why read_head refused the request line
 };
 
 }  // namespace
@@ -661,6 +741,46 @@ asio::awaitable<void> run_session(typename Protocol::socket client, Client ident
     Session<Protocol> session(std::move(client), std::move(identity), context);
     co_await session.run();
 }
+
+std::string service_unavailable_response(const std::string& message) {
+    http::response<http::string_body> response{http::status::service_unavailable, 11};
+    response.set(http::field::content_type, "application/json");
+    response.body() = docker_error_body(message);
+    response.keep_alive(false);
+    response.prepare_payload();
+    std::ostringstream text;
+    text << response;
+    return text.str();
+}
+
+template <class Protocol>
+asio::awaitable<void> refuse_connection(typename Protocol::socket client, std::string response,
+                                        ServerState& state) {
+    ++state.refusing_sessions;
+    beast::basic_stream<Protocol> stream(std::move(client));
+    stream.expires_after(refusal_timeout);
+    auto [write_error, written] =
+        co_await asio::async_write(stream, asio::buffer(response), nothrow);
+    if (!write_error) {
+        error_code ignored;
+        stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        std::array<char, 4096> discard{};
+        for (;;) {
+            auto [read_error, count] =
+                co_await stream.async_read_some(asio::buffer(discard), nothrow);
+            if (read_error) {
+                break;  // EOF, reset, or the deadline (which closes the socket)
+            }
+        }
+    }
+    stream.close();
+    --state.refusing_sessions;
+}
+
+template asio::awaitable<void> refuse_connection<asio::ip::tcp>(asio::ip::tcp::socket, std::string,
+                                                                ServerState&);
+template asio::awaitable<void> refuse_connection<asio::local::stream_protocol>(
+    asio::local::stream_protocol::socket, std::string, ServerState&);
 
 template asio::awaitable<void> run_session<asio::ip::tcp>(asio::ip::tcp::socket, Client,
                                                           SessionContext);

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "config.hpp"
 #include "policy.hpp"
@@ -13,7 +14,8 @@ namespace socket_proxy {
 
 // What the server knows of its sessions, for graceful shutdown (and, later, metrics).
 struct ServerState {
-    std::size_t open_sessions = 0;
+    std::size_t open_sessions = 0;       // counted by the acceptor, uncounted by the session
+    std::size_t refusing_sessions = 0;   // connections over the limit being answered 503
     std::size_t requests_in_flight = 0;  // forwarded requests whose response has not ended
     std::size_t open_streams = 0;        // of those, responses of unknown length and tunnels
 };
@@ -30,5 +32,15 @@ struct SessionContext {
 template <class Protocol>
 boost::asio::awaitable<void> run_session(typename Protocol::socket client, Client identity,
                                          SessionContext context);
+
+// The complete answer to a connection the proxy will not serve: a Docker-style 503 that
+// closes the connection. Written before any request is read.
+[[nodiscard]] std::string service_unavailable_response(const std::string& message);
+
+// Writes that answer, half-closes, and drains what the client sends for a moment so that the
+// close does not reset the answer away; then closes. Bounded in time whatever the client does.
+template <class Protocol>
+boost::asio::awaitable<void> refuse_connection(typename Protocol::socket client,
+                                               std::string response, ServerState& state);
 
 }  // namespace socket_proxy

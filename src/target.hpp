@@ -19,7 +19,8 @@ struct Target {
     std::string route_path;
     // The version as written after "/v" ("1.41", "01.041"), empty when unversioned.
     std::string api_version;
-    // Raw query string without the '?', passed through untouched (the daemon ignores it for routing).
+    // Raw query string without the '?', passed through untouched (the daemon ignores it for
+    // routing).
     std::string query;
     // Origin-form target to send to the daemon: the canonically re-encoded decoded path
     // (version prefix included) plus "?query" when present. Decoding it once yields exactly
@@ -29,13 +30,13 @@ struct Target {
 
 enum class TargetError {
     empty,
-    not_origin_form,      // "*", authority-form, a relative path, or an absolute form we do not accept
-    foreign_host,         // absolute-form whose authority is not the Host header
-    invalid_character,    // raw control, space, non-ASCII byte in the target
-    invalid_escape,       // '%' not followed by two hex digits (the daemon answers 400 too)
-    encoded_slash,        // %2F: ambiguous between the name and the route
-    control_in_path,      // a decoded byte < 0x20 or 0x7f (NUL, CR, LF, ...)
-    not_canonical,        // "//", "/./", "/../", trailing "/." or "/.." (also after decoding)
+    not_origin_form,  // "*", authority-form, a relative path, or an absolute form we do not accept
+    foreign_host,     // absolute-form whose authority is not the Host header
+    invalid_character,  // raw control, space, non-ASCII byte in the target
+    invalid_escape,     // '%' not followed by two hex digits (the daemon answers 400 too)
+    encoded_slash,      // %2F: ambiguous between the name and the route
+    control_in_path,    // a decoded byte < 0x20 or 0x7f (NUL, CR, LF, ...)
+    not_canonical,      // "//", "/./", "/../", trailing "/." or "/.." (also after decoding)
 };
 
 struct NormaliseResult {

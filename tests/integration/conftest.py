@@ -117,3 +117,17 @@ def victim(containers) -> str:
     """A running container for write attempts, so one the proxy wrongly lets through harms no
     other test."""
     return containers.run("spt-victim", ["sleep", "1800"])
+
+
+@pytest.fixture
+def spare_engine(engine):
+    """A second real dockerd of the test's own, which it may stop and restart (spare_engine.py).
+
+    Not started: the test calls start(), so it can also start a proxy before the engine."""
+    from spare_engine import SpareEngine
+
+    spare = SpareEngine()
+    yield spare
+    if spare.proc is not None and spare.proc.poll() is not None:
+        print(f"--- spare dockerd exited with {spare.proc.returncode} ---\n{spare.log_tail()}")
+    spare.remove()

@@ -53,6 +53,43 @@ void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.keepalive.count(), expected.keepalive.count());
     EXPECT_EQ(actual.timeout.count(), expected.timeout.count());
     EXPECT_EQ(actual.debug, expected.debug);
+    EXPECT_EQ(actual.max_head_bytes, expected.max_head_bytes);
+    EXPECT_EQ(actual.max_header_fields, expected.max_header_fields);
+    EXPECT_EQ(actual.head_timeout.count(), expected.head_timeout.count());
+    EXPECT_EQ(actual.idle_timeout.count(), expected.idle_timeout.count());
+    EXPECT_EQ(actual.max_connections, expected.max_connections);
+}
+
+// --- sizes ------------------------------------------------------------------------------
+
+TEST(SizeTest, AcceptsBytesAndBinaryUnits) {
+    const std::pair<std::string_view, std::size_t> rows[] = {
+        {"65536", 65536}, {"64KiB", 65536},  {"64k", 65536},  {"64K", 65536},
+        {"64kb", 65536},  {"1MiB", 1048576}, {"1m", 1048576}, {"1M", 1048576},
+        {"1500", 1500},   {"1500b", 1500},   {"0", 0},
+    };
+    for (const auto& [text, expected] : rows) {
+        SCOPED_TRACE(text);
+        EXPECT_EQ(parse_size("SOCKET_PROXY_MAX_HEAD_SIZE", text), expected);
+    }
+}
+
+TEST(SizeTest, RejectsGarbageQuotingTheValue) {
+    for (const std::string_view text : {"", "k", "64 KiB", "-1", "1.5k", "64GiB", "64x", "0x10",
+                                        "99999999999999999999", "18014398509481984k"}) {
+        SCOPED_TRACE(text);
+        const std::string message =
+            error_of([&] { (void)parse_size("SOCKET_PROXY_MAX_HEAD_SIZE", text); });
+        expect_error_mentions(message,
+                              {"SOCKET_PROXY_MAX_HEAD_SIZE=\"" + std::string(text) + "\""});
+    }
+}
+
+TEST(SizeTest, FormatsTheWayHelpPrintsIt) {
+    EXPECT_EQ(format_size(65536), "64KiB");
+    EXPECT_EQ(format_size(1048576), "1MiB");
+    EXPECT_EQ(format_size(1500), "1500");
+    EXPECT_EQ(format_size(0), "0");
 }
 
 // --- durations --------------------------------------------------------------------------
@@ -248,6 +285,22 @@ TEST(ConfigEnvTest, ReadsEveryVariable) {
              c.timeout = 500ms;
          }},
         {"debug", {{"DEBUG", "1"}}, [](Config& c) { c.debug = true; }},
+        {"client limits",
+         {{"SOCKET_PROXY_MAX_HEAD_SIZE", "16KiB"},
+          {"SOCKET_PROXY_MAX_HEADERS", "20"},
+          {"SOCKET_PROXY_HEAD_TIMEOUT", "3s"},
+          {"SOCKET_PROXY_IDLE_TIMEOUT", "0"},
+          {"SOCKET_PROXY_MAX_CONNECTIONS", "5000"}},
+         [](Config& c) {
+             c.max_head_bytes = 16 * 1024;
+             c.max_header_fields = 20;
+             c.head_timeout = 3s;
+             c.idle_timeout = 0ms;
+             c.max_connections = 5000;
+         }},
+        {"head size bounds",
+         {{"SOCKET_PROXY_MAX_HEAD_SIZE", "1KiB"}},
+         [](Config& c) { c.max_head_bytes = 1024; }},
         {"unrelated variables are ignored",
          {{"SOCKET_PROXY_BOGUS", "x"}, {"TZ", "UTC"}},
          [](Config&) {}},
@@ -293,6 +346,19 @@ TEST(ConfigEnvTest, RejectsBadValuesNamingTheVariable) {
         {{{"SOCKET_PROXY_KEEPALIVE", ""}}, {"SOCKET_PROXY_KEEPALIVE=\"\""}},
         {{{"DEBUG", "maybe"}}, {"DEBUG=\"maybe\"", "true or false"}},
         {{{"SOCKET_PROXY_TIMEOUT", "1\n2"}}, {"SOCKET_PROXY_TIMEOUT=\"1\\n2\""}},
+        {{{"SOCKET_PROXY_MAX_HEAD_SIZE", "512"}},
+         {"SOCKET_PROXY_MAX_HEAD_SIZE=\"512\"", "from 1KiB to 1MiB"}},
+        {{{"SOCKET_PROXY_MAX_HEAD_SIZE", "2MiB"}}, {"SOCKET_PROXY_MAX_HEAD_SIZE=\"2MiB\"", "1MiB"}},
+        {{{"SOCKET_PROXY_MAX_HEAD_SIZE", "lots"}}, {"SOCKET_PROXY_MAX_HEAD_SIZE=\"lots\"", "size"}},
+        {{{"SOCKET_PROXY_MAX_HEADERS", "0"}},
+         {"SOCKET_PROXY_MAX_HEADERS=\"0\"", "from 1 to 10000"}},
+        {{{"SOCKET_PROXY_MAX_HEADERS", "10001"}}, {"SOCKET_PROXY_MAX_HEADERS=\"10001\""}},
+        {{{"SOCKET_PROXY_MAX_CONNECTIONS", "-5"}},
+         {"SOCKET_PROXY_MAX_CONNECTIONS=\"-5\"", "whole number"}},
+        {{{"SOCKET_PROXY_MAX_CONNECTIONS", "0"}}, {"SOCKET_PROXY_MAX_CONNECTIONS=\"0\""}},
+        {{{"SOCKET_PROXY_HEAD_TIMEOUT", "soon"}},
+         {"SOCKET_PROXY_HEAD_TIMEOUT=\"soon\"", "not a duration"}},
+        {{{"SOCKET_PROXY_IDLE_TIMEOUT", "1y"}}, {"SOCKET_PROXY_IDLE_TIMEOUT=\"1y\""}},
     };
     for (const auto& row : rows) {
         SCOPED_TRACE(row.mentions.front());
@@ -411,6 +477,17 @@ TEST(ConfigFlagsTest, FlagsOverrideTheEnvironment) {
              c.gid = 6;
          }},
         {{"--uid", "1", "--uid", "2"}, {}, Command::serve, [](Config& c) { c.uid = 2; }},
+        {{"--max-connections", "3", "--max-head-size=2k", "--max-headers", "7",
+          "--head-timeout=500ms", "--idle-timeout", "1m"},
+         {{"SOCKET_PROXY_MAX_CONNECTIONS", "9"}},
+         Command::serve,
+         [](Config& c) {
+             c.max_connections = 3;
+             c.max_head_bytes = 2048;
+             c.max_header_fields = 7;
+             c.head_timeout = 500ms;
+             c.idle_timeout = 1min;
+         }},
         {{"healthcheck"}, {}, Command::healthcheck, [](Config&) {}},
         {{"healthcheck", "--volume", "/h"},
          {{"SOCKET_PROXY_UID", "7"}},
@@ -524,6 +601,16 @@ TEST(ConfigUsageTest, ListsEveryFlagVariableAndDefault) {
         "SOCKET_PROXY_KEEPALIVE, default " + format_duration(defaults.keepalive),
         "--timeout D",
         "SOCKET_PROXY_TIMEOUT, default " + format_duration(defaults.timeout),
+        "--max-head-size SIZE",
+        "SOCKET_PROXY_MAX_HEAD_SIZE, default " + format_size(defaults.max_head_bytes),
+        "--max-headers N",
+        "SOCKET_PROXY_MAX_HEADERS, default " + std::to_string(defaults.max_header_fields),
+        "--head-timeout D",
+        "SOCKET_PROXY_HEAD_TIMEOUT, default " + format_duration(defaults.head_timeout),
+        "--idle-timeout D",
+        "SOCKET_PROXY_IDLE_TIMEOUT, default " + format_duration(defaults.idle_timeout),
+        "--max-connections N",
+        "SOCKET_PROXY_MAX_CONNECTIONS, default " + std::to_string(defaults.max_connections),
         "--debug",
         std::string("DEBUG, default ") + (defaults.debug ? "true" : "false"),
         "healthcheck",
@@ -537,7 +624,9 @@ TEST(ConfigUsageTest, ListsEveryFlagVariableAndDefault) {
     }
     // Each documented value flag is one the parser knows (it asks for the value).
     for (const std::string_view flag :
-         {"--volume", "--docker-socket", "--uid", "--gid", "--tcp", "--keepalive", "--timeout"}) {
+         {"--volume", "--docker-socket", "--uid", "--gid", "--tcp", "--keepalive", "--timeout",
+          "--max-head-size", "--max-headers", "--head-timeout", "--idle-timeout",
+          "--max-connections"}) {
         const std::string message =
             error_of([&] { (void)parse_command_line({flag}, environment_of({})); });
         EXPECT_NE(message.find("needs a value"), std::string::npos) << message;

@@ -74,6 +74,8 @@ TEST(HttpHeadCheck, LimitsTheNumberOfFields) {
     const HeadCheck refused = check_request_head(head, HeadLimits{2});
     EXPECT_FALSE(refused.ok);
     EXPECT_NE(refused.reason.find("more than 2 header fields"), std::string::npos);
+    EXPECT_TRUE(refused.too_many_fields);  // answered 431, not 400
+    EXPECT_FALSE(check_request_head("GET / HTTP/1.1\r\nX : y\r\n\r\n").too_many_fields);
 }
 
 struct EndRow {

@@ -1,0 +1,112 @@
+"""A second, real Docker engine that tests may stop and restart at will.
+
+Restarting the engine that the rest of the suite uses would kill its test containers, so the
+tests that need an engine to go away run their own dockerd: same binary, own socket, data
+root, exec root and containerd namespace, no bridge and no iptables rules, so it touches
+nothing of the main engine. It is a real engine, not a fake: the proxy sees exactly what it
+would see when the host's dockerd restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from proxytest import docker_socket_gid, is_root
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+def _answers(path: str) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            probe.connect(path)
+            probe.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            return probe.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+class SpareEngine:
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="spt-engine-", dir="/tmp"))
+        os.chmod(self.root, 0o755)
+        self.socket_path = str(self.root / "docker.sock")
+        self.log_path = self.root / "dockerd.log"
+        self.proc: Optional[subprocess.Popen] = None
+        self.starts = 0
+
+    def start(self) -> None:
+        assert self.proc is None, "already running"
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise AssertionError("dockerd not found: run scripts/test-deps")
+        argv = [
+            dockerd,
+            "--host", f"unix://{self.socket_path}",
+            "--data-root", str(self.root / "data"),
+            "--exec-root", str(self.root / "exec"),
+            "--pidfile", str(self.root / "dockerd.pid"),
+            "--bridge", "none", "--iptables=false", "--ip6tables=false",
+            "--containerd-namespace", f"spt-spare-{os.getpid()}",
+            "--containerd-plugins-namespace", f"spt-spare-plugins-{os.getpid()}",
+        ]
+        if is_root():
+            # The same group as the main engine's socket, so a proxy that dropped to 1000 with
+            # that group can reach this one too.
+            argv += ["--group", str(docker_socket_gid())]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(self.socket_path):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the spare dockerd exited with {self.proc.returncode}:\n"
+                                     f"{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the spare dockerd did not answer within {START_TIMEOUT} s:"
+                                     f"\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        # dockerd removes its socket on a clean exit; make sure a killed one leaves none.
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def remove(self) -> None:
+        self.stop()
+        # Leftover overlay mounts under the data root would make rmtree fail; dockerd unmounts
+        # on a clean stop, and the spare engine runs no containers.
+        shutil.rmtree(self.root, ignore_errors=True)
