@@ -116,7 +116,9 @@ class Server {
           policy_(std::make_shared<const Policy>(Policy::read_only())),
           daemons_(io_.get_executor(), config.docker_socket, config.timeout, config.keepalive),
           signals_(io_, SIGTERM, SIGINT),
-          reserve_descriptor_(open_reserve_descriptor()) {}
+          reserve_descriptor_(open_reserve_descriptor()) {
+        memory_.emplace(io_.get_executor());
+    }
 
     ~Server() {
         if (reserve_descriptor_ >= 0) {
@@ -228,7 +230,7 @@ class Server {
             asio::co_spawn(
                 io_,
                 run_session<Protocol>(std::move(socket), std::move(client),
-                                      SessionContext{config_, policy_, daemons_, state_}),
+                                      SessionContext{config_, policy_, daemons_, state_, *memory_}),
                 asio::detached);
         }
     }
@@ -298,6 +300,7 @@ class Server {
             co_await wait.async_wait(nothrow);
         }
         daemons_.close_all();
+        memory_->stop();
         io_.stop();
     }
 
@@ -317,6 +320,8 @@ class Server {
     const Config& config_;
     ServerState state_;
     std::shared_ptr<const Policy> policy_;
+    // Outlives io_: sessions destroyed with it may still report that they fell quiet.
+    std::optional<MemoryTrimmer> memory_;
     asio::io_context io_{1};
     DaemonPool daemons_;
     asio::signal_set signals_;

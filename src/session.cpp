@@ -208,6 +208,7 @@ class Session {
         client_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
         client_.close();
         --context_.state.open_sessions;
+        give_back_memory_when_quiet();
     }
 
   private:
@@ -216,6 +217,7 @@ class Session {
 
     // Returns whether the client connection can carry another request.
     asio::awaitable<bool> serve_one_request() {
+        answering_head_ = false;
         const auto head = co_await read_head();
         client_.expires_never();
         if (!head) {
@@ -335,6 +337,7 @@ class Session {
     asio::awaitable<bool> handle(RequestParser& parser) {
         const auto started = Clock::now();
         auto& request = parser.get();
+        answering_head_ = request.method() == http::verb::head;
 
         // RFC 9112 section 6.3: a request with both framings, or a transfer coding the proxy
         // cannot delimit, may be read differently by the daemon. Refuse it.
@@ -398,9 +401,12 @@ class Session {
 
         ++context_.state.requests_in_flight;
         struct InFlight {
-            ServerState& state;
-            ~InFlight() { --state.requests_in_flight; }
-        } in_flight{context_.state};
+            Session& session;
+            ~InFlight() {
+                --session.context_.state.requests_in_flight;
+                session.give_back_memory_when_quiet();
+            }
+        } in_flight{*this};
 
         std::vector<char> scratch(relay_chunk_bytes);
         // A pooled connection the daemon closed meanwhile fails before any answer; a request
@@ -569,6 +575,13 @@ class Session {
         co_return complete&& keep_client;
     }
 
+    // Streams stay open for days holding only their own buffers: they do not count.
+    void give_back_memory_when_quiet() {
+        if (context_.state.requests_in_flight <= context_.state.open_streams) {
+            context_.memory.on_quiet();
+        }
+    }
+
     asio::awaitable<void> end_chunked_body() {
         static constexpr std::string_view last_chunk = "0\r\n\r\n";
         client_.expires_after(error_write_timeout);
@@ -695,6 +708,11 @@ class Session {
         response.body() = docker_error_body(message);
         response.keep_alive(keep_alive);
         response.prepare_payload();
+        if (answering_head_) {
+            // RFC 9110 section 9.3.2: the same header fields as for GET, and no body; a body
+            // here would be read as the next response on a keep-alive connection.
+            response.body().clear();
+        }
         client_.expires_after(error_write_timeout);
         co_await http::async_write(client_, response, nothrow);
         client_.expires_never();
@@ -731,6 +749,7 @@ class Session {
     std::size_t requests_served_ = 0;
     bool head_started_ = false;         // the current request's first byte has arrived
     std::string request_line_refusal_;  // why read_head refused the request line
+    bool answering_head_ = false;       // the request being answered is a HEAD
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "memory.hpp"
 #include "policy.hpp"
 #include "upstream.hpp"
 
@@ -26,6 +27,7 @@ struct SessionContext {
     const std::shared_ptr<const Policy>& policy;
     DaemonPool& daemons;
     ServerState& state;
+    MemoryTrimmer& memory;
 };
 
 // Protocol is boost::asio::ip::tcp or boost::asio::local::stream_protocol.

@@ -191,6 +191,20 @@ def test_absolute_form_for_the_same_host_is_forwarded_in_origin_form(proxy):
         assert "ApiVersion" in response.json()
 
 
+@pytest.mark.parametrize("target,status", [
+    ("/v1.41/containers/c1/archive?path=/etc", 403),  # denied by policy
+    ("/v1.41/a%zz", 400),                              # malformed target
+])
+def test_error_answers_to_head_have_no_body(proxy, target, status):
+    # A body after a HEAD answer would be read as the next response on the connection.
+    with HttpConnection(proxy.unix_path) as connection:
+        response = connection.request("HEAD", target)
+        assert response.status == status, response
+        assert int(response.header("Content-Length")) > 0  # the GET answer's length
+        again = connection.request("GET", "/_ping")
+        assert again.status == 200 and again.body == b"OK", again
+
+
 def test_duplicate_identical_content_lengths_are_forwarded_as_one(proxy):
     # Beast accepts "5, 5" and repeated identical lengths; Go refuses the list form. The
     # daemon must get one number, so the request is served rather than refused downstream.

@@ -1,0 +1,52 @@
+#include "memory.hpp"
+
+#include <malloc.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace socket_proxy {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto min_trim_interval = std::chrono::seconds(1);
+
+}  // namespace
+
+MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) : timer_(std::move(executor)) {}
+
+void MemoryTrimmer::on_quiet() {
+    if (scheduled_ || stopped_) {
+        return;
+    }
+    if (std::chrono::steady_clock::now() - last_trim_ >= min_trim_interval) {
+        trim();
+        return;
+    }
+    scheduled_ = true;
+    asio::co_spawn(timer_.get_executor(), trim_later(), asio::detached);
+}
+
+void MemoryTrimmer::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
+asio::awaitable<void> MemoryTrimmer::trim_later() {
+    timer_.expires_at(last_trim_ + min_trim_interval);
+    auto [error] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    scheduled_ = false;
+    if (!error) {
+        trim();
+    }
+}
+
+void MemoryTrimmer::trim() {
+    last_trim_ = std::chrono::steady_clock::now();
+    ::malloc_trim(0);
+}
+
+}  // namespace socket_proxy

@@ -1,0 +1,37 @@
+// Giving freed memory back to the system once a burst is over.
+//
+// Each request borrows relay buffers (32 KiB each way) and a head buffer; after a burst of a
+// thousand connections glibc keeps the freed chunks in its heap, scattered between live ones,
+// so the proxy's RSS would stay at the burst's high-water mark. malloc_trim returns the free
+// pages inside the heap, not only its top. It is cheap on a small heap, and done at most once
+// per second: at once when the proxy falls quiet, else when the second is up.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
+namespace socket_proxy {
+
+class MemoryTrimmer {
+  public:
+    explicit MemoryTrimmer(boost::asio::any_io_executor executor);
+
+    // Called when a session or an ordinary request ends and nothing but streams is in flight.
+    void on_quiet();
+
+    // From here on nothing is trimmed: the event loop is shutting down.
+    void stop();
+
+  private:
+    boost::asio::awaitable<void> trim_later();
+    void trim();
+
+    boost::asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point last_trim_{};
+    bool scheduled_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace socket_proxy
