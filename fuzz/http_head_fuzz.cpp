@@ -1,8 +1,8 @@
 // libFuzzer target: the strict head check in front of Beast's request parser.
 //
 // Whatever the bytes, a head that both the strict check and Beast accept must have the same
-// method and target in Beast as in its request line: the policy decides on what Beast parsed, and the two must
-// never disagree about what was asked for.
+// method and target in Beast as in its request line: the policy decides on what Beast parsed, and
+// the two must never disagree about what was asked for.
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     boost::system::error_code error;
     parser.put(boost::asio::buffer(head.data(), head.size()), error);
     if (error) {
-        return 0;  // Beast refuses what the strict check let through (say, two Content-Lengths): 400
+        return 0;  // Beast refuses what the strict check let through (say, two Content-Lengths):
+                   // 400
     }
     check(parser.is_header_done());
     const std::string_view request_line = head.substr(0, head.find("\r\n"));

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "forward_head.hpp"
 #include "http_head.hpp"
 #include "json.hpp"
 #include "log.hpp"
@@ -69,45 +70,6 @@ std::string describe(const Client& client) {
     if (client.pid)
         who += ",pid=" + std::to_string(*client.pid);
     return who;
-}
-
-bool connection_has_token(const http::fields& fields, std::string_view token) {
-    for (const auto& listed : http::token_list{fields[http::field::connection]}) {
-        if (beast::iequals(listed, token)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-bool requests_upgrade(const http::fields& fields) {
-    return fields.count(http::field::upgrade) > 0 && connection_has_token(fields, "upgrade");
-}
-
-// RFC 9110 section 7.6.1: hop-by-hop fields describe one connection and must not be
-// forwarded, including any field the Connection header names. An upgrade keeps its pair.
-void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
-    std::vector<std::string> named;
-    for (const auto& token : http::token_list{fields[http::field::connection]}) {
-        if (!(keep_upgrade && beast::iequals(token, "upgrade"))) {
-            named.emplace_back(token);
-        }
-    }
-    for (const auto& name : named) {
-        if (!beast::iequals(name, "transfer-encoding") && !beast::iequals(name, "content-length")) {
-            fields.erase(name);
-        }
-    }
-    fields.erase(http::field::keep_alive);
-    fields.erase(http::field::proxy_connection);
-    fields.erase(http::field::te);
-    fields.erase(http::field::trailer);
-    fields.erase(http::field::connection);
-    if (keep_upgrade) {
-        fields.set(http::field::connection, "Upgrade");
-    } else {
-        fields.erase(http::field::upgrade);
-    }
 }
 
 struct RelayOutcome {
@@ -339,23 +301,16 @@ class Session {
         auto& request = parser.get();
         answering_head_ = request.method() == http::verb::head;
 
-        // RFC 9112 section 6.3: a request with both framings, or a transfer coding the proxy
-        // cannot delimit, may be read differently by the daemon. Refuse it.
-        const bool has_transfer_encoding = request.count(http::field::transfer_encoding) > 0;
-        if (has_transfer_encoding &&
-            (request.count(http::field::content_length) > 0 ||
-             request.count(http::field::transfer_encoding) > 1 ||
-             !beast::iequals(request[http::field::transfer_encoding], "chunked"))) {
+        if (const std::string problem = find_ambiguity(request); !problem.empty()) {
             log_event(LogLevel::warning, "bad-request",
                       {{"client", describe(identity_)},
                        {"method", std::string(request.method_string())},
                        {"path", std::string(request.target())},
                        {"status", "400"},
-                       {"error", "ambiguous message framing"}});
+                       {"error", problem}});
             co_await answer_error(http::status::bad_request,
-                                  "socket-proxy refused the request: Transfer-Encoding must be "
-                                  "exactly chunked and cannot be combined with Content-Length",
-                                  false, request.version());
+                                  "socket-proxy refused the request: " + problem, false,
+                                  request.version());
             co_return false;
         }
 
@@ -383,21 +338,10 @@ class Session {
         const bool upgrade_requested = requests_upgrade(request);
         const bool has_body = !parser.is_done();
 
-        remove_hop_by_hop_fields(request, upgrade_requested);
-        if (const auto length = parser.content_length()) {
-            // Beast accepts repeated or listed identical lengths ("5, 5"), which Go reads
-            // differently: the daemon gets the one number the proxy framed the body by.
-            request.set(http::field::content_length, std::to_string(*length));
-        }
-        request.target(decision.target->forward_target);
-        request.version(11);  // the daemon side is always HTTP/1.1 keep-alive
-        if (request.count(http::field::host) == 0) {
-            // HTTP/1.0 clients may omit Host, which Go rejects in HTTP/1.1 (RFC 9112 section 3.2).
-            request.set(http::field::host, "docker");
-        }
-        if (!upgrade_requested) {
-            request.keep_alive(true);
-        }
+        const auto content_length = parser.content_length();
+        prepare_forwarded_head(request, *decision.target,
+                               content_length ? std::optional(*content_length) : std::nullopt,
+                               upgrade_requested);
 
         ++context_.state.requests_in_flight;
         struct InFlight {

@@ -277,6 +277,10 @@ SMUGGLING = {
     "two-content-lengths":
         b"GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nContent-Length: 49\r\n\r\n"
         b"GET /v1.41/containers/{c}/export HTTP/1.1\r\nH: x\r\n\r\n",
+    "two-hosts":
+        b"GET http://docker/v1.41/containers/{c}/json HTTP/1.1\r\nHost: docker\r\nHost: evil\r\n\r\n",
+    "host-with-space":
+        b"GET /_ping HTTP/1.1\r\nHost: docker evil\r\n\r\n",
     "space-before-colon":
         b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
 }

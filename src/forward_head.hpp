@@ -1,0 +1,40 @@
+// The request head the daemon receives: rebuilt from what the proxy parsed and decided on,
+// never the client's bytes passed through. Pure: no I/O, so the fuzzer checks the very head
+// the proxy would send.
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "target.hpp"
+
+namespace socket_proxy {
+
+using RequestHead = boost::beast::http::request_header<>;
+
+// Why the daemon could read this head differently from the proxy, as the sentence for a 400;
+// empty when it cannot. RFC 9112 section 6.3: framed two ways (Content-Length and
+// Transfer-Encoding), or with a transfer coding the proxy cannot delimit. Section 3.2: more
+// than one Host, or a Host that is not a host (Go refuses those; the absolute-form check
+// compares against the first).
+[[nodiscard]] std::string find_ambiguity(const RequestHead& request);
+
+// `Connection: upgrade` with an `Upgrade` field: after a 101 the connection is a raw pipe.
+[[nodiscard]] bool requests_upgrade(const boost::beast::http::fields& fields);
+
+// RFC 9110 section 7.6.1: hop-by-hop fields describe one connection and are not forwarded,
+// nor any field the Connection header names. An upgrade keeps its Connection/Upgrade pair.
+void remove_hop_by_hop_fields(boost::beast::http::fields& fields, bool keep_upgrade);
+
+// Turns the client's parsed request head into the daemon's: the normalised target, HTTP/1.1
+// keep-alive, one Content-Length (the number the body is framed by), a Host.
+void prepare_forwarded_head(RequestHead& request, const Target& target,
+                            std::optional<std::uint64_t> content_length, bool upgrade);
+
+// The head's bytes as Beast's serializer writes them on the daemon socket.
+[[nodiscard]] std::string serialise_head(const RequestHead& request);
+
+}  // namespace socket_proxy
