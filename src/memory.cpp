@@ -16,7 +16,9 @@ constexpr auto min_trim_interval = std::chrono::seconds(1);
 
 }  // namespace
 
-MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) : timer_(std::move(executor)) {}
+MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) {
+    timer_.emplace(std::move(executor));
+}
 
 void MemoryTrimmer::on_quiet() {
     if (scheduled_ || stopped_) {
@@ -27,19 +29,19 @@ void MemoryTrimmer::on_quiet() {
         return;
     }
     scheduled_ = true;
-    asio::co_spawn(timer_.get_executor(), trim_later(), asio::detached);
+    asio::co_spawn(timer_->get_executor(), trim_later(), asio::detached);
 }
 
 void MemoryTrimmer::stop() {
     stopped_ = true;
-    timer_.cancel();
+    timer_.reset();
 }
 
 asio::awaitable<void> MemoryTrimmer::trim_later() {
-    timer_.expires_at(last_trim_ + min_trim_interval);
-    auto [error] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    timer_->expires_at(last_trim_ + min_trim_interval);
+    auto [error] = co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
     scheduled_ = false;
-    if (!error) {
+    if (!error && !stopped_) {
         trim();
     }
 }

@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <optional>
 
 namespace socket_proxy {
 
@@ -21,14 +22,15 @@ class MemoryTrimmer {
     // Called when a session or an ordinary request ends and nothing but streams is in flight.
     void on_quiet();
 
-    // From here on nothing is trimmed: the event loop is shutting down.
+    // From here on nothing is trimmed, and the timer is gone: call it while the io_context
+    // still exists, since the trimmer itself outlives it.
     void stop();
 
   private:
     boost::asio::awaitable<void> trim_later();
     void trim();
 
-    boost::asio::steady_timer timer_;
+    std::optional<boost::asio::steady_timer> timer_;
     std::chrono::steady_clock::time_point last_trim_{};
     bool scheduled_ = false;
     bool stopped_ = false;

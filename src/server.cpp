@@ -121,6 +121,7 @@ class Server {
     }
 
     ~Server() {
+        memory_->stop();
         if (reserve_descriptor_ >= 0) {
             ::close(reserve_descriptor_);
         }

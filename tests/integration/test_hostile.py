@@ -205,6 +205,23 @@ def test_error_answers_to_head_have_no_body(proxy, target, status):
         assert again.status == 200 and again.body == b"OK", again
 
 
+@pytest.mark.parametrize("chunks", [
+    b"zz\r\nhello\r\n0\r\n\r\n",          # not hex
+    b"-5\r\nhello\r\n0\r\n\r\n",          # signed
+    b"5\r\nhelloXX0\r\n\r\n",              # no CRLF after the data
+    b"fffffffffffffffff\r\n",              # overflows 64 bits
+], ids=["not-hex", "signed", "no-crlf", "overflow"])
+def test_malformed_chunk_sizes_get_400_and_close(proxy, chunks):
+    head = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # What follows would be a second request if the proxy resynchronised on it.
+    received = raw_exchange(proxy.unix_path, head + chunks +
+                            b"GET /v1.41/containers/c1/export HTTP/1.1\r\nHost: docker\r\n\r\n",
+                            seconds=5)
+    assert received.startswith(b"HTTP/1.1 400 "), received
+    assert b"export" not in received.split(b"\r\n\r\n", 1)[0]
+    assert received.count(b"HTTP/1.1 ") == 1, received
+
+
 def test_duplicate_identical_content_lengths_are_forwarded_as_one(proxy):
     # Beast accepts "5, 5" and repeated identical lengths; Go refuses the list form. The
     # daemon must get one number, so the request is served rather than refused downstream.
@@ -338,6 +355,7 @@ def test_a_slow_reader_keeps_the_proxy_memory_flat(proxy_factory, containers):
         after = proxy_rss_kib(proxy)
     finally:
         client.close()
+    print(f"slow reader: proxy RSS {before} KiB -> {after} KiB over 8 s at 1 byte/s")
     # Unbounded buffering would hold most of the 20 MB by now.
     assert after - before < 2048, f"RSS grew from {before} KiB to {after} KiB under a slow reader"
 

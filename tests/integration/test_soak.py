@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import pytest
 
 SCALE = float(os.environ.get("SOCKET_PROXY_SOAK_SCALE", "1"))
+# ASan keeps freed memory in quarantine and ignores malloc_trim: memory says nothing there.
+SANITIZED = os.environ.get("SOCKET_PROXY_SANITIZED", "0").lower() in ("1", "on", "true")
 CONNECTIONS = int(1000 * SCALE)
 STREAMS = int(100 * SCALE)
 REQUESTS = int(50_000 * SCALE)
@@ -398,7 +400,7 @@ def test_soak(proxy_factory, spare_engine):
     assert fds_after <= fds_before + FD_SLACK, \
         f"descriptors: {fds_before} before, {fds_after} after the soak"
     pinned_kib = PINNED_KIB_PER_PEAK_DESCRIPTOR * (soak.peak_fds - fds_before)
-    assert anon_after <= anon_before + pinned_kib, \
+    assert SANITIZED or anon_after <= anon_before + pinned_kib, \
         f"anonymous memory: {anon_before} KiB before, {anon_after} KiB after the soak"
 
     # A second round of clients reuses what the first left: nothing may grow with use.
@@ -414,7 +416,7 @@ def test_soak(proxy_factory, spare_engine):
     print(f"soak, second round of {second.requests} requests: anonymous memory {anon_after} -> "
           f"{anon_second} KiB, fds {_fds(pid)}")
     assert _fds(pid) <= fds_before + FD_SLACK
-    assert anon_second <= anon_after + SECOND_ROUND_GROWTH_KIB, \
+    assert SANITIZED or anon_second <= anon_after + SECOND_ROUND_GROWTH_KIB, \
         f"anonymous memory grew from {anon_after} KiB to {anon_second} KiB in a second round"
 
     # And it still serves, through the restarted engine.
