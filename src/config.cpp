@@ -277,6 +277,26 @@ constexpr std::array options{
                config.max_connections = parse_count(what, value, max_connections_limit);
            },
            [](const Config& defaults) { return std::to_string(defaults.max_connections); }},
+    Option{"--policy", "SOCKET_PROXY_POLICY", "FILE",
+           "the policy file (YAML rules, first match wins; see examples/); unset: the "
+           "Tecnativa-style switches if any is set, else the built-in read-only policy",
+           [](Config& config, std::string_view what, std::string_view value) {
+               if (value.empty() || value.find('\0') != std::string_view::npos) {
+                   throw value_error(what, value,
+                                     "is not a file name: give the policy file's path");
+               }
+               config.policy_file = std::string(value);
+           },
+           [](const Config& defaults) {
+               return defaults.policy_file.empty() ? std::string("none") : defaults.policy_file;
+           }},
+    Option{"--allow-from", "SOCKET_PROXY_ALLOW_FROM", "CIDRS",
+           "TCP clients allowed to connect at all, as comma-separated networks "
+           "(172.18.0.0/16,127.0.0.1); others get 403 and are closed",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.allow_from = parse_networks(what, value);
+           },
+           [](const Config&) { return std::string("any address"); }},
     Option{"--debug", "DEBUG", "", "log every request, not only denials",
            [](Config& config, std::string_view what, std::string_view value) {
                config.debug = parse_bool(what, value);
@@ -288,6 +308,19 @@ const Option* find_option(std::string_view flag) {
     const auto* found = std::find_if(options.begin(), options.end(),
                                      [&](const Option& option) { return option.flag == flag; });
     return found == options.end() ? nullptr : found;
+}
+
+std::optional<Command> subcommand(std::string_view word) {
+    if (word == "healthcheck") {
+        return Command::healthcheck;
+    }
+    if (word == "check") {
+        return Command::check;
+    }
+    if (word == "explain") {
+        return Command::explain;
+    }
+    return std::nullopt;
 }
 
 bool is_command_flag(std::string_view flag) {
@@ -304,17 +337,37 @@ void apply_environment(Config& config, const Environment& environment) {
 
 void apply_flags(CommandLine& result, const std::vector<std::string_view>& args) {
     std::size_t index = 0;
-    if (!args.empty() && args.front() == "healthcheck") {
-        result.command = Command::healthcheck;
-        index = 1;
+    if (!args.empty()) {
+        if (const auto command = subcommand(args.front())) {
+            result.command = *command;
+            index = 1;
+        }
     }
     for (; index < args.size(); ++index) {
         const std::string_view arg = args[index];
         if (!arg.starts_with('-')) {
+            if (result.command == Command::explain && result.arguments.size() < 2) {
+                result.arguments.emplace_back(arg);
+                continue;
+            }
             throw ConfigError("unexpected argument " + quote_value(arg) +
-                              ": socket-proxy takes flags, and healthcheck only as the first "
-                              "argument; " +
+                              ": socket-proxy takes flags, and healthcheck, check or explain "
+                              "METHOD TARGET only as the first arguments; " +
                               std::string(help_hint));
+        }
+        if (result.command == Command::explain &&
+            (arg == "--client" || arg.starts_with("--client="))) {
+            if (arg == "--client") {
+                if (index + 1 >= args.size()) {
+                    throw ConfigError(
+                        "flag --client needs a value, as in --client unix:uid=1000 or "
+                        "--client tcp:172.18.0.5");
+                }
+                result.client = std::string(args[++index]);
+            } else {
+                result.client = std::string(arg.substr(std::string_view("--client=").size()));
+            }
+            continue;
         }
         const std::size_t equals = arg.find('=');
         const std::string_view flag = arg.substr(0, equals);
@@ -457,6 +510,35 @@ std::size_t parse_size(std::string_view what, std::string_view value) {
     return *number * multiplier;
 }
 
+std::vector<IpNetwork> parse_networks(std::string_view what, std::string_view value) {
+    std::vector<IpNetwork> networks;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && item.back() == ' ') {
+            item.remove_suffix(1);
+        }
+        if (item.empty()) {
+            continue;
+        }
+        const auto network = IpNetwork::parse(item);
+        if (!network) {
+            throw value_error(
+                what, value,
+                "has " + quote_value(item) +
+                    ", which is not a network: use comma-separated CIDRs like "
+                    "172.18.0.0/16,127.0.0.1,fd00::/8 (no host bits below the prefix)");
+        }
+        networks.push_back(*network);
+    }
+    return networks;
+}
+
 std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what, std::string_view value) {
     if (ascii_lowercase(value) == "off") {
         return std::nullopt;
@@ -533,16 +615,21 @@ CommandLine parse_command_line(const std::vector<std::string_view>& args,
     // reach for --help.
     for (const std::string_view arg : args) {
         if (arg == "--help" || arg == "-h") {
-            return CommandLine{Command::help, Config{}};
+            return CommandLine{Command::help, Config{}, {}, {}};
         }
     }
     if (std::find(args.begin(), args.end(), "--version") != args.end()) {
-        return CommandLine{Command::version, Config{}};
+        return CommandLine{Command::version, Config{}, {}, {}};
     }
 
     CommandLine result;
     apply_environment(result.config, environment);
     apply_flags(result, args);
+    if (result.command == Command::explain && result.arguments.size() != 2) {
+        throw ConfigError(
+            "explain needs a method and a target, as in: socket-proxy explain GET "
+            "/v1.41/containers/json [--client unix:uid=1000]");
+    }
     return result;
 }
 
@@ -592,6 +679,9 @@ std::string usage() {
     std::string text =
         "Usage: socket-proxy [flags]\n"
         "       socket-proxy healthcheck [flags]\n"
+        "       socket-proxy check [flags]\n"
+        "       socket-proxy explain METHOD TARGET [--client unix:uid=N,gid=N|tcp:ADDRESS] "
+        "[flags]\n"
         "\n"
         "A proxy in front of the Docker Engine API that forwards only the requests its policy\n"
         "allows. Each setting comes from its environment variable; a flag overrides it.\n"
@@ -616,6 +706,10 @@ std::string usage() {
         "Flags also take the form --flag=value.\n"
         "\n"
         "Commands:\n"
+        "  check                 validate the policy the flags and environment select, and\n"
+        "                        print its rules in order; exit status 0 means valid\n"
+        "  explain METHOD TARGET print the decision for that request and the rule that made\n"
+        "                        it, as the running proxy would decide\n"
         "  healthcheck, --healthcheck\n"
         "                        check that the proxy answers on its listening socket, with the\n"
         "                        same settings; exit status 0 means healthy\n"

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "address.hpp"
+
 namespace socket_proxy {
 
 using Duration = std::chrono::milliseconds;
@@ -42,14 +44,21 @@ struct Config {
     Duration idle_timeout = std::chrono::minutes(2);  // idle keep-alive client connection; 0: none
     std::size_t max_connections = 1024;               // concurrent client connections, unix + TCP
 
+    std::string policy_file;            // empty: the Tecnativa switches, else the built-in policy
+    std::vector<IpNetwork> allow_from;  // TCP clients outside these are refused; empty: any
+
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
 };
 
-enum class Command { serve, healthcheck, help, version };
+enum class Command { serve, healthcheck, check, explain, help, version };
 
 struct CommandLine {
     Command command = Command::serve;
     Config config;
+    // explain: METHOD and TARGET, and the client to decide for ("unix:uid=1000,gid=1000",
+    // "tcp:172.18.0.5"; default: a unix client with the proxy's SOCKET_PROXY_UID:GID).
+    std::vector<std::string> arguments;
+    std::string client;
 };
 
 // A mistake the user can fix. what() is one sentence naming the variable or flag, quoting
@@ -79,6 +88,9 @@ using Environment = std::function<std::optional<std::string>(std::string_view na
 // Numeric addresses only: the static binary does no name lookups.
 [[nodiscard]] std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what,
                                                             std::string_view value);
+
+// "10.0.0.0/8,192.168.1.5, fd00::/8"; empty: no restriction. Throws ConfigError.
+[[nodiscard]] std::vector<IpNetwork> parse_networks(std::string_view what, std::string_view value);
 
 // The --help text: every flag and variable with its default, taken from Config{}.
 [[nodiscard]] std::string usage();

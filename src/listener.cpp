@@ -143,6 +143,7 @@ Client identify_tcp_client(asio::ip::tcp::socket& socket) {
     const auto remote = socket.remote_endpoint(error);
     if (!error) {
         const auto address = remote.address();
+        client.ip = IpAddress::parse(address.to_string());
         client.address = (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) +
                          ":" + std::to_string(remote.port());
     }

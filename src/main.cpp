@@ -6,6 +6,7 @@
 
 #include "config.hpp"
 #include "health.hpp"
+#include "inspect.hpp"
 #include "server.hpp"
 
 #ifndef SOCKET_PROXY_VERSION
@@ -33,10 +34,14 @@ int main(int argc, char** argv) {
         case Command::version:
             std::printf("socket-proxy %s\n", SOCKET_PROXY_VERSION);
             return 0;
+        case Command::check:
+            return run_check(command_line, environment);
+        case Command::explain:
+            return run_explain(command_line, environment);
         case Command::healthcheck:
             return run_healthcheck(command_line.config);
         case Command::serve:
-            return run_server(command_line.config);
+            return run_server(command_line.config, environment);
     }
     return 2;
 }

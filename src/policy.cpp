@@ -90,11 +90,130 @@ void check_segment(std::string_view pattern, std::string_view segment, bool last
     }
 }
 
-bool rule_applies(const Rule& rule, std::string_view method, std::string_view route_path) {
+using QueryValues = std::vector<std::pair<std::string, std::string>>;
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// Go's url.QueryUnescape: '+' is a space, %XX a byte; nullopt for a bad escape.
+std::optional<std::string> unescape_query_part(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '+') {
+            out += ' ';
+        } else if (text[i] != '%') {
+            out += text[i];
+        } else if (i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+                   hex_digit(text[i + 2]) >= 0) {
+            out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+            i += 2;
+        } else {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
+// The query as the daemon's url.ParseQuery reads it, or nullopt where the daemon would drop a
+// pair (a ';' separator since Go 1.17, a bad escape) and so could read another value than
+// the proxy: a rule on query values then cannot be decided.
+std::optional<QueryValues> parse_query(std::string_view query) {
+    QueryValues values;
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (pair.empty()) {
+            continue;
+        }
+        if (pair.find(';') != std::string_view::npos) {
+            return std::nullopt;
+        }
+        const std::size_t equals = pair.find('=');
+        auto key = unescape_query_part(pair.substr(0, equals));
+        auto value = unescape_query_part(
+            equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1));
+        if (!key || !value) {
+            return std::nullopt;
+        }
+        values.emplace_back(std::move(*key), std::move(*value));
+    }
+    return values;
+}
+
+bool condition_holds(const QueryCondition& condition, const QueryValues& values) {
+    std::optional<std::string> first;
+    for (const auto& [key, value] : values) {
+        if (key == condition.name) {
+            first = value;
+            break;
+        }
+    }
+    return std::find(condition.values.begin(), condition.values.end(), first) !=
+           condition.values.end();
+}
+
+enum class Applies { no, yes, undecidable };
+
+// The query is parsed once per request, and only if a rule asks about it.
+class LazyQuery {
+  public:
+    LazyQuery(std::string_view raw, bool form_body) : raw_(raw), form_body_(form_body) {}
+
+    const std::optional<QueryValues>& values() {
+        if (!parsed_) {
+            parsed_ = true;
+            if (!form_body_) {
+                values_ = parse_query(raw_);
+            }
+        }
+        return values_;
+    }
+
+  private:
+    std::string_view raw_;
+    bool form_body_;
+    bool parsed_ = false;
+    std::optional<QueryValues> values_;
+};
+
+Applies rule_applies(const Rule& rule, std::string_view method, std::string_view route_path,
+                     const Client& client, LazyQuery& query) {
     const bool method_matches =
         rule.methods.empty() ||
         std::find(rule.methods.begin(), rule.methods.end(), method) != rule.methods.end();
-    return method_matches && (!rule.path || rule.path->matches(route_path));
+    if (!method_matches || (rule.path && !rule.path->matches(route_path))) {
+        return Applies::no;
+    }
+    if (!rule.clients.empty() &&
+        std::none_of(rule.clients.begin(), rule.clients.end(),
+                     [&](const ClientSelector& selector) { return selector.matches(client); })) {
+        return Applies::no;
+    }
+    if (rule.query.empty()) {
+        return Applies::yes;
+    }
+    const auto& values = query.values();
+    if (!values) {
+        return Applies::undecidable;
+    }
+    for (const QueryCondition& condition : rule.query) {
+        if (!condition_holds(condition, *values)) {
+            return Applies::no;
+        }
+    }
+    return Applies::yes;
 }
 
 // Keeps the message on one line and free of bytes a terminal or log would interpret.
@@ -245,7 +364,20 @@ Policy Policy::read_only() {
     return policy;
 }
 
-Decision decide(const Request& request, const Client& /*client*/, const Policy& policy) {
+bool ClientSelector::matches(const Client& client) const {
+    if (transport && *transport != client.transport) {
+        return false;
+    }
+    if (uid && (!client.uid || *client.uid != *uid)) {
+        return false;
+    }
+    if (gid && (!client.gid || *client.gid != *gid)) {
+        return false;
+    }
+    return !network || (client.ip && network->contains(*client.ip));
+}
+
+Decision decide(const Request& request, const Client& client, const Policy& policy) {
     Decision decision;
     NormaliseResult normalised = normalise_target(request.target, request.host);
     if (!normalised.ok()) {
@@ -258,9 +390,24 @@ Decision decide(const Request& request, const Client& /*client*/, const Policy& 
     decision.target = std::move(normalised.target);
     const std::string_view route_path = decision.target->route_path;
 
+    LazyQuery query(decision.target->query, request.form_body);
     for (const Rule& rule : policy.rules) {
-        if (!rule_applies(rule, request.method, route_path)) {
+        const Applies applies = rule_applies(rule, request.method, route_path, client, query);
+        if (applies == Applies::no) {
             continue;
+        }
+        if (applies == Applies::undecidable) {
+            // Deny on doubt: whichever way the rule went, the daemon might read other values.
+            decision.verdict = Verdict::deny;
+            decision.status = 403;
+            decision.rule = "query";
+            decision.message = denial_message(
+                request,
+                "rule " + rule.name +
+                    " looks at the query, which the daemon could read another way (a ';' "
+                    "separator, a bad escape, or a form-encoded body)",
+                decision.rule);
+            return decision;
         }
         decision.verdict = rule.verdict;
         decision.rule = rule.name;
@@ -280,6 +427,54 @@ Decision decide(const Request& request, const Client& /*client*/, const Policy& 
             denial_message(request, "no rule of the policy allows this request", decision.rule);
     }
     return decision;
+}
+
+}  // namespace socket_proxy
+
+namespace socket_proxy {
+
+std::string describe_rule(const Rule& rule) {
+    std::string text = rule.name + ": " + (rule.verdict == Verdict::allow ? "allow" : "deny");
+    text += ' ';
+    if (rule.methods.empty()) {
+        text += "any method";
+    } else {
+        for (std::size_t i = 0; i < rule.methods.size(); ++i) {
+            text += (i == 0 ? "" : ",") + rule.methods[i];
+        }
+    }
+    text += ' ' + (rule.path ? rule.path->source : std::string("any path"));
+    for (const QueryCondition& condition : rule.query) {
+        text += " query " + condition.name + "=(";
+        for (std::size_t i = 0; i < condition.values.size(); ++i) {
+            text += (i == 0 ? "" : "|") + condition.values[i].value_or("absent");
+        }
+        text += ')';
+    }
+    if (!rule.clients.empty()) {
+        text += " clients";
+        for (std::size_t i = 0; i < rule.clients.size(); ++i) {
+            const ClientSelector& selector = rule.clients[i];
+            std::string part;
+            const auto add = [&part](const std::string& item) {
+                part += (part.empty() ? "" : "+") + item;
+            };
+            if (selector.transport) {
+                add(*selector.transport == Client::Transport::tcp ? "tcp" : "unix");
+            }
+            if (selector.uid) {
+                add("uid=" + std::to_string(*selector.uid));
+            }
+            if (selector.gid) {
+                add("gid=" + std::to_string(*selector.gid));
+            }
+            if (selector.network) {
+                add(selector.network->text);
+            }
+            text += (i == 0 ? " " : " or ") + part;
+        }
+    }
+    return text;
 }
 
 }  // namespace socket_proxy

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "address.hpp"
 #include "target.hpp"
 
 namespace socket_proxy {
@@ -23,7 +24,8 @@ struct Client {
     std::optional<uid_t> uid;
     std::optional<gid_t> gid;
     std::optional<pid_t> pid;
-    std::string address;  // "127.0.0.1:53122", "[::1]:4000"; empty for unix clients
+    std::string address;          // "127.0.0.1:53122", "[::1]:4000"; empty for unix clients
+    std::optional<IpAddress> ip;  // TCP clients
 };
 
 // The request as parsed from the client's head; views into the parser's storage.
@@ -31,6 +33,9 @@ struct Request {
     std::string_view method;  // case-sensitive, as the daemon treats it
     std::string_view target;  // raw request-target from the request line
     std::string_view host;    // Host header, empty when absent
+    // Go's ParseForm reads a form-encoded body into the same values as the query, the body
+    // winning: a rule on query values cannot hold for such a request.
+    bool form_body = false;
 };
 
 enum class Verdict { allow, deny };
@@ -50,10 +55,31 @@ struct PathPattern {
     [[nodiscard]] bool matches(std::string_view route_path) const;
 };
 
+// A query parameter a rule looks at. The daemon reads the first value of a parameter (Go's
+// Form.Get), so that is the one compared; it must be one of `values`, where nullopt stands for
+// "absent". Example: follow in {nullopt, "0", "false"} is "not following".
+struct QueryCondition {
+    std::string name;
+    std::vector<std::optional<std::string>> values;
+};
+
+// Who a rule is for. Every field that is set must match; a rule with several selectors
+// applies to a client matching any of them.
+struct ClientSelector {
+    std::optional<Client::Transport> transport;
+    std::optional<uid_t> uid;          // unix clients, from SO_PEERCRED
+    std::optional<gid_t> gid;          // unix clients, from SO_PEERCRED
+    std::optional<IpNetwork> network;  // TCP clients, by source address
+
+    [[nodiscard]] bool matches(const Client& client) const;
+};
+
 struct Rule {
-    std::string name;                  // stable identifier, logged with every decision
-    std::vector<std::string> methods;  // empty: any method
-    std::optional<PathPattern> path;   // empty: any path
+    std::string name;                     // stable identifier, logged with every decision
+    std::vector<std::string> methods;     // empty: any method
+    std::optional<PathPattern> path;      // empty: any path
+    std::vector<QueryCondition> query;    // all must hold
+    std::vector<ClientSelector> clients;  // empty: any client
     Verdict verdict = Verdict::deny;
     std::string why;  // for denials: why this is refused, shown to the client
 };
@@ -64,6 +90,8 @@ struct Policy {
 
     // GET and HEAD only, minus the reads that leak files or secrets.
     [[nodiscard]] static Policy read_only();
+
+    std::string source = "built-in read-only";  // where it came from, for logs and `check`
 };
 
 struct Decision {
@@ -77,5 +105,9 @@ struct Decision {
 };
 
 [[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
+
+// One rule as a line of text, the way `socket-proxy check` lists it:
+// `allow-logs: allow GET,HEAD /containers/{id...}/logs query follow=(absent|0) clients uid=1000`.
+[[nodiscard]] std::string describe_rule(const Rule& rule);
 
 }  // namespace socket_proxy

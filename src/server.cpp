@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,6 +23,8 @@
 #include "listener.hpp"
 #include "log.hpp"
 #include "policy.hpp"
+#include "policy_file.hpp"
+#include "policy_source.hpp"
 #include "privileges.hpp"
 #include "session.hpp"
 #include "upstream.hpp"
@@ -111,11 +114,12 @@ std::size_t fit_connections_to_descriptors(std::size_t wanted, std::string& note
 // every suspended session) while the state those sessions point to still exists.
 class Server {
   public:
-    explicit Server(const Config& config)
+    Server(const Config& config, const Environment& environment)
         : config_(config),
-          policy_(std::make_shared<const Policy>(Policy::read_only())),
+          environment_(environment),
           daemons_(io_.get_executor(), config.docker_socket, config.timeout, config.keepalive),
           signals_(io_, SIGTERM, SIGINT),
+          reload_signals_(io_, SIGHUP),
           reserve_descriptor_(open_reserve_descriptor()) {
         memory_.emplace(io_.get_executor());
     }
@@ -131,6 +135,8 @@ class Server {
 
     int run() {
         try {
+            // Before anything is bound: a bad policy stops the proxy with the line to fix.
+            policy_ = load_policy_or_throw();
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             const DaemonSocketCheck check = check_daemon_socket(config_.docker_socket);
@@ -148,6 +154,10 @@ class Server {
             over_limit_response_ = service_unavailable_response(
                 "socket-proxy is serving its limit of " + std::to_string(max_connections_) +
                 " client connections (SOCKET_PROXY_MAX_CONNECTIONS); try again later");
+            outsider_response_ =
+                refusal_response(403,
+                                 "socket-proxy refuses connections from this address: it is not in "
+                                 "SOCKET_PROXY_ALLOW_FROM");
             out_of_descriptors_response_ = service_unavailable_response(
                 "socket-proxy has run out of file descriptors; try again later");
             start_listening();
@@ -162,9 +172,10 @@ class Server {
                    {"unix", config_.listen_socket_path()},
                    {"tcp", format_tcp_endpoint(config_.tcp)},
                    {"docker", config_.docker_socket},
-                   {"policy", "read-only"},
+                   {"policy", policy_->source},
                    {"max_connections", std::to_string(max_connections_)}});
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
+        asio::co_spawn(io_, reload_on_signal(), asio::detached);
         io_.run();
         remove_socket_file();
         log_event(LogLevel::info, "stopped");
@@ -221,12 +232,16 @@ class Server {
                 refuse_over_limit<Protocol>(std::move(socket));
                 continue;
             }
+            Client client = identify(socket);
+            if (!admitted(client)) {
+                refuse_outsider<Protocol>(std::move(socket), client);
+                continue;
+            }
             if constexpr (std::is_same_v<Protocol, tcp>) {
                 boost::system::error_code ignored;
                 socket.set_option(tcp::no_delay(true),
                                   ignored);  // answers are small and latency-bound
             }
-            Client client = identify(socket);
             ++state_.open_sessions;
             asio::co_spawn(
                 io_,
@@ -234,6 +249,33 @@ class Server {
                                       SessionContext{config_, policy_, daemons_, state_, *memory_}),
                 asio::detached);
         }
+    }
+
+    // SOCKET_PROXY_ALLOW_FROM: a TCP port is reachable from every container on the network,
+    // so the operator can say which networks may talk to it at all.
+    bool admitted(const Client& client) const {
+        if (client.transport != Client::Transport::tcp || config_.allow_from.empty()) {
+            return true;
+        }
+        return client.ip &&
+               std::any_of(config_.allow_from.begin(), config_.allow_from.end(),
+                           [&](const IpNetwork& network) { return network.contains(*client.ip); });
+    }
+
+    template <class Protocol>
+    void refuse_outsider(typename Protocol::socket socket, const Client& client) {
+        if (const std::size_t refused = outsiders_.count(Clock::now())) {
+            log_event(LogLevel::warning, "connection-refused",
+                      {{"client", client.address},
+                       {"reason", "not in SOCKET_PROXY_ALLOW_FROM"},
+                       {"count", std::to_string(refused)}});
+        }
+        if (state_.refusing_sessions >= max_refusing_sessions) {
+            return;
+        }
+        asio::co_spawn(io_,
+                       refuse_connection<Protocol>(std::move(socket), outsider_response_, state_),
+                       asio::detached);
     }
 
     template <class Protocol>
@@ -277,6 +319,49 @@ class Server {
         return ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
 
+    std::shared_ptr<const Policy> load_policy_or_throw() {
+        try {
+            LoadedPolicy loaded = load_policy(config_, environment_);
+            for (const std::string& warning : loaded.warnings) {
+                log_event(LogLevel::warning, "policy", {{"detail", warning}});
+            }
+            return loaded.policy;
+        } catch (const PolicyError& error) {
+            throw StartupError(error.what());
+        } catch (const ConfigError& error) {
+            throw StartupError(error.what());
+        }
+    }
+
+    // The new policy replaces the old one as a whole for the requests that follow; requests
+    // and streams in flight keep the policy they were decided under. A policy that does not
+    // load leaves the old one in force.
+    asio::awaitable<void> reload_on_signal() {
+        for (;;) {
+            auto [error, signal] = co_await reload_signals_.async_wait(nothrow);
+            if (error) {
+                co_return;
+            }
+            if (config_.policy_file.empty()) {
+                log_event(LogLevel::warning, "reload",
+                          {{"detail", "SIGHUP: no policy file to reload (" + policy_->source +
+                                          "); set SOCKET_PROXY_POLICY to use one"}});
+                continue;
+            }
+            try {
+                auto loaded = load_policy(config_, environment_);
+                policy_ = std::move(loaded.policy);
+                log_event(LogLevel::info, "reload",
+                          {{"policy", policy_->source},
+                           {"rules", std::to_string(policy_->rules.size())}});
+            } catch (const std::exception& failure) {
+                log_event(
+                    LogLevel::error, "reload-failed",
+                    {{"error", failure.what()}, {"detail", "the previous policy stays in force"}});
+            }
+        }
+    }
+
     asio::awaitable<void> stop_on_signal() {
         auto [error, signal] = co_await signals_.async_wait(nothrow);
         if (error) {
@@ -287,6 +372,7 @@ class Server {
                    {"requests", std::to_string(state_.requests_in_flight)},
                    {"streams", std::to_string(state_.open_streams)}});
         boost::system::error_code ignored;
+        reload_signals_.cancel(ignored);
         unix_acceptor_->close(ignored);
         if (tcp_acceptor_) {
             tcp_acceptor_->close(ignored);
@@ -319,6 +405,7 @@ class Server {
     }
 
     const Config& config_;
+    const Environment& environment_;
     ServerState state_;
     std::shared_ptr<const Policy> policy_;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
@@ -326,11 +413,14 @@ class Server {
     asio::io_context io_{1};
     DaemonPool daemons_;
     asio::signal_set signals_;
+    asio::signal_set reload_signals_;
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
     std::size_t max_connections_ = 0;
     std::string over_limit_response_;
     std::string out_of_descriptors_response_;
+    std::string outsider_response_;
+    ThrottledCount outsiders_;
     int reserve_descriptor_ = -1;
     ThrottledCount refusals_;
     ThrottledCount accept_failures_;
@@ -338,12 +428,12 @@ class Server {
 
 }  // namespace
 
-int run_server(const Config& config) {
+int run_server(const Config& config, const Environment& environment) {
     ::tzset();
     set_debug_logging(config.debug);
     // A client that vanishes mid-write must be an error code, not a process-killing signal.
     std::signal(SIGPIPE, SIG_IGN);
-    Server server(config);
+    Server server(config, environment);
     return server.run();
 }
 

@@ -44,6 +44,11 @@ constexpr std::uint32_t max_response_head_bytes = 64 * 1024;
 // Head bytes are read in pieces of this size, so a small request costs a small buffer.
 constexpr std::size_t head_read_bytes = 4096;
 
+// After an error answer that closes the connection, what the client still sends is read and
+// dropped for at most this long and this much, so that the close does not reset the answer.
+constexpr auto linger_timeout = std::chrono::seconds(2);
+constexpr std::size_t linger_max_bytes = 1024 * 1024;
+
 // A refused connection gets this long, in all, to take its 503 and hang up.
 constexpr auto refusal_timeout = std::chrono::seconds(2);
 
@@ -168,6 +173,9 @@ class Session {
         }
         error_code ignored;
         client_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        if (linger_before_close_) {
+            co_await drain_client();
+        }
         client_.close();
         --context_.state.open_sessions;
         give_back_memory_when_quiet();
@@ -223,6 +231,24 @@ class Session {
             co_return false;
         }
         co_return co_await handle(parser);
+    }
+
+    // After an error answer the client may still be sending the request (its body, say):
+    // closing with unread bytes makes the kernel reset the connection, which can destroy the
+    // answer before the client reads it (RFC 9112 section 9.6). So read and discard for a
+    // moment, bounded in time and bytes, as nginx's lingering_close does.
+    asio::awaitable<void> drain_client() {
+        client_.expires_after(linger_timeout);
+        std::array<char, 4096> discard{};
+        std::size_t drained = client_buffer_.size();
+        while (drained < linger_max_bytes) {
+            auto [error, count] = co_await client_.async_read_some(asio::buffer(discard), nothrow);
+            if (error) {
+                break;  // EOF, reset, or the deadline (which closes the socket)
+            }
+            drained += count;
+        }
+        client_.expires_never();
     }
 
     // A deadline of 0 is no deadline.
@@ -315,9 +341,11 @@ class Session {
         }
 
         const std::shared_ptr<const Policy> policy = context_.policy;
-        const Decision decision =
-            decide(Request{request.method_string(), request.target(), request[http::field::host]},
-                   identity_, *policy);
+        Request asked{request.method_string(), request.target(), request[http::field::host]};
+        const std::string_view content_type = request[http::field::content_type];
+        asked.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
+                                         "application/x-www-form-urlencoded");
+        const Decision decision = decide(asked, identity_, *policy);
         if (!decision.allowed()) {
             // An unread request body would be taken for the next request: close instead.
             const bool keep_alive = request.keep_alive() && parser.is_done();
@@ -652,6 +680,7 @@ class Session {
         response.body() = docker_error_body(message);
         response.keep_alive(keep_alive);
         response.prepare_payload();
+        linger_before_close_ = !keep_alive;
         if (answering_head_) {
             // RFC 9110 section 9.3.2: the same header fields as for GET, and no body; a body
             // here would be read as the next response on a keep-alive connection.
@@ -694,6 +723,7 @@ class Session {
     bool head_started_ = false;         // the current request's first byte has arrived
     std::string request_line_refusal_;  // why read_head refused the request line
     bool answering_head_ = false;       // the request being answered is a HEAD
+    bool linger_before_close_ = false;  // an error answer closes the connection: drain first
 };
 
 }  // namespace
@@ -706,7 +736,11 @@ asio::awaitable<void> run_session(typename Protocol::socket client, Client ident
 }
 
 std::string service_unavailable_response(const std::string& message) {
-    http::response<http::string_body> response{http::status::service_unavailable, 11};
+    return refusal_response(503, message);
+}
+
+std::string refusal_response(int status, const std::string& message) {
+    http::response<http::string_body> response{static_cast<http::status>(status), 11};
     response.set(http::field::content_type, "application/json");
     response.body() = docker_error_body(message);
     response.keep_alive(false);

@@ -37,6 +37,7 @@ boost::asio::awaitable<void> run_session(typename Protocol::socket client, Clien
 
 // The complete answer to a connection the proxy will not serve: a Docker-style 503 that
 // closes the connection. Written before any request is read.
+[[nodiscard]] std::string refusal_response(int status, const std::string& message);
 [[nodiscard]] std::string service_unavailable_response(const std::string& message);
 
 // Writes that answer, half-closes, and drains what the client sends for a moment so that the

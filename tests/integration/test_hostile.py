@@ -222,6 +222,21 @@ def test_malformed_chunk_sizes_get_400_and_close(proxy, chunks):
     assert received.count(b"HTTP/1.1 ") == 1, received
 
 
+def test_a_denied_request_whose_body_comes_late_still_reads_its_answer(proxy):
+    # The answer is sent after the head alone; the body the client sends then must not make
+    # the close reset the answer away (lingering close).
+    body = b"{" + b" " * (512 * 1024) + b"}"
+    with HttpConnection(proxy.unix_path, timeout=10) as connection:
+        connection.send(build_request("POST", "/v1.41/containers/create",
+                                      [("Content-Type", "application/json"),
+                                       ("Content-Length", str(len(body)))]))
+        time.sleep(0.3)
+        connection.send(body)  # BrokenPipeError here without the drain
+        response = connection.read_response("POST")
+        assert_json_error(response, 403, "read-only")
+        assert connection.peer_closes_within(5)
+
+
 def test_duplicate_identical_content_lengths_are_forwarded_as_one(proxy):
     # Beast accepts "5, 5" and repeated identical lengths; Go refuses the list form. The
     # daemon must get one number, so the request is served rather than refused downstream.

@@ -58,6 +58,11 @@ void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.head_timeout.count(), expected.head_timeout.count());
     EXPECT_EQ(actual.idle_timeout.count(), expected.idle_timeout.count());
     EXPECT_EQ(actual.max_connections, expected.max_connections);
+    EXPECT_EQ(actual.policy_file, expected.policy_file);
+    ASSERT_EQ(actual.allow_from.size(), expected.allow_from.size());
+    for (std::size_t i = 0; i < actual.allow_from.size(); ++i) {
+        EXPECT_EQ(actual.allow_from[i].text, expected.allow_from[i].text);
+    }
 }
 
 // --- sizes ------------------------------------------------------------------------------
@@ -298,6 +303,14 @@ TEST(ConfigEnvTest, ReadsEveryVariable) {
              c.idle_timeout = 0ms;
              c.max_connections = 5000;
          }},
+        {"policy and allowed networks",
+         {{"SOCKET_PROXY_POLICY", "/etc/socket-proxy/policy.yaml"},
+          {"SOCKET_PROXY_ALLOW_FROM", "172.18.0.0/16, 127.0.0.1,fd00::/8,"}},
+         [](Config& c) {
+             c.policy_file = "/etc/socket-proxy/policy.yaml";
+             c.allow_from = {*IpNetwork::parse("172.18.0.0/16"), *IpNetwork::parse("127.0.0.1"),
+                             *IpNetwork::parse("fd00::/8")};
+         }},
         {"head size bounds",
          {{"SOCKET_PROXY_MAX_HEAD_SIZE", "1KiB"}},
          [](Config& c) { c.max_head_bytes = 1024; }},
@@ -359,6 +372,10 @@ TEST(ConfigEnvTest, RejectsBadValuesNamingTheVariable) {
         {{{"SOCKET_PROXY_HEAD_TIMEOUT", "soon"}},
          {"SOCKET_PROXY_HEAD_TIMEOUT=\"soon\"", "not a duration"}},
         {{{"SOCKET_PROXY_IDLE_TIMEOUT", "1y"}}, {"SOCKET_PROXY_IDLE_TIMEOUT=\"1y\""}},
+        {{{"SOCKET_PROXY_ALLOW_FROM", "10.0.0.1/8"}},
+         {"SOCKET_PROXY_ALLOW_FROM=\"10.0.0.1/8\"", "\"10.0.0.1/8\"", "not a network"}},
+        {{{"SOCKET_PROXY_ALLOW_FROM", "docker-net"}}, {"SOCKET_PROXY_ALLOW_FROM=", "CIDRs"}},
+        {{{"SOCKET_PROXY_POLICY", ""}}, {"SOCKET_PROXY_POLICY=\"\"", "file"}},
     };
     for (const auto& row : rows) {
         SCOPED_TRACE(row.mentions.front());
@@ -630,6 +647,44 @@ TEST(ConfigUsageTest, ListsEveryFlagVariableAndDefault) {
         const std::string message =
             error_of([&] { (void)parse_command_line({flag}, environment_of({})); });
         EXPECT_NE(message.find("needs a value"), std::string::npos) << message;
+    }
+}
+
+}  // namespace
+}  // namespace socket_proxy
+
+namespace socket_proxy {
+namespace {
+
+TEST(ConfigCommandsTest, CheckAndExplainTakeTheirArguments) {
+    const auto environment = [](std::string_view) -> std::optional<std::string> {
+        return std::nullopt;
+    };
+    const CommandLine check = parse_command_line({"check", "--policy", "p.yaml"}, environment);
+    EXPECT_EQ(check.command, Command::check);
+    EXPECT_EQ(check.config.policy_file, "p.yaml");
+
+    const CommandLine explain = parse_command_line(
+        {"explain", "GET", "/v1.41/containers/json", "--client", "unix:uid=5"}, environment);
+    EXPECT_EQ(explain.command, Command::explain);
+    EXPECT_EQ(explain.arguments, (std::vector<std::string>{"GET", "/v1.41/containers/json"}));
+    EXPECT_EQ(explain.client, "unix:uid=5");
+    EXPECT_EQ(parse_command_line({"explain", "--client=tcp:1.2.3.4", "HEAD", "/_ping"}, environment)
+                  .client,
+              "tcp:1.2.3.4");
+
+    for (const std::vector<std::string_view>& wrong :
+         {std::vector<std::string_view>{"explain", "GET"},
+          {"explain"},
+          {"check", "GET"},
+          {"explain", "GET", "/", "extra"},
+          {"--client", "unix:uid=1"}}) {
+        try {
+            (void)parse_command_line(wrong, environment);
+            ADD_FAILURE() << "accepted " << wrong.size() << " arguments starting " << wrong.front();
+        } catch (const ConfigError& error) {
+            EXPECT_EQ(std::string(error.what()).find('\n'), std::string::npos);
+        }
     }
 }
 

@@ -359,10 +359,16 @@ TEST(PolicyMessage, TruncatesLongTargets) {
 TEST(PolicyEvaluation, FirstMatchingRuleWins) {
     Policy policy;
     policy.rules = {
-        Rule{"deny-exec", {"POST"}, PathPattern::parse("/exec/**"), Verdict::deny, "no exec"},
-        Rule{"allow-post", {"POST"}, std::nullopt, Verdict::allow, ""},
-        Rule{"allow-ping", {}, PathPattern::parse("/_ping"), Verdict::allow, ""},
-        Rule{"deny-quietly", {"DELETE"}, std::nullopt, Verdict::deny, ""},
+        Rule{"deny-exec",
+             {"POST"},
+             PathPattern::parse("/exec/**"),
+             {},
+             {},
+             Verdict::deny,
+             "no exec"},
+        Rule{"allow-post", {"POST"}, std::nullopt, {}, {}, Verdict::allow, ""},
+        Rule{"allow-ping", {}, PathPattern::parse("/_ping"), {}, {}, Verdict::allow, ""},
+        Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, ""},
     };
     policy.default_verdict = Verdict::deny;
 
@@ -388,7 +394,7 @@ TEST(PolicyEvaluation, FirstMatchingRuleWins) {
 
 TEST(PolicyEvaluation, DefaultAndEmptyWhyStillExplain) {
     Policy policy;
-    policy.rules = {Rule{"deny-quietly", {"DELETE"}, std::nullopt, Verdict::deny, ""}};
+    policy.rules = {Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, ""}};
     struct Row {
         std::string_view method;
         std::string_view message;

@@ -1,0 +1,125 @@
+#include "inspect.hpp"
+
+#include <cstdio>
+#include <string>
+
+#include "policy_file.hpp"
+#include "policy_source.hpp"
+
+namespace socket_proxy {
+namespace {
+
+constexpr int exit_invalid = 2;
+
+bool load(const CommandLine& command_line, const Environment& environment, LoadedPolicy& loaded) {
+    try {
+        loaded = load_policy(command_line.config, environment);
+    } catch (const PolicyError& error) {
+        std::fprintf(stderr, "socket-proxy: %s\n", error.what());
+        return false;
+    } catch (const ConfigError& error) {
+        std::fprintf(stderr, "socket-proxy: %s\n", error.what());
+        return false;
+    }
+    for (const std::string& warning : loaded.warnings) {
+        std::fprintf(stderr, "socket-proxy: warning: %s\n", warning.c_str());
+    }
+    return true;
+}
+
+// "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]"; empty: a unix client with
+// the proxy's own uid and gid (what a consumer sharing its user looks like).
+std::optional<Client> parse_client(const std::string& spec, const Config& config) {
+    Client client;
+    if (spec.empty()) {
+        client.uid = config.uid;
+        client.gid = config.gid;
+        return client;
+    }
+    if (spec.starts_with("tcp:")) {
+        client.transport = Client::Transport::tcp;
+        client.ip = IpAddress::parse(spec.substr(4));
+        client.address = spec.substr(4);
+        return client.ip ? std::optional(client) : std::nullopt;
+    }
+    if (!spec.starts_with("unix")) {
+        return std::nullopt;
+    }
+    std::string_view rest = std::string_view(spec).substr(4);
+    if (rest.starts_with(':')) {
+        rest.remove_prefix(1);
+    }
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const std::string key(item.substr(0, equals));
+        const std::string value(item.substr(equals + 1));
+        char* end = nullptr;
+        const unsigned long number = std::strtoul(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0') {
+            return std::nullopt;
+        }
+        if (key == "uid") {
+            client.uid = static_cast<uid_t>(number);
+        } else if (key == "gid") {
+            client.gid = static_cast<gid_t>(number);
+        } else if (key == "pid") {
+            client.pid = static_cast<pid_t>(number);
+        } else {
+            return std::nullopt;
+        }
+    }
+    return client;
+}
+
+}  // namespace
+
+int run_check(const CommandLine& command_line, const Environment& environment) {
+    LoadedPolicy loaded;
+    if (!load(command_line, environment, loaded)) {
+        return exit_invalid;
+    }
+    const Policy& policy = *loaded.policy;
+    std::printf("policy: %s (%zu rules, first match wins)\n", policy.source.c_str(),
+                policy.rules.size());
+    for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        std::printf("%3zu  %s\n", i + 1, describe_rule(policy.rules[i]).c_str());
+    }
+    std::printf("     default: %s\n", policy.default_verdict == Verdict::allow ? "allow" : "deny");
+    return 0;
+}
+
+int run_explain(const CommandLine& command_line, const Environment& environment) {
+    LoadedPolicy loaded;
+    if (!load(command_line, environment, loaded)) {
+        return exit_invalid;
+    }
+    const auto client = parse_client(command_line.client, command_line.config);
+    if (!client) {
+        std::fprintf(stderr,
+                     "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N or "
+                     "tcp:ADDRESS\n",
+                     command_line.client.c_str());
+        return exit_invalid;
+    }
+    const std::string& method = command_line.arguments.at(0);
+    const std::string& target = command_line.arguments.at(1);
+    const Decision decision = decide(Request{method, target, "docker"}, *client, *loaded.policy);
+    std::printf("decision: %s\n", decision.allowed() ? "allow" : "deny");
+    std::printf("rule: %s\n", decision.rule.c_str());
+    if (decision.target) {
+        std::printf("route: %s\n", decision.target->route_path.c_str());
+        std::printf("forwarded as: %s\n", decision.target->forward_target.c_str());
+    }
+    if (!decision.allowed()) {
+        std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());
+    }
+    return decision.allowed() ? 0 : 1;
+}
+
+}  // namespace socket_proxy

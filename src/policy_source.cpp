@@ -1,0 +1,61 @@
+#include "policy_source.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "policy_file.hpp"
+#include "policy_switches.hpp"
+
+namespace socket_proxy {
+namespace {
+
+// A policy is a few hundred lines at most; a bigger file is a wrong path (a log, an image).
+constexpr std::streamoff max_policy_bytes = 1024 * 1024;
+
+std::string read_policy_file(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        throw PolicyError("cannot read the policy file " + path + ": " + std::strerror(errno) +
+                          "; check SOCKET_PROXY_POLICY and that the file is mounted");
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    if (text.tellp() > max_policy_bytes) {
+        throw PolicyError("the policy file " + path +
+                          " is larger than 1 MiB: is it the right file?");
+    }
+    return text.str();
+}
+
+}  // namespace
+
+LoadedPolicy load_policy(const Config& config, const Environment& environment) {
+    LoadedPolicy loaded;
+    if (!config.policy_file.empty()) {
+        // Checked first, so that a switch set beside a policy file is an error, not ignored.
+        (void)policy_from_switches([&](std::string_view name) -> std::optional<std::string> {
+            if (name == "SOCKET_PROXY_POLICY") {
+                return config.policy_file;
+            }
+            return environment(name);
+        });
+        loaded.policy = std::make_shared<const Policy>(
+            parse_policy_file(read_policy_file(config.policy_file), config.policy_file));
+        return loaded;
+    }
+    if (auto switches = policy_from_switches(environment)) {
+        for (const std::string& name : switches->ignored) {
+            loaded.warnings.push_back(name +
+                                      " is set but not to a boolean (0/1, true/false): "
+                                      "it is not read as a switch");
+        }
+        loaded.policy = std::make_shared<const Policy>(std::move(switches->policy));
+        return loaded;
+    }
+    loaded.policy = std::make_shared<const Policy>(Policy::read_only());
+    return loaded;
+}
+
+}  // namespace socket_proxy

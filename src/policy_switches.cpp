@@ -1,0 +1,173 @@
+#include "policy_switches.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <utility>
+
+namespace socket_proxy {
+namespace {
+
+struct Section {
+    std::string_view variable;
+    std::string_view path;  // a PathPattern on the normalised route
+    bool on_by_default;
+};
+
+// Tecnativa's list, each a route tree instead of a regular-expression prefix: /containers/**
+// does not also match /containersfoo, nor /anything/containers.
+constexpr std::array sections{
+    Section{"AUTH", "/auth", false},
+    Section{"BUILD", "/build/**", false},
+    Section{"COMMIT", "/commit", false},
+    Section{"CONFIGS", "/configs/**", false},
+    Section{"CONTAINERS", "/containers/**", false},
+    Section{"DISTRIBUTION", "/distribution/**", false},
+    Section{"EVENTS", "/events", true},
+    Section{"EXEC", "/exec/**", false},
+    Section{"GRPC", "/grpc", false},
+    Section{"IMAGES", "/images/**", false},
+    Section{"INFO", "/info", false},
+    Section{"NETWORKS", "/networks/**", false},
+    Section{"NODES", "/nodes/**", false},
+    Section{"PING", "/_ping", true},
+    Section{"PLUGINS", "/plugins/**", false},
+    Section{"SECRETS", "/secrets/**", false},
+    Section{"SERVICES", "/services/**", false},
+    Section{"SESSION", "/session", false},
+    Section{"SWARM", "/swarm/**", false},
+    Section{"SYSTEM", "/system/**", false},
+    Section{"TASKS", "/tasks/**", false},
+    Section{"VERSION", "/version", true},
+    Section{"VOLUMES", "/volumes/**", false},
+};
+
+constexpr std::array<std::string_view, 5> method_switches{"POST", "DELETE", "ALLOW_START",
+                                                          "ALLOW_STOP", "ALLOW_RESTARTS"};
+
+std::optional<bool> as_boolean(std::string_view value) {
+    std::string lower(value);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower == "1" || lower == "true" || lower == "yes" || lower == "on") {
+        return true;
+    }
+    if (lower == "0" || lower == "false" || lower == "no" || lower == "off") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+Rule make_rule(std::string name, std::vector<std::string> methods, std::string_view path,
+               Verdict verdict, std::string why = {}) {
+    Rule rule;
+    rule.name = std::move(name);
+    rule.methods = std::move(methods);
+    if (!path.empty()) {
+        rule.path = PathPattern::parse(path);
+    }
+    rule.verdict = verdict;
+    rule.why = std::move(why);
+    return rule;
+}
+
+}  // namespace
+
+const std::vector<std::string>& switch_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> all;
+        for (const Section& section : sections) {
+            all.emplace_back(section.variable);
+        }
+        for (const std::string_view name : method_switches) {
+            all.emplace_back(name);
+        }
+        return all;
+    }();
+    return names;
+}
+
+std::optional<SwitchPolicy> policy_from_switches(const Environment& environment) {
+    SwitchPolicy result;
+    std::vector<std::pair<std::string, bool>> set;
+    for (const std::string& name : switch_names()) {
+        if (const auto value = environment(name)) {
+            if (const auto flag = as_boolean(*value)) {
+                set.emplace_back(name, *flag);
+            } else {
+                result.ignored.push_back(name);
+            }
+        }
+    }
+    if (set.empty()) {
+        return std::nullopt;
+    }
+    if (const auto file = environment("SOCKET_PROXY_POLICY"); file && !file->empty()) {
+        throw ConfigError("both SOCKET_PROXY_POLICY and the switch " + set.front().first +
+                          " are set: use the policy file or the switches, not both");
+    }
+    const auto is_on = [&](std::string_view name, bool fallback) {
+        for (const auto& [variable, flag] : set) {
+            if (variable == name) {
+                return flag;
+            }
+        }
+        return fallback;
+    };
+    const auto explicitly_off = [&](std::string_view name) {
+        return std::any_of(set.begin(), set.end(),
+                           [&](const auto& entry) { return entry.first == name && !entry.second; });
+    };
+
+    Policy& policy = result.policy;
+    policy.source = "Tecnativa-style switches";
+    // Stricter than Tecnativa: these reads leak files or secrets even where the section is on
+    // (CONTAINERS=1 there also hands out /containers/{id}/export). A policy file can allow them.
+    const Policy read_only = Policy::read_only();
+    for (const Rule& rule : read_only.rules) {
+        const bool section_rule = rule.name == "deny-secrets" || rule.name == "deny-configs";
+        if (rule.verdict == Verdict::deny && rule.path && !section_rule) {
+            policy.rules.push_back(rule);
+        }
+    }
+    const bool writes = is_on("POST", false);
+    if (writes && explicitly_off("DELETE")) {
+        policy.rules.push_back(make_rule("switch-DELETE", {"DELETE"}, "", Verdict::deny,
+                                         "DELETE=0: nothing may be deleted"));
+    }
+    // Tecnativa checks POST first, so these only act with POST=1; the same here.
+    if (writes && is_on("ALLOW_RESTARTS", false)) {
+        for (const std::string_view action : {"stop", "restart", "kill"}) {
+            policy.rules.push_back(make_rule("switch-ALLOW_RESTARTS", {"POST"},
+                                             "/containers/{id...}/" + std::string(action),
+                                             Verdict::allow));
+        }
+    }
+    if (writes && is_on("ALLOW_START", false)) {
+        policy.rules.push_back(
+            make_rule("switch-ALLOW_START", {"POST"}, "/containers/{id...}/start", Verdict::allow));
+    }
+    if (writes && is_on("ALLOW_STOP", false)) {
+        policy.rules.push_back(
+            make_rule("switch-ALLOW_STOP", {"POST"}, "/containers/{id...}/stop", Verdict::allow));
+    }
+    // POST=0 is GET and HEAD only (HAProxy's METH_GET is both); POST=1 is any method.
+    const std::vector<std::string> section_methods =
+        writes ? std::vector<std::string>{} : std::vector<std::string>{"GET", "HEAD"};
+    for (const Section& section : sections) {
+        if (is_on(section.variable, section.on_by_default)) {
+            policy.rules.push_back(make_rule("switch-" + std::string(section.variable),
+                                             section_methods, section.path, Verdict::allow));
+        }
+    }
+    if (!writes) {
+        Rule read_only_methods = make_rule("switch-POST", {}, "", Verdict::deny,
+                                           "POST=0: only GET and HEAD are allowed");
+        read_only_methods.methods = {"POST", "PUT", "DELETE", "PATCH"};
+        policy.rules.push_back(std::move(read_only_methods));
+    }
+    policy.default_verdict = Verdict::deny;
+    return result;
+}
+
+}  // namespace socket_proxy
