@@ -139,6 +139,14 @@ class Server {
             policy_ = load_policy_or_throw();
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
+            if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
+                // Read as root at start, the file may be closed to the user the proxy now is.
+                log_event(LogLevel::warning, "policy",
+                          {{"detail", "the policy file " + config_.policy_file +
+                                          " is not readable by the proxy's user, so SIGHUP "
+                                          "cannot reload it: make it readable by uid " +
+                                          std::to_string(::getuid())}});
+            }
             const DaemonSocketCheck check = check_daemon_socket(config_.docker_socket);
             if (check.state == DaemonSocketState::permission_denied) {
                 throw StartupError(check.message);

@@ -1,0 +1,257 @@
+"""Policies users shape (issue 4), against the real engine: policy files, Tecnativa-style
+switches, rules by client identity, SOCKET_PROXY_ALLOW_FROM, `check` and `explain`, and a
+SIGHUP reload under a live stream."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from image_helpers import request_as
+from proxytest import (REPO, HttpConnection, assert_json_error, build_request, clean_environment,
+                       docker, http, is_root, proxy_binary, start_proxy)
+
+needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
+
+LOGS_ONLY = """
+rules:
+  - name: ping
+    methods: [GET, HEAD]
+    path: /_ping
+    action: allow
+  - name: logs-not-following
+    methods: GET
+    path: /containers/{id...}/logs
+    query: {follow: [~, "0", "false"]}
+    action: allow
+  - name: nothing-else
+    action: deny
+    reason: this proxy only serves ping and finished logs
+"""
+
+
+@pytest.fixture
+def tmp_path():
+    """A directory the proxy can still read after it dropped to uid 1000 (SIGHUP reloads)."""
+    directory = Path(tempfile.mkdtemp(prefix="spt-policy-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> str:
+    path = directory / name
+    path.write_text(text)
+    path.chmod(0o644)
+    return str(path)
+
+
+def run_binary(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    process_env = clean_environment()
+    process_env.update(env or {})
+    return subprocess.run([proxy_binary(), *args], env=process_env, capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+# --------------------------------------------------------------------------- policy files
+
+
+def test_policy_file_decides(proxy_factory, tmp_path, ticker):
+    policy = write_policy(tmp_path, LOGS_ONLY)
+    proxy = proxy_factory("--policy", policy)
+    response = http(proxy.unix_path, "GET", f"/v1.41/containers/{ticker.name}/logs?stdout=1&tail=1")
+    assert response.status == 200, response
+    response = http(proxy.unix_path, "GET",
+                    f"/v1.41/containers/{ticker.name}/logs?stdout=1&follow=1")
+    assert_json_error(response, 403, "only serves ping and finished logs", "(rule nothing-else)")
+    response = http(proxy.unix_path, "GET", "/v1.41/containers/json")
+    assert_json_error(response, 403, "(rule nothing-else)")
+    result = docker("ps", host=proxy.docker_host())
+    assert result.returncode != 0 and "rule nothing-else" in result.stderr, result.stderr
+    assert proxy.wait_for_log(lambda line: f"policy={policy}" in line), proxy.log
+
+
+def test_the_shipped_example_behaves_like_the_built_in_policy(proxy_factory, ticker):
+    proxy = proxy_factory("--policy", str(REPO / "examples" / "read-only.yaml"))
+    assert http(proxy.unix_path, "GET", "/v1.41/containers/json").status == 200
+    response = http(proxy.unix_path, "GET", f"/v1.41/containers/{ticker.name}/%65xport")
+    assert_json_error(response, 403, "(rule deny-container-export)")
+    assert_json_error(http(proxy.unix_path, "POST", "/v1.41/containers/create"), 403,
+                      "(rule read-only-methods)")
+
+
+def test_a_bad_policy_stops_the_proxy_naming_line_rule_and_field(tmp_path):
+    policy = write_policy(tmp_path, "rules:\n  - name: ok\n    action: allow\n"
+                                    "  - name: broken\n    methods: [get]\n    action: allow\n")
+    proxy = start_proxy("--policy", policy, wait=False)
+    try:
+        returncode = proxy.proc.wait(timeout=10)
+    finally:
+        proxy.stop()
+    assert returncode == 1
+    lines = proxy.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "line 5" in lines[0] and "rule 2 (broken)" in lines[0] and '"methods"' in lines[0], lines
+    assert not Path(proxy.unix_path).exists(), "a proxy with a bad policy must not listen"
+
+
+def test_check_prints_the_effective_rules(tmp_path):
+    result = run_binary("check")
+    assert result.returncode == 0, result.stderr
+    assert "built-in read-only" in result.stdout
+    assert "deny-container-export: deny GET,HEAD /containers/{id...}/export" in result.stdout
+    policy = write_policy(tmp_path, LOGS_ONLY)
+    result = run_binary("check", "--policy", policy)
+    assert result.returncode == 0, result.stderr
+    assert "logs-not-following: allow GET /containers/{id...}/logs query follow=(absent|0|false)" \
+        in result.stdout, result.stdout
+    bad = write_policy(tmp_path, "rules:\n  - {name: x, action: maybe}\n", "bad.yaml")
+    result = run_binary("check", "--policy", bad)
+    assert result.returncode == 2 and '"action"' in result.stderr and result.stdout == ""
+
+
+def test_explain_gives_the_live_decision(proxy_factory, tmp_path, ticker):
+    policy = write_policy(tmp_path, LOGS_ONLY)
+    cases = [
+        ("GET", f"/v1.41/containers/{ticker.name}/logs?stdout=1&tail=1&follow=0", 0,
+         "logs-not-following"),
+        ("GET", f"/v1.41/containers/{ticker.name}/logs?stdout=1&follow=1", 1, "nothing-else"),
+        ("GET", "/v1.41/containers/json", 1, "nothing-else"),
+        ("HEAD", "/_ping", 0, "ping"),
+    ]
+    proxy = proxy_factory("--policy", policy)
+    for method, target, expected_exit, rule in cases:
+        explained = run_binary("explain", method, target, "--policy", policy)
+        assert explained.returncode == expected_exit, explained
+        assert f"rule: {rule}\n" in explained.stdout, explained.stdout
+        # The running proxy decides the same.
+        live = http(proxy.unix_path, method, target)
+        assert (live.status < 400) == (expected_exit == 0), (target, live)
+
+
+# --------------------------------------------------------------------------- reload
+
+
+def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, tmp_path, containers):
+    policy = write_policy(tmp_path, "rules:\n  - {name: reads, methods: [GET, HEAD], action: allow}\n")
+    proxy = proxy_factory("--policy", policy)
+    stream = HttpConnection(proxy.unix_path, timeout=20)
+    try:
+        stream.send(build_request("GET", "/v1.41/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D"))
+        assert stream.read_head().status == 200
+        assert http(proxy.unix_path, "GET", "/v1.41/info").status == 200
+
+        write_policy(tmp_path, "rules:\n  - {name: events-only, methods: GET, path: /events, action: allow}\n")
+        proxy.proc.send_signal(signal.SIGHUP)
+        assert proxy.wait_for_log(lambda line: "reload" in line and "rules=1" in line), proxy.log
+        assert_json_error(http(proxy.unix_path, "GET", "/v1.41/info"), 403, "(rule default)")
+
+        # A broken policy is refused; the one in force stays.
+        write_policy(tmp_path, "rules: [\n")
+        proxy.proc.send_signal(signal.SIGHUP)
+        assert proxy.wait_for_log(lambda line: "reload-failed" in line), proxy.log
+        assert_json_error(http(proxy.unix_path, "GET", "/v1.41/info"), 403, "(rule default)")
+        assert http(proxy.unix_path, "GET", "/v1.41/events?until=0").status == 200
+
+        # The stream opened under the first policy still flows.
+        name = containers.run("spt-reload", ["true"], start=False)
+        chunk = stream.read_chunk()
+        assert chunk is not None and name.encode() in chunk, chunk
+    finally:
+        stream.close()
+    assert proxy.proc.poll() is None
+
+
+# --------------------------------------------------------------------------- who is asking
+
+
+@needs_root
+def test_rules_select_unix_clients_by_uid(proxy_factory, tmp_path):
+    policy = write_policy(tmp_path, """
+rules:
+  - name: operator-lists
+    methods: GET
+    path: /containers/json
+    clients: {uid: 1000}
+    action: allow
+  - name: ping
+    path: /_ping
+    action: allow
+""")
+    proxy = proxy_factory("--policy", policy)
+    as_operator = request_as(1000, proxy.unix_path, "GET", "/v1.41/containers/json")
+    assert as_operator["status"] == 200, as_operator
+    assert isinstance(json.loads(as_operator["body"]), list)
+    # Root may open the socket too, but the rule is not for it.
+    as_root = http(proxy.unix_path, "GET", "/v1.41/containers/json")
+    assert_json_error(as_root, 403, "(rule default)")
+    assert proxy.wait_for_log(lambda line: 'client="unix:uid=0' in line and "rule=default" in line)
+
+
+def test_rules_select_tcp_clients_by_network(proxy_factory, tmp_path):
+    policy = write_policy(tmp_path, """
+rules:
+  - {name: loopback-tcp, methods: GET, clients: {cidr: 127.0.0.0/8}, action: allow}
+  - {name: other-networks, clients: {cidr: 10.0.0.0/8}, action: allow}
+""")
+    proxy = proxy_factory("--policy", policy)
+    assert http(proxy.tcp_address, "GET", "/v1.41/version").status == 200
+    # The unix client matches neither selector.
+    assert_json_error(http(proxy.unix_path, "GET", "/v1.41/version"), 403, "(rule default)")
+
+
+def test_allow_from_refuses_other_tcp_clients(proxy_factory):
+    proxy = proxy_factory("--allow-from", "10.0.0.0/8,192.168.0.0/16")
+    with HttpConnection(proxy.tcp_address) as outsider:
+        response = outsider.read_response()
+        assert_json_error(response, 403, "SOCKET_PROXY_ALLOW_FROM")
+        assert outsider.peer_closes_within(3)
+    # The unix socket is not a network listener: unaffected.
+    assert http(proxy.unix_path, "GET", "/_ping").status == 200
+    assert proxy.wait_for_log(lambda line: "connection-refused" in line and "127.0.0.1" in line)
+
+
+def test_allow_from_admits_its_networks(proxy_factory):
+    proxy = proxy_factory("--allow-from", "127.0.0.0/8")
+    assert http(proxy.tcp_address, "GET", "/_ping").status == 200
+
+
+# --------------------------------------------------------------------------- Tecnativa switches
+
+
+def test_switches_open_their_sections_only(proxy_factory, ticker):
+    proxy = proxy_factory(env={"CONTAINERS": "1"})
+    assert docker("ps", host=proxy.docker_host()).returncode == 0
+    result = docker("images", host=proxy.docker_host())
+    assert result.returncode != 0 and "rule default" in result.stderr, result.stderr
+    result = docker("restart", ticker.name, host=proxy.docker_host())
+    assert result.returncode != 0 and "POST=0" in result.stderr, result.stderr
+
+
+def test_switches_allow_restarts_with_post(proxy_factory, victim):
+    proxy = proxy_factory(env={"POST": "1", "ALLOW_RESTARTS": "1"})
+    before = docker("inspect", "--format", "{{.State.StartedAt}}", victim, check=True).stdout
+    result = docker("restart", "--time", "0", victim, host=proxy.docker_host(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    after = docker("inspect", "--format", "{{.State.StartedAt}}", victim, check=True).stdout
+    assert after != before, "the container was not restarted"
+    # Nothing else: CONTAINERS=0 keeps inspect and rm out.
+    result = docker("rm", "-f", victim, host=proxy.docker_host())
+    assert result.returncode != 0 and "socket-proxy denied" in result.stderr, result.stderr
+
+
+def test_switches_and_a_policy_file_together_are_refused(tmp_path):
+    policy = write_policy(tmp_path, LOGS_ONLY)
+    proxy = start_proxy("--policy", policy, env={"CONTAINERS": "1"}, wait=False)
+    try:
+        returncode = proxy.proc.wait(timeout=10)
+    finally:
+        proxy.stop()
+    assert returncode == 1
+    assert "not both" in proxy.stderr, proxy.stderr
