@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from image_helpers import request_as
-from proxytest import (REPO, HttpConnection, assert_json_error, build_request, clean_environment,
-                       docker, http, is_root, proxy_binary, start_proxy)
+from proxytest import (REPO, TEST_IMAGE, HttpConnection, assert_json_error, build_request,
+                       clean_environment, docker, docker_cli, docker_environment, http, is_root,
+                       proxy_binary, start_proxy)
 
 needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
 
@@ -255,3 +256,50 @@ def test_switches_and_a_policy_file_together_are_refused(tmp_path):
         proxy.stop()
     assert returncode == 1
     assert "not both" in proxy.stderr, proxy.stderr
+
+
+# --------------------------------------------------------------------------- hijacked streams
+
+WRITES_FOR_RUN_AND_EXEC = """
+rules:
+  - {name: reads, methods: [GET, HEAD], action: allow}
+  - name: run-and-exec
+    methods: POST
+    path: /containers/**
+    action: allow
+  - {name: exec, methods: POST, path: /exec/**, action: allow}
+  - {name: remove, methods: DELETE, path: "/containers/{id...}", action: allow}
+"""
+
+
+def test_a_write_rule_lets_docker_run_rm_through(proxy_factory, tmp_path):
+    # create, attach (hijacked, 101), start, wait, and the removal the daemon does itself.
+    proxy = proxy_factory("--policy", write_policy(tmp_path, WRITES_FOR_RUN_AND_EXEC))
+    result = docker("run", "--rm", "--network", "none", TEST_IMAGE, "echo", "hello-run",
+                    host=proxy.docker_host(), timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello-run"
+
+
+def test_exec_streams_both_ways_through_the_proxy(proxy_factory, tmp_path, containers):
+    target = containers.run("spt-exec", ["sleep", "1800"])
+    proxy = proxy_factory("--policy", write_policy(tmp_path, WRITES_FOR_RUN_AND_EXEC))
+    host = proxy.docker_host()
+    result = docker("exec", target, "sh", "-c", "echo out; echo err >&2; exit 3", host=host)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n"), result
+    # stdin travels through the upgraded connection too.
+    piped = subprocess.run([docker_cli(), "exec", "-i", target, "sh", "-c", "read line; echo got-$line"],
+                           input="hello\n", capture_output=True, text=True, timeout=60,
+                           env=docker_environment(host))
+    assert piped.returncode == 0 and piped.stdout == "got-hello\n", piped
+    # And with a terminal, as `docker exec -it` is used by people.
+    tty = subprocess.run(["script", "-qec", f"{docker_cli()} exec -it {target} sh -c 'tty; echo tty-ok'",
+                          "/dev/null"], capture_output=True, text=True, timeout=60,
+                         env=docker_environment(host), stdin=subprocess.DEVNULL)
+    assert tty.returncode == 0 and "tty-ok" in tty.stdout and "/dev/pts/" in tty.stdout, tty
+
+
+def test_without_the_rule_exec_is_refused(proxy_factory, victim):
+    proxy = proxy_factory()
+    result = docker("exec", victim, "true", host=proxy.docker_host())
+    assert result.returncode != 0 and "socket-proxy denied POST" in result.stderr, result.stderr
