@@ -297,6 +297,14 @@ constexpr std::array options{
                config.allow_from = parse_networks(what, value);
            },
            [](const Config&) { return std::string("any address"); }},
+    Option{"--redact", "SOCKET_PROXY_REDACT", "BOOL",
+           "replace environment variable values and swarm join tokens in the answers that carry "
+           "them (inspect, services, tasks, plugins, swarm); false turns it off for every rule "
+           "that does not say otherwise",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.redact = parse_bool(what, value);
+           },
+           [](const Config&) { return std::string("true"); }},
     Option{"--debug", "DEBUG", "", "log every request, not only denials",
            [](Config& config, std::string_view what, std::string_view value) {
                config.debug = parse_bool(what, value);

@@ -46,6 +46,7 @@ struct Config {
 
     std::string policy_file;            // empty: the Tecnativa switches, else the built-in policy
     std::vector<IpNetwork> allow_from;  // TCP clients outside these are refused; empty: any
+    std::optional<bool> redact;         // SOCKET_PROXY_REDACT; unset: the policy says (default on)
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
 };

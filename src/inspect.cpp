@@ -5,6 +5,7 @@
 
 #include "policy_file.hpp"
 #include "policy_source.hpp"
+#include "redact.hpp"
 
 namespace socket_proxy {
 namespace {
@@ -91,6 +92,7 @@ int run_check(const CommandLine& command_line, const Environment& environment) {
         std::printf("%3zu  %s\n", i + 1, describe_rule(policy.rules[i]).c_str());
     }
     std::printf("     default: %s\n", policy.default_verdict == Verdict::allow ? "allow" : "deny");
+    std::printf("     redact secrets: %s\n", policy.redact ? "yes" : "no");
     return 0;
 }
 
@@ -114,6 +116,10 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
     std::printf("rule: %s\n", decision.rule.c_str());
     if (decision.target) {
         std::printf("route: %s\n", decision.target->route_path.c_str());
+        if (decision.allowed() && route_carries_secrets(decision.target->route_path)) {
+            std::printf("secrets in the answer: %s\n",
+                        decision.redact ? "redacted" : "passed through");
+        }
         std::printf("forwarded as: %s\n", decision.target->forward_target.c_str());
     }
     if (!decision.allowed()) {

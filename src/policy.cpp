@@ -411,6 +411,7 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         }
         decision.verdict = rule.verdict;
         decision.rule = rule.name;
+        decision.redact = rule.redact.value_or(policy.redact);
         if (rule.verdict == Verdict::deny) {
             decision.status = 403;
             decision.message = denial_message(
@@ -421,6 +422,7 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
 
     decision.verdict = policy.default_verdict;
     decision.rule = "default";
+    decision.redact = policy.redact;
     if (policy.default_verdict == Verdict::deny) {
         decision.status = 403;
         decision.message =
@@ -450,6 +452,9 @@ std::string describe_rule(const Rule& rule) {
             text += (i == 0 ? "" : "|") + condition.values[i].value_or("absent");
         }
         text += ')';
+    }
+    if (rule.redact) {
+        text += *rule.redact ? " redact" : " no-redact";
     }
     if (!rule.clients.empty()) {
         text += " clients";

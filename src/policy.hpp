@@ -81,7 +81,8 @@ struct Rule {
     std::vector<QueryCondition> query;    // all must hold
     std::vector<ClientSelector> clients;  // empty: any client
     Verdict verdict = Verdict::deny;
-    std::string why;  // for denials: why this is refused, shown to the client
+    std::string why;             // for denials: why this is refused, shown to the client
+    std::optional<bool> redact;  // rewrite secrets in the answers it allows; unset: the policy's
 };
 
 struct Policy {
@@ -92,6 +93,7 @@ struct Policy {
     [[nodiscard]] static Policy read_only();
 
     std::string source = "built-in read-only";  // where it came from, for logs and `check`
+    bool redact = true;  // redact.hpp: on unless the policy or SOCKET_PROXY_REDACT turns it off
 };
 
 struct Decision {
@@ -100,6 +102,7 @@ struct Decision {
     std::string rule;     // name of the rule that decided, "default" or "target" (normalisation)
     std::string message;  // for denials: the sentence the client sees in {"message": ...}
     std::optional<Target> target;  // the normalised target when it could be normalised
+    bool redact = true;            // for allowed requests: rewrite secrets in the answer
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };

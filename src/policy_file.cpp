@@ -46,12 +46,12 @@ class RuleReader {
         name_ = rule.name;
         for (const auto& entry : node_) {
             const std::string key = entry.first.as<std::string>();
-            static const std::set<std::string> known{"name",    "methods", "path",  "query",
-                                                     "clients", "action",  "reason"};
+            static const std::set<std::string> known{"name",    "methods", "path",   "query",
+                                                     "clients", "action",  "reason", "redact"};
             if (!known.contains(key)) {
-                fail(
-                    entry.first, key,
-                    "is not a rule field: use name, methods, path, query, clients, action, reason");
+                fail(entry.first, key,
+                     "is not a rule field: use name, methods, path, query, clients, action, "
+                     "reason, redact");
             }
         }
         rule.methods = read_methods();
@@ -61,6 +61,13 @@ class RuleReader {
         rule.verdict = read_action();
         if (const YAML::Node reason = node_["reason"]) {
             rule.why = scalar(reason, "reason");
+        }
+        if (const YAML::Node redact = node_["redact"]) {
+            const std::string value = scalar(redact, "redact");
+            if (value != "true" && value != "false") {
+                fail(redact, "redact", "\"" + value + "\" is neither true nor false");
+            }
+            rule.redact = value == "true";
         }
         return rule;
     }
@@ -284,9 +291,9 @@ Policy parse_policy_file(std::string_view text, std::string_view source) {
     }
     for (const auto& entry : document) {
         const std::string key = entry.first.as<std::string>();
-        if (key != "rules" && key != "default") {
+        if (key != "rules" && key != "default" && key != "redact") {
             throw PolicyError(where(source, entry.first) + ": \"" + key +
-                              "\" is not a policy field: use rules and default");
+                              "\" is not a policy field: use rules, default and redact");
         }
     }
     Policy policy;
@@ -297,6 +304,13 @@ Policy parse_policy_file(std::string_view text, std::string_view source) {
             throw PolicyError(where(source, fallback) + ": default must be allow or deny");
         }
         policy.default_verdict = verdict == "allow" ? Verdict::allow : Verdict::deny;
+    }
+    if (const YAML::Node redact = document["redact"]) {
+        const std::string value = redact.IsScalar() ? redact.Scalar() : "";
+        if (value != "true" && value != "false") {
+            throw PolicyError(where(source, redact) + ": redact must be true or false");
+        }
+        policy.redact = value == "true";
     }
     const YAML::Node rules = document["rules"];
     if (!rules || !rules.IsSequence() || rules.size() == 0) {

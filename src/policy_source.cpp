@@ -31,6 +31,17 @@ std::string read_policy_file(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+std::shared_ptr<const Policy> with_settings(Policy policy, const Config& config) {
+    if (config.redact) {
+        policy.redact = *config.redact;
+    }
+    return std::make_shared<const Policy>(std::move(policy));
+}
+
+}  // namespace
+
 LoadedPolicy load_policy(const Config& config, const Environment& environment) {
     LoadedPolicy loaded;
     if (!config.policy_file.empty()) {
@@ -41,8 +52,8 @@ LoadedPolicy load_policy(const Config& config, const Environment& environment) {
             }
             return environment(name);
         });
-        loaded.policy = std::make_shared<const Policy>(
-            parse_policy_file(read_policy_file(config.policy_file), config.policy_file));
+        loaded.policy = with_settings(
+            parse_policy_file(read_policy_file(config.policy_file), config.policy_file), config);
         return loaded;
     }
     if (auto switches = policy_from_switches(environment)) {
@@ -51,10 +62,10 @@ LoadedPolicy load_policy(const Config& config, const Environment& environment) {
                                       " is set but not to a boolean (0/1, true/false): "
                                       "it is not read as a switch");
         }
-        loaded.policy = std::make_shared<const Policy>(std::move(switches->policy));
+        loaded.policy = with_settings(std::move(switches->policy), config);
         return loaded;
     }
-    loaded.policy = std::make_shared<const Policy>(Policy::read_only());
+    loaded.policy = with_settings(Policy::read_only(), config);
     return loaded;
 }
 

@@ -25,6 +25,7 @@
 #include "http_head.hpp"
 #include "json.hpp"
 #include "log.hpp"
+#include "redact.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
@@ -48,6 +49,9 @@ constexpr std::size_t head_read_bytes = 4096;
 // dropped for at most this long and this much, so that the close does not reset the answer.
 constexpr auto linger_timeout = std::chrono::seconds(2);
 constexpr std::size_t linger_max_bytes = 1024 * 1024;
+
+// Redacted answers are held whole: the largest is /tasks of a big swarm, a few MB.
+constexpr std::size_t max_redacted_body_bytes = 32 * 1024 * 1024;
 
 // A refused connection gets this long, in all, to take its 503 and hang up.
 constexpr auto refusal_timeout = std::chrono::seconds(2);
@@ -461,6 +465,14 @@ class Session {
             upgrade_requested && response.result() == http::status::switching_protocols;
         const bool length_known = parser.content_length().has_value() || parser.is_done();
 
+        if (decision.redact && request.method() == http::verb::get &&
+            response.result() == http::status::ok &&
+            route_carries_secrets(decision.target->route_path)) {
+            co_return co_await relay_redacted(request, decision, started, connection, parser,
+                                              daemon_buffer, client_version, client_keep_alive,
+                                              scratch);
+        }
+
         remove_hop_by_hop_fields(response, upgraded);
         response.version(client_version);
         bool keep_client = client_keep_alive && !upgraded;
@@ -545,6 +557,80 @@ class Session {
             daemon.close();
         }
         co_return complete&& keep_client;
+    }
+
+    // An answer that carries secrets is read whole (bounded), rewritten, and sent with its new
+    // length. Whatever cannot be rewritten is not forwarded: the client gets a 502 instead.
+    asio::awaitable<bool> relay_redacted(http::request<http::buffer_body>& request,
+                                         const Decision& decision, Clock::time_point started,
+                                         DaemonConnection& connection,
+                                         http::response_parser<http::buffer_body>& parser,
+                                         beast::flat_buffer& daemon_buffer, unsigned client_version,
+                                         bool client_keep_alive, std::vector<char>& scratch) {
+        DaemonStream& daemon = connection.stream;
+        std::string body;
+        auto& piece = parser.get().body();
+        while (!parser.is_done()) {
+            piece.data = scratch.data();
+            piece.size = scratch.size();
+            auto [error, ignored] =
+                co_await http::async_read_some(daemon, daemon_buffer, parser, nothrow);
+            if (error == http::error::need_buffer) {
+                error = {};
+            }
+            if (error) {
+                daemon.close();
+                co_return co_await answer_not_redacted(
+                    request, decision, started, client_version,
+                    "the Docker engine's answer broke off before it could be redacted: " +
+                        error.message());
+            }
+            body.append(scratch.data(), scratch.size() - piece.size);
+            if (body.size() > max_redacted_body_bytes) {
+                daemon.close();
+                co_return co_await answer_not_redacted(
+                    request, decision, started, client_version,
+                    "the Docker engine's answer is larger than " +
+                        format_size(max_redacted_body_bytes) + ", too large to redact");
+            }
+        }
+        if (parser.keep_alive() && daemon_buffer.size() == 0) {
+            context_.daemons.release(std::move(daemon));
+        } else {
+            daemon.close();
+        }
+        const std::optional<std::string> rewritten = redact_secrets(body);
+        if (!rewritten) {
+            co_return co_await answer_not_redacted(
+                request, decision, started, client_version,
+                "the Docker engine's answer is not JSON the proxy can read, so it cannot be "
+                "redacted");
+        }
+
+        auto& daemon_response = parser.get();
+        http::response<http::string_body> response{daemon_response.result(), client_version};
+        for (const auto& field : daemon_response) {
+            response.insert(field.name_string(), field.value());
+        }
+        remove_hop_by_hop_fields(response, false);
+        response.erase(http::field::transfer_encoding);
+        response.erase(http::field::content_length);
+        response.body() = *rewritten;
+        response.keep_alive(client_keep_alive);
+        response.prepare_payload();
+        auto [error, written] = co_await http::async_write(client_, response, nothrow);
+        log_request(error ? LogLevel::info : LogLevel::debug, request, decision, 200,
+                    response.body().size(), started, {{"redacted", "true"}});
+        co_return !error && client_keep_alive;
+    }
+
+    asio::awaitable<bool> answer_not_redacted(const http::request<http::buffer_body>& request,
+                                              const Decision& decision, Clock::time_point started,
+                                              unsigned client_version, const std::string& why) {
+        const std::string message = "socket-proxy: " + why + "; nothing was forwarded";
+        log_request(LogLevel::error, request, decision, 502, 0, started, {{"error", message}});
+        co_await answer_error(http::status::bad_gateway, message, false, client_version);
+        co_return false;
     }
 
     // Streams stay open for days holding only their own buffers: they do not count.

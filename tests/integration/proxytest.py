@@ -224,6 +224,18 @@ class HttpConnection:
         self.send(build_request(method, target, headers, body, version))
         return self.read_response(method)
 
+    def read_chunk_containing(self, needle: bytes, seconds: float = 15.0) -> bytes:
+        """Reads chunks of a stream until one contains `needle` (other events may come first:
+        the engine is shared); fails after `seconds` or at the end of the stream."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            chunk = self.read_chunk()
+            if chunk is None:
+                raise AssertionError(f"the stream ended before {needle!r} arrived")
+            if needle in chunk:
+                return chunk
+        raise AssertionError(f"{needle!r} did not arrive within {seconds} s")
+
     def peer_closes_within(self, seconds: float) -> bool:
         """True if the other side closes (EOF or reset) within `seconds` without sending more."""
         old = self.sock.gettimeout()

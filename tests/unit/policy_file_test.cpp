@@ -46,6 +46,12 @@ TEST(PolicyFileTest, TheShippedExampleIsTheBuiltInPolicy) {
     }
 }
 
+Client unix_like(uid_t uid) {
+    Client client;
+    client.uid = uid;
+    return client;
+}
+
 TEST(PolicyFileTest, ReadsEveryField) {
     const Policy policy = parse_policy_file(R"(
 default: allow
@@ -57,6 +63,7 @@ rules:
     clients:
       - {uid: 1000}
       - {transport: tcp, cidr: 10.1.0.0/16}
+    redact: false
     action: allow
   - name: deny-everything-else
     action: deny
@@ -67,7 +74,10 @@ rules:
     EXPECT_EQ(policy.default_verdict, Verdict::allow);
     EXPECT_EQ(describe_rule(policy.rules[0]),
               "logs-not-following: allow GET /containers/{id...}/logs query "
-              "follow=(absent|0|false) clients uid=1000 or tcp+10.1.0.0/16");
+              "follow=(absent|0|false) no-redact clients uid=1000 or tcp+10.1.0.0/16");
+    EXPECT_FALSE(
+        decide(Request{"GET", "/containers/c1/logs", "docker"}, unix_like(1000), policy).redact);
+    EXPECT_TRUE(decide(Request{"GET", "/containers/c1/json", "docker"}, {}, policy).redact);
     EXPECT_EQ(policy.rules[1].why, "nothing else");
     EXPECT_EQ(policy.source, "p.yaml");
 }
@@ -205,6 +215,8 @@ TEST(PolicyFileTest, MistakesNameTheLineRuleFieldAndFix) {
          {"neither unix nor tcp"}},
         {"rules:\n  - {name: a, clients: {port: 1}, action: allow}\n",
          {"\"clients.port\"", "selector field"}},
+        {"rules:\n  - {name: a, redact: maybe, action: allow}\n", {"\"redact\"", "true nor false"}},
+        {"redact: sometimes\nrules:\n  - {name: a, action: allow}\n", {"line 1", "redact must be"}},
         {"rules:\n  - {name: a, methdos: [GET], action: allow}\n",
          {"rule 1 (a)", "\"methdos\"", "is not a rule field"}},
     };
