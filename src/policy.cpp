@@ -92,19 +92,6 @@ void check_segment(std::string_view pattern, std::string_view segment, bool last
 
 using QueryValues = std::vector<std::pair<std::string, std::string>>;
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // Go's url.QueryUnescape: '+' is a space, %XX a byte; nullopt for a bad escape.
 std::optional<std::string> unescape_query_part(std::string_view text) {
     std::string out;
@@ -114,9 +101,9 @@ std::optional<std::string> unescape_query_part(std::string_view text) {
             out += ' ';
         } else if (text[i] != '%') {
             out += text[i];
-        } else if (i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
-                   hex_digit(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+        } else if (i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
+                   hex_digit_value(text[i + 2]) >= 0) {
+            out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
             i += 2;
         } else {
             return std::nullopt;

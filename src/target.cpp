@@ -39,19 +39,6 @@ std::string quoted(std::string_view value) {
     return "\"" + std::string(value) + "\"";
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
@@ -140,14 +127,14 @@ std::optional<NormaliseResult> decode_path(std::string_view raw_path, std::strin
             decoded.push_back(raw_path[i]);
             continue;
         }
-        if (i + 2 >= raw_path.size() || hex_value(raw_path[i + 1]) < 0 ||
-            hex_value(raw_path[i + 2]) < 0) {
+        if (i + 2 >= raw_path.size() || hex_digit_value(raw_path[i + 1]) < 0 ||
+            hex_digit_value(raw_path[i + 2]) < 0) {
             return fail(TargetError::invalid_escape,
                         "the path contains '%' at offset " + std::to_string(i) +
                             " not followed by two hex digits; write a literal '%' as %25");
         }
-        const auto byte = static_cast<unsigned char>(hex_value(raw_path[i + 1]) * 16 +
-                                                     hex_value(raw_path[i + 2]));
+        const auto byte = static_cast<unsigned char>(hex_digit_value(raw_path[i + 1]) * 16 +
+                                                     hex_digit_value(raw_path[i + 2]));
         // The daemon decodes %2F before routing, so "c1%2Fexport" reaches the export route
         // while looking like a single name segment to a naive matcher.
         if (byte == '/') {
@@ -262,6 +249,19 @@ NormaliseResult normalise_target(std::string_view raw_target, std::string_view h
     return fail(TargetError::not_origin_form,
                 "the request target " + quoted(raw_target) +
                     " is neither a path starting with '/' nor an http:// URL naming this host");
+}
+
+int hex_digit_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
 }
 
 std::string encode_path(std::string_view decoded_path) {

@@ -53,6 +53,9 @@ struct NormaliseResult {
 [[nodiscard]] NormaliseResult normalise_target(std::string_view raw_target,
                                                std::string_view host_header);
 
+// The value of a hex digit, or -1: percent-escapes in paths and queries.
+[[nodiscard]] int hex_digit_value(char c);
+
 // Percent-encodes every byte of a decoded path except unreserved, sub-delims, ':', '@' and '/'.
 [[nodiscard]] std::string encode_path(std::string_view decoded_path);
 
