@@ -1,9 +1,9 @@
 """Faults from the daemon's side, injected by a scripted fake daemon on a unix socket.
 
-The fake answers by the container name in the target (GET /v1.41/containers/<mode>/json passes
-the read-only policy): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
+The fake answers by the container name in the target (GET /v1.41/containers/<mode>/logs passes
+the read-only policy, and unlike /json is not an answer the proxy holds to redact): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
 `trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `silent`
-never sends a body. Anything else gets a /_ping-like 200."""
+never sends a body, `lying` answers inspect with broken JSON. Anything else gets a /_ping-like 200."""
 
 from __future__ import annotations
 
@@ -155,6 +155,12 @@ class FakeDaemon:
             line = b'{"late":true}\n'
             connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
             return True
+        if "/lying/" in target:
+            # An inspect answer that claims JSON and is not: it cannot be redacted.
+            body = b'{"Config": {"Env": ["DB_PASSWORD=hunter2"'
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            return True
         if "/silent/" in target:
             connection.sendall(stream_head)
             if self._wait_for_peer_close(connection, 30):
@@ -173,7 +179,7 @@ def fake_daemon():
 
 
 def _target(mode: str) -> str:
-    return f"/v1.41/containers/{mode}/json"
+    return f"/v1.41/containers/{mode}/logs"
 
 
 def _still_serving(proxy) -> None:
@@ -278,3 +284,11 @@ def test_daemon_closing_idle_pooled_connections_is_not_an_error(proxy_factory):
             time.sleep(0.8)
     finally:
         daemon.close()
+
+
+def test_an_answer_that_cannot_be_redacted_is_never_forwarded(proxy_factory, fake_daemon):
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    response = http(proxy.unix_path, "GET", "/v1.41/containers/lying/json", timeout=10)
+    assert_json_error(response, 502, "cannot be redacted", "nothing was forwarded")
+    assert b"hunter2" not in response.body
+    _still_serving(proxy)
