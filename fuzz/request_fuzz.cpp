@@ -57,10 +57,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
 
-    const auto length = parser.content_length();
     const bool upgrade = socket_proxy::requests_upgrade(request);
-    socket_proxy::prepare_forwarded_head(request, *decision.target,
-                                         length ? std::optional(*length) : std::nullopt, upgrade);
+    socket_proxy::prepare_forwarded_head(request, *decision.target, parser.content_length(),
+                                         upgrade);
     const std::string forwarded = socket_proxy::serialise_head(request);
 
     // One request head, which the proxy's own strict check accepts (with room for the Host

@@ -83,7 +83,7 @@ void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
 }
 
 void prepare_forwarded_head(RequestHead& request, const Target& target,
-                            std::optional<std::uint64_t> content_length, bool upgrade) {
+                            const boost::optional<std::uint64_t>& content_length, bool upgrade) {
     remove_hop_by_hop_fields(request, upgrade);
     if (content_length) {
         // Beast accepts repeated or listed identical lengths ("5, 5"), which Go reads

@@ -5,8 +5,8 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/optional/optional.hpp>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include "target.hpp"
@@ -31,8 +31,9 @@ void remove_hop_by_hop_fields(boost::beast::http::fields& fields, bool keep_upgr
 
 // Turns the client's parsed request head into the daemon's: the normalised target, HTTP/1.1
 // keep-alive, one Content-Length (the number the body is framed by), a Host.
+// `content_length` is the parser's (Beast's optional), the number the body is framed by.
 void prepare_forwarded_head(RequestHead& request, const Target& target,
-                            std::optional<std::uint64_t> content_length, bool upgrade);
+                            const boost::optional<std::uint64_t>& content_length, bool upgrade);
 
 // The head's bytes as Beast's serializer writes them on the daemon socket.
 [[nodiscard]] std::string serialise_head(const RequestHead& request);

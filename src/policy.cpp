@@ -103,7 +103,8 @@ std::optional<std::string> unescape_query_part(std::string_view text) {
             out += text[i];
         } else if (i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
                    hex_digit_value(text[i + 2]) >= 0) {
-            out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
+            out +=
+                static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
             i += 2;
         } else {
             return std::nullopt;

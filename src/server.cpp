@@ -159,15 +159,15 @@ class Server {
             if (!limit_note.empty()) {
                 log_event(LogLevel::warning, "connection-limit", {{"detail", limit_note}});
             }
-            over_limit_response_ = service_unavailable_response(
-                "socket-proxy is serving its limit of " + std::to_string(max_connections_) +
-                " client connections (SOCKET_PROXY_MAX_CONNECTIONS); try again later");
+            over_limit_response_ = refusal_response(
+                503, "socket-proxy is serving its limit of " + std::to_string(max_connections_) +
+                         " client connections (SOCKET_PROXY_MAX_CONNECTIONS); try again later");
             outsider_response_ =
                 refusal_response(403,
                                  "socket-proxy refuses connections from this address: it is not in "
                                  "SOCKET_PROXY_ALLOW_FROM");
-            out_of_descriptors_response_ = service_unavailable_response(
-                "socket-proxy has run out of file descriptors; try again later");
+            out_of_descriptors_response_ = refusal_response(
+                503, "socket-proxy has run out of file descriptors; try again later");
             start_listening();
         } catch (const StartupError& error) {
             remove_socket_file();
@@ -278,12 +278,7 @@ class Server {
                        {"reason", "not in SOCKET_PROXY_ALLOW_FROM"},
                        {"count", std::to_string(refused)}});
         }
-        if (state_.refusing_sessions >= max_refusing_sessions) {
-            return;
-        }
-        asio::co_spawn(io_,
-                       refuse_connection<Protocol>(std::move(socket), outsider_response_, state_),
-                       asio::detached);
+        answer_and_close<Protocol>(std::move(socket), outsider_response_);
     }
 
     template <class Protocol>
@@ -294,11 +289,15 @@ class Server {
                                       " client connections reached (SOCKET_PROXY_MAX_CONNECTIONS)"},
                        {"count", std::to_string(refused)}});
         }
+        answer_and_close<Protocol>(std::move(socket), over_limit_response_);
+    }
+
+    template <class Protocol>
+    void answer_and_close(typename Protocol::socket socket, const std::string& response) {
         if (state_.refusing_sessions >= max_refusing_sessions) {
             return;  // closed unanswered as `socket` goes out of scope
         }
-        asio::co_spawn(io_,
-                       refuse_connection<Protocol>(std::move(socket), over_limit_response_, state_),
+        asio::co_spawn(io_, refuse_connection<Protocol>(std::move(socket), response, state_),
                        asio::detached);
     }
 

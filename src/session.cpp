@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <span>
 #include <sstream>
 #include <string>
@@ -81,6 +82,43 @@ std::string describe(const Client& client) {
     return who;
 }
 
+// Every configurable deadline: 0 is no deadline.
+template <class Stream>
+void expire_after(Stream& stream, Duration limit) {
+    if (limit.count() > 0) {
+        stream.expires_after(limit);
+    } else {
+        stream.expires_never();
+    }
+}
+
+// The complete error answer the docker CLI prints: {"message"} with exactly
+// application/json, which is the only type it reads the message from.
+http::response<http::string_body> error_response(http::status status, const std::string& message,
+                                                 bool keep_alive, unsigned version) {
+    http::response<http::string_body> response{status, version};
+    response.set(http::field::content_type, "application/json");
+    response.body() = docker_error_body(message);
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    return response;
+}
+
+// Reads and drops what the peer still sends, until it closes, the stream's deadline (which the
+// caller set) passes, or `max_bytes` went by.
+template <class Stream>
+asio::awaitable<void> discard_incoming(Stream& stream, std::size_t max_bytes) {
+    std::array<char, 4096> discard{};
+    std::size_t discarded = 0;
+    while (discarded < max_bytes) {
+        auto [error, count] = co_await stream.async_read_some(asio::buffer(discard), nothrow);
+        if (error) {
+            break;  // EOF, reset, or the deadline (which closes the socket)
+        }
+        discarded += count;
+    }
+}
+
 struct RelayOutcome {
     error_code read_error;
     error_code write_error;
@@ -99,12 +137,15 @@ asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_bu
     while (!parser.is_done()) {
         body.data = scratch.data();
         body.size = scratch.size();
-        if (read_idle_limit.count() > 0) {
+        const bool deadline = read_idle_limit.count() > 0;
+        if (deadline) {
             from.expires_after(read_idle_limit);
         }
         auto [read_error, ignored] =
             co_await http::async_read_some(from, from_buffer, parser, nothrow);
-        from.expires_never();
+        if (deadline) {
+            from.expires_never();  // only then: this loop is the relay's hot path
+        }
         if (read_error == http::error::need_buffer) {
             read_error = {};
         }
@@ -243,26 +284,9 @@ class Session {
     // moment, bounded in time and bytes, as nginx's lingering_close does.
     asio::awaitable<void> drain_client() {
         client_.expires_after(linger_timeout);
-        std::array<char, 4096> discard{};
-        std::size_t drained = client_buffer_.size();
-        while (drained < linger_max_bytes) {
-            auto [error, count] = co_await client_.async_read_some(asio::buffer(discard), nothrow);
-            if (error) {
-                break;  // EOF, reset, or the deadline (which closes the socket)
-            }
-            drained += count;
-        }
+        const std::size_t buffered = std::min(client_buffer_.size(), linger_max_bytes);
+        co_await discard_incoming(client_, linger_max_bytes - buffered);
         client_.expires_never();
-    }
-
-    // A deadline of 0 is no deadline.
-    template <class Stream>
-    static void expire_after(Stream& stream, Duration limit) {
-        if (limit.count() > 0) {
-            stream.expires_after(limit);
-        } else {
-            stream.expires_never();
-        }
     }
 
     // Buffers bytes until the request head is complete; returns its length. Never reads past
@@ -287,9 +311,11 @@ class Session {
                 end != std::string_view::npos) {
                 co_return resume + end;
             }
-            if (!request_line_checked && bytes.find('\n') != std::string_view::npos) {
+            if (const std::size_t line_end =
+                    request_line_checked ? std::string_view::npos : bytes.find('\n');
+                line_end != std::string_view::npos) {
                 request_line_checked = true;
-                std::string_view line = bytes.substr(0, bytes.find('\n'));
+                std::string_view line = bytes.substr(0, line_end);
                 if (line.ends_with('\r')) {
                     line.remove_suffix(1);
                 }
@@ -370,9 +396,7 @@ class Session {
         const bool upgrade_requested = requests_upgrade(request);
         const bool has_body = !parser.is_done();
 
-        const auto content_length = parser.content_length();
-        prepare_forwarded_head(request, *decision.target,
-                               content_length ? std::optional(*content_length) : std::nullopt,
+        prepare_forwarded_head(request, *decision.target, parser.content_length(),
                                upgrade_requested);
 
         ++context_.state.requests_in_flight;
@@ -445,11 +469,7 @@ class Session {
     }
 
     void arm_response_deadline(DaemonStream& daemon) {
-        if (context_.config.timeout.count() > 0) {
-            daemon.expires_after(context_.config.timeout);
-        } else {
-            daemon.expires_never();
-        }
+        expire_after(daemon, context_.config.timeout);
     }
 
     asio::awaitable<bool> relay_response(http::request<http::buffer_body>& request,
@@ -760,12 +780,7 @@ class Session {
 
     asio::awaitable<void> answer_error(http::status status, const std::string& message,
                                        bool keep_alive, unsigned version) {
-        http::response<http::string_body> response{status, version < 10 ? 11u : version};
-        // The docker CLI prints {"message"} only when the type is exactly application/json.
-        response.set(http::field::content_type, "application/json");
-        response.body() = docker_error_body(message);
-        response.keep_alive(keep_alive);
-        response.prepare_payload();
+        auto response = error_response(status, message, keep_alive, version < 10 ? 11u : version);
         linger_before_close_ = !keep_alive;
         if (answering_head_) {
             // RFC 9110 section 9.3.2: the same header fields as for GET, and no body; a body
@@ -821,18 +836,9 @@ asio::awaitable<void> run_session(typename Protocol::socket client, Client ident
     co_await session.run();
 }
 
-std::string service_unavailable_response(const std::string& message) {
-    return refusal_response(503, message);
-}
-
 std::string refusal_response(int status, const std::string& message) {
-    http::response<http::string_body> response{static_cast<http::status>(status), 11};
-    response.set(http::field::content_type, "application/json");
-    response.body() = docker_error_body(message);
-    response.keep_alive(false);
-    response.prepare_payload();
     std::ostringstream text;
-    text << response;
+    text << error_response(static_cast<http::status>(status), message, false, 11);
     return text.str();
 }
 
@@ -847,14 +853,8 @@ asio::awaitable<void> refuse_connection(typename Protocol::socket client, std::s
     if (!write_error) {
         error_code ignored;
         stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-        std::array<char, 4096> discard{};
-        for (;;) {
-            auto [read_error, count] =
-                co_await stream.async_read_some(asio::buffer(discard), nothrow);
-            if (read_error) {
-                break;  // EOF, reset, or the deadline (which closes the socket)
-            }
-        }
+        // Bounded by refusal_timeout alone, as before: a refused client sends little.
+        co_await discard_incoming(stream, std::numeric_limits<std::size_t>::max());
     }
     stream.close();
     --state.refusing_sessions;

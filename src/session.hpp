@@ -35,10 +35,10 @@ template <class Protocol>
 boost::asio::awaitable<void> run_session(typename Protocol::socket client, Client identity,
                                          SessionContext context);
 
-// The complete answer to a connection the proxy will not serve: a Docker-style 503 that
-// closes the connection. Written before any request is read.
+// The complete answer to a connection the proxy will not serve (503 over the limit, 403
+// outside SOCKET_PROXY_ALLOW_FROM): Docker-style JSON that closes the connection. Written before
+// any request is read.
 [[nodiscard]] std::string refusal_response(int status, const std::string& message);
-[[nodiscard]] std::string service_unavailable_response(const std::string& message);
 
 // Writes that answer, half-closes, and drains what the client sends for a moment so that the
 // close does not reset the answer away; then closes. Bounded in time whatever the client does.

@@ -17,7 +17,7 @@ namespace http = boost::beast::http;
 
 struct Parsed {
     RequestHead head;
-    std::optional<std::uint64_t> content_length;
+    boost::optional<std::uint64_t> content_length;
 };
 
 Parsed parse(std::string_view bytes) {
@@ -26,8 +26,7 @@ Parsed parse(std::string_view bytes) {
     boost::system::error_code error;
     parser.put(boost::asio::buffer(bytes.data(), bytes.size()), error);
     EXPECT_FALSE(error) << error.message() << " in " << bytes;
-    const auto length = parser.content_length();
-    return {parser.get().base(), length ? std::optional(*length) : std::nullopt};
+    return {parser.get().base(), parser.content_length()};
 }
 
 struct FramingRow {
