@@ -122,6 +122,27 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
         }
         std::printf("forwarded as: %s\n", decision.target->forward_target.c_str());
     }
+    if (decision.scope) {
+        std::string labels;
+        for (const LabelSelector& selector : decision.container_labels) {
+            labels += (labels.empty() ? "" : ", ") + selector.text();
+        }
+        std::printf("visible containers: labelled %s\n", labels.c_str());
+        switch (decision.scope->kind) {
+            case ScopedRouteKind::container_list:
+                std::printf("the answer: the list without other containers\n");
+                break;
+            case ScopedRouteKind::events:
+                std::printf("the answer: events of visible containers only\n");
+                break;
+            case ScopedRouteKind::container:
+                std::printf(
+                    "the answer: 404 unless container \"%s\" is visible; forwarded under its full "
+                    "id\n",
+                    decision.scope->container.c_str());
+                break;
+        }
+    }
     if (!decision.allowed()) {
         std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());
     }

@@ -400,6 +400,21 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         decision.verdict = rule.verdict;
         decision.rule = rule.name;
         decision.redact = rule.redact.value_or(policy.redact);
+        if (rule.verdict == Verdict::allow && !rule.container_labels.empty()) {
+            decision.scope = scoped_route(request.method, route_path);
+            if (!decision.scope) {
+                decision.verdict = Verdict::deny;
+                decision.status = 403;
+                decision.message = denial_message(
+                    request,
+                    "rule " + rule.name +
+                        " shows only labelled containers, and the proxy cannot narrow this "
+                        "route to them",
+                    rule.name);
+                return decision;
+            }
+            decision.container_labels = rule.container_labels;
+        }
         if (rule.verdict == Verdict::deny) {
             decision.status = 403;
             decision.message = denial_message(
@@ -443,6 +458,9 @@ std::string describe_rule(const Rule& rule) {
     }
     if (rule.redact) {
         text += *rule.redact ? " redact" : " no-redact";
+    }
+    for (std::size_t i = 0; i < rule.container_labels.size(); ++i) {
+        text += (i == 0 ? " containers labelled " : "+") + rule.container_labels[i].text();
     }
     if (!rule.clients.empty()) {
         text += " clients";

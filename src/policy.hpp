@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "label_scope.hpp"
 #include "target.hpp"
 
 namespace socket_proxy {
@@ -83,6 +84,9 @@ struct Rule {
     Verdict verdict = Verdict::deny;
     std::string why;             // for denials: why this is refused, shown to the client
     std::optional<bool> redact;  // rewrite secrets in the answers it allows; unset: the policy's
+    // Allow rules only: the client sees only containers carrying all these labels
+    // (label_scope.hpp); routes the proxy cannot narrow to them are refused.
+    std::vector<LabelSelector> container_labels;
 };
 
 struct Policy {
@@ -103,6 +107,9 @@ struct Decision {
     std::string message;  // for denials: the sentence the client sees in {"message": ...}
     std::optional<Target> target;  // the normalised target when it could be normalised
     bool redact = true;            // for allowed requests: rewrite secrets in the answer
+    // For requests allowed by a label-scoped rule: the labels, and how the answer is narrowed.
+    std::vector<LabelSelector> container_labels;
+    std::optional<ScopedRoute> scope;
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };

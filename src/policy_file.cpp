@@ -46,12 +46,13 @@ class RuleReader {
         name_ = rule.name;
         for (const auto& entry : node_) {
             const std::string key = entry.first.as<std::string>();
-            static const std::set<std::string> known{"name",    "methods", "path",   "query",
-                                                     "clients", "action",  "reason", "redact"};
+            static const std::set<std::string> known{"name",   "methods", "path",
+                                                     "query",  "clients", "action",
+                                                     "reason", "redact",  "container_labels"};
             if (!known.contains(key)) {
                 fail(entry.first, key,
                      "is not a rule field: use name, methods, path, query, clients, action, "
-                     "reason, redact");
+                     "reason, redact, container_labels");
             }
         }
         rule.methods = read_methods();
@@ -69,6 +70,7 @@ class RuleReader {
             }
             rule.redact = value == "true";
         }
+        rule.container_labels = read_container_labels(rule.verdict);
         return rule;
     }
 
@@ -250,6 +252,40 @@ class RuleReader {
             }
         } else {
             selectors.push_back(read_selector(node));
+        }
+        return selectors;
+    }
+
+    std::vector<LabelSelector> read_container_labels(Verdict verdict) const {
+        const YAML::Node node = node_["container_labels"];
+        if (!node) {
+            return {};
+        }
+        if (verdict != Verdict::allow) {
+            fail(node, "container_labels",
+                 "narrows what an allow rule shows; a deny rule shows nothing: remove it or make "
+                 "the rule allow");
+        }
+        std::vector<LabelSelector> selectors;
+        const auto add = [&](const YAML::Node& item) {
+            std::string problem;
+            std::optional<LabelSelector> selector =
+                LabelSelector::parse(scalar(item, "container_labels"), problem);
+            if (!selector) {
+                fail(item, "container_labels", problem);
+            }
+            selectors.push_back(std::move(*selector));
+        };
+        if (node.IsSequence()) {
+            for (const auto& item : node) {
+                add(item);
+            }
+        } else {
+            add(node);
+        }
+        if (selectors.empty()) {
+            fail(node, "container_labels",
+                 "is an empty list: leave it out to show every container");
         }
         return selectors;
     }

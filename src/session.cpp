@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <span>
 #include <sstream>
@@ -25,6 +26,7 @@
 #include "forward_head.hpp"
 #include "http_head.hpp"
 #include "json.hpp"
+#include "label_scope.hpp"
 #include "log.hpp"
 #include "redact.hpp"
 
@@ -53,6 +55,10 @@ constexpr std::size_t linger_max_bytes = 1024 * 1024;
 
 // Redacted answers are held whole: the largest is /tasks of a big swarm, a few MB.
 constexpr std::size_t max_redacted_body_bytes = 32 * 1024 * 1024;
+
+// One line of /events is one event, a few hundred bytes; a line longer than this under a
+// label-scoped rule is not an event the proxy can judge, and ends the stream.
+constexpr std::size_t max_event_bytes = 1024 * 1024;
 
 // A refused connection gets this long, in all, to take its 503 and hang up.
 constexpr auto refusal_timeout = std::chrono::seconds(2);
@@ -119,6 +125,39 @@ asio::awaitable<void> discard_incoming(Stream& stream, std::size_t max_bytes) {
     }
 }
 
+// While a response of unknown length or a tunnel is relayed, it counts as an open stream.
+class OpenStream {
+  public:
+    OpenStream(ServerState& state, bool counted) : state_(state), counted_(counted) {
+        if (counted_)
+            ++state_.open_streams;
+    }
+    ~OpenStream() {
+        if (counted_)
+            --state_.open_streams;
+    }
+    OpenStream(const OpenStream&) = delete;
+    OpenStream& operator=(const OpenStream&) = delete;
+
+  private:
+    ServerState& state_;
+    bool counted_;
+};
+
+// What the daemon said a label-scoped request's container is.
+struct ContainerLookup {
+    enum class Outcome { visible, hidden, failed } outcome = Outcome::failed;
+    std::string id;                                   // visible: the full id to forward under
+    http::status status = http::status::bad_gateway;  // failed
+    std::string message;                              // failed
+};
+
+// Rewrites a held answer; nullopt when the answer cannot be read (nothing is forwarded then).
+struct AnswerRewrite {
+    std::function<std::optional<std::string>(std::string_view)> apply;
+    std::string done;  // "redacted", "filtered": logged, and named in the 502 when it fails
+};
+
 struct RelayOutcome {
     error_code read_error;
     error_code write_error;
@@ -180,6 +219,143 @@ asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_bu
         }
     }
     co_return outcome;
+}
+
+// Reads the rest of a daemon answer into `body`: held answers (rewritten, or looked at by the
+// proxy) are bounded; a longer one ends with http::error::body_limit.
+asio::awaitable<error_code> read_whole_body(DaemonStream& daemon, beast::flat_buffer& buffer,
+                                            http::response_parser<http::buffer_body>& parser,
+                                            std::vector<char>& scratch, std::string& body) {
+    auto& piece = parser.get().body();
+    while (!parser.is_done()) {
+        piece.data = scratch.data();
+        piece.size = scratch.size();
+        auto [error, ignored] = co_await http::async_read_some(daemon, buffer, parser, nothrow);
+        if (error == http::error::need_buffer) {
+            error = {};
+        }
+        if (error) {
+            co_return error;
+        }
+        body.append(scratch.data(), scratch.size() - piece.size);
+        if (body.size() > max_redacted_body_bytes) {
+            co_return http::error::body_limit;
+        }
+    }
+    co_return error_code{};
+}
+
+// Asks the daemon, on a connection of the proxy's own, which container `reference` names
+// (id, id prefix or name, resolved as for the client's request) and whether it is visible.
+asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration timeout,
+                                                   const std::string& reference,
+                                                   const std::vector<LabelSelector>& labels) {
+    const auto failed = [](http::status status, std::string message) {
+        return ContainerLookup{ContainerLookup::Outcome::failed, {}, status, std::move(message)};
+    };
+    const std::string& path = daemons.socket_path();
+    for (int attempt = 0;; ++attempt) {
+        auto connection = co_await daemons.acquire();
+        if (!connection) {
+            co_return failed(http::status::bad_gateway,
+                             "socket-proxy cannot reach the Docker engine at " + path + ": " +
+                                 connection.error().message());
+        }
+        DaemonStream& daemon = connection->stream;
+        const bool may_retry = connection->reused && attempt == 0;
+        RequestHead lookup;
+        lookup.method(http::verb::get);
+        lookup.target("/containers/" + encode_path(reference) + "/json");
+        lookup.version(11);
+        lookup.set(http::field::host, "docker");
+        const std::string lookup_text = serialise_head(lookup);
+        expire_after(daemon, timeout);
+        auto [write_error, written] =
+            co_await asio::async_write(daemon, asio::buffer(lookup_text), nothrow);
+        if (write_error) {
+            if (may_retry)
+                continue;
+            co_return failed(http::status::bad_gateway,
+                             "socket-proxy could not ask the Docker engine at " + path +
+                                 " about the container: " + write_error.message());
+        }
+        http::response_parser<http::buffer_body> parser;
+        parser.header_limit(max_response_head_bytes);
+        parser.body_limit(boost::none);  // read_whole_body holds the limit
+        beast::flat_buffer buffer;
+        auto [read_error, read] = co_await http::async_read_header(daemon, buffer, parser, nothrow);
+        std::string body;
+        if (!read_error) {
+            std::vector<char> scratch(relay_chunk_bytes);
+            read_error = co_await read_whole_body(daemon, buffer, parser, scratch, body);
+        }
+        daemon.expires_never();
+        if (read_error) {
+            if (may_retry && read_error != beast::error::timeout && buffer.size() == 0 &&
+                body.empty())
+                continue;
+            co_return failed(
+                read_error == beast::error::timeout ? http::status::gateway_timeout
+                                                    : http::status::bad_gateway,
+                "socket-proxy: the Docker engine at " + path +
+                    " did not answer which container this is: " + read_error.message());
+        }
+        if (parser.keep_alive() && buffer.size() == 0) {
+            daemons.release(std::move(daemon));
+        } else {
+            daemon.close();
+        }
+        const auto& answer = parser.get();
+        if (answer.result() == http::status::not_found) {
+            co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
+        }
+        if (answer.result() != http::status::ok) {
+            co_return failed(http::status::bad_gateway,
+                             "socket-proxy: the Docker engine answered " +
+                                 std::to_string(answer.result_int()) +
+                                 " when asked which container this is: " + body);
+        }
+        const std::optional<ContainerIdentity> identity = read_container_identity(body, labels);
+        if (!identity) {
+            co_return failed(http::status::bad_gateway,
+                             "socket-proxy: the Docker engine's description of the container "
+                             "is not JSON the proxy can read; nothing was forwarded");
+        }
+        co_return ContainerLookup{identity->visible ? ContainerLookup::Outcome::visible
+                                                    : ContainerLookup::Outcome::hidden,
+                                  identity->id,
+                                  {},
+                                  {}};
+    }
+}
+
+// A response head written by hand, as Beast's serializer would write it; the proxy writes
+// such heads only for the answers it rewrites as they flow.
+std::string response_head_text(const http::response_header<>& head) {
+    std::string text = head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    text += std::to_string(head.result_int());
+    text += ' ';
+    text += head.reason();
+    text += "\r\n";
+    for (const auto& field : head) {
+        text += field.name_string();
+        text += ": ";
+        text += field.value();
+        text += "\r\n";
+    }
+    text += "\r\n";
+    return text;
+}
+
+// One chunk of a chunked body (RFC 9112 section 7.1).
+std::string chunk_text(std::string_view data) {
+    std::ostringstream size;
+    size << std::hex << data.size();
+    std::string text = size.str();
+    text += "\r\n";
+    text += data;
+    text += "\r\n";
+    return text;
 }
 
 // Copies bytes one way until EOF, then half-closes the other side: after an upgrade (101)
@@ -384,7 +560,38 @@ class Session {
                                   keep_alive, request.version());
             co_return keep_alive;
         }
+        if (decision.scope && decision.scope->kind == ScopedRouteKind::container) {
+            co_return co_await forward_scoped(parser, decision, started);
+        }
         co_return co_await forward(parser, decision, started);
+    }
+
+    // A request about one container under a label-scoped rule: forwarded under the full id of
+    // the container the daemon resolved, or answered as the daemon answers for no container.
+    asio::awaitable<bool> forward_scoped(RequestParser& parser, const Decision& decision,
+                                         Clock::time_point started) {
+        auto& request = parser.get();
+        const ContainerLookup found =
+            co_await look_up_container(context_.daemons, context_.config.timeout,
+                                       decision.scope->container, decision.container_labels);
+        if (found.outcome == ContainerLookup::Outcome::visible) {
+            Decision pinned = decision;
+            pinned.target = pinned_target(*decision.target, *decision.scope, found.id);
+            co_return co_await forward(parser, pinned, started);
+        }
+        const bool keep_alive = request.keep_alive() && parser.is_done();
+        if (found.outcome == ContainerLookup::Outcome::hidden) {
+            log_request(LogLevel::info, request, decision, 404, 0, started,
+                        {{"scope", "container not visible"}});
+            co_await answer_error(http::status::not_found,
+                                  "No such container: " + decision.scope->container, keep_alive,
+                                  request.version());
+            co_return keep_alive;
+        }
+        log_request(LogLevel::error, request, decision, static_cast<int>(found.status), 0, started,
+                    {{"error", found.message}});
+        co_await answer_error(found.status, found.message, false, request.version());
+        co_return false;
     }
 
     asio::awaitable<bool> forward(RequestParser& parser, const Decision& decision,
@@ -485,12 +692,28 @@ class Session {
             upgrade_requested && response.result() == http::status::switching_protocols;
         const bool length_known = parser.content_length().has_value() || parser.is_done();
 
-        if (decision.redact && request.method() == http::verb::get &&
-            response.result() == http::status::ok &&
-            route_carries_secrets(decision.target->route_path)) {
-            co_return co_await relay_redacted(request, decision, started, connection, parser,
-                                              daemon_buffer, client_version, client_keep_alive,
-                                              scratch);
+        const bool full_answer =
+            request.method() == http::verb::get && response.result() == http::status::ok;
+        const auto scope_kind = decision.scope ? std::optional(decision.scope->kind) : std::nullopt;
+        if (full_answer && scope_kind == ScopedRouteKind::events) {
+            co_return co_await relay_visible_events(request, decision, started, connection, parser,
+                                                    daemon_buffer, client_version, scratch);
+        }
+        if (full_answer && scope_kind == ScopedRouteKind::container_list) {
+            AnswerRewrite filter{[&labels = decision.container_labels](std::string_view body) {
+                                     return filter_container_list(body, labels);
+                                 },
+                                 "filtered"};
+            co_return co_await relay_rewritten(request, decision, started, connection, parser,
+                                               daemon_buffer, client_version, client_keep_alive,
+                                               scratch, filter);
+        }
+        if (full_answer && decision.redact && route_carries_secrets(decision.target->route_path)) {
+            AnswerRewrite redaction{[](std::string_view body) { return redact_secrets(body); },
+                                    "redacted"};
+            co_return co_await relay_rewritten(request, decision, started, connection, parser,
+                                               daemon_buffer, client_version, client_keep_alive,
+                                               scratch, redaction);
         }
 
         remove_hop_by_hop_fields(response, upgraded);
@@ -506,16 +729,7 @@ class Session {
         }
 
         const bool streaming = upgraded || !length_known;
-        if (streaming)
-            ++context_.state.open_streams;
-        struct StreamCount {
-            ServerState& state;
-            bool counted;
-            ~StreamCount() {
-                if (counted)
-                    --state.open_streams;
-            }
-        } stream_count{context_.state, streaming};
+        const OpenStream open_stream(context_.state, streaming);
 
         http::response_serializer<http::buffer_body> response_out(response);
         auto [head_error, head_bytes] =
@@ -579,52 +793,46 @@ class Session {
         co_return complete&& keep_client;
     }
 
-    // An answer that carries secrets is read whole (bounded), rewritten, and sent with its new
-    // length. Whatever cannot be rewritten is not forwarded: the client gets a 502 instead.
-    asio::awaitable<bool> relay_redacted(http::request<http::buffer_body>& request,
-                                         const Decision& decision, Clock::time_point started,
-                                         DaemonConnection& connection,
-                                         http::response_parser<http::buffer_body>& parser,
-                                         beast::flat_buffer& daemon_buffer, unsigned client_version,
-                                         bool client_keep_alive, std::vector<char>& scratch) {
+    // An answer that carries secrets or invisible containers is read whole (bounded),
+    // rewritten, and sent with its new length. Whatever cannot be rewritten is not forwarded:
+    // the client gets a 502 instead.
+    asio::awaitable<bool> relay_rewritten(http::request<http::buffer_body>& request,
+                                          const Decision& decision, Clock::time_point started,
+                                          DaemonConnection& connection,
+                                          http::response_parser<http::buffer_body>& parser,
+                                          beast::flat_buffer& daemon_buffer,
+                                          unsigned client_version, bool client_keep_alive,
+                                          std::vector<char>& scratch,
+                                          const AnswerRewrite& rewrite) {
         DaemonStream& daemon = connection.stream;
         std::string body;
-        auto& piece = parser.get().body();
-        while (!parser.is_done()) {
-            piece.data = scratch.data();
-            piece.size = scratch.size();
-            auto [error, ignored] =
-                co_await http::async_read_some(daemon, daemon_buffer, parser, nothrow);
-            if (error == http::error::need_buffer) {
-                error = {};
-            }
-            if (error) {
-                daemon.close();
-                co_return co_await answer_not_redacted(
-                    request, decision, started, client_version,
-                    "the Docker engine's answer broke off before it could be redacted: " +
-                        error.message());
-            }
-            body.append(scratch.data(), scratch.size() - piece.size);
-            if (body.size() > max_redacted_body_bytes) {
-                daemon.close();
-                co_return co_await answer_not_redacted(
-                    request, decision, started, client_version,
-                    "the Docker engine's answer is larger than " +
-                        format_size(max_redacted_body_bytes) + ", too large to redact");
-            }
+        const error_code read_error =
+            co_await read_whole_body(daemon, daemon_buffer, parser, scratch, body);
+        if (read_error == http::error::body_limit) {
+            daemon.close();
+            co_return co_await answer_not_rewritten(request, decision, started, client_version,
+                                                    "the Docker engine's answer is larger than " +
+                                                        format_size(max_redacted_body_bytes) +
+                                                        ", too large to hold");
+        }
+        if (read_error) {
+            daemon.close();
+            co_return co_await answer_not_rewritten(
+                request, decision, started, client_version,
+                "the Docker engine's answer broke off before it could be " + rewrite.done + ": " +
+                    read_error.message());
         }
         if (parser.keep_alive() && daemon_buffer.size() == 0) {
             context_.daemons.release(std::move(daemon));
         } else {
             daemon.close();
         }
-        const std::optional<std::string> rewritten = redact_secrets(body);
+        const std::optional<std::string> rewritten = rewrite.apply(body);
         if (!rewritten) {
-            co_return co_await answer_not_redacted(
+            co_return co_await answer_not_rewritten(
                 request, decision, started, client_version,
-                "the Docker engine's answer is not JSON the proxy can read, so it cannot be "
-                "redacted");
+                "the Docker engine's answer is not JSON the proxy can read, so it cannot be " +
+                    rewrite.done);
         }
 
         auto& daemon_response = parser.get();
@@ -640,17 +848,157 @@ class Session {
         response.prepare_payload();
         auto [error, written] = co_await http::async_write(client_, response, nothrow);
         log_request(error ? LogLevel::info : LogLevel::debug, request, decision, 200,
-                    response.body().size(), started, {{"redacted", "true"}});
+                    response.body().size(), started, {{rewrite.done, "true"}});
         co_return !error && client_keep_alive;
     }
 
-    asio::awaitable<bool> answer_not_redacted(const http::request<http::buffer_body>& request,
-                                              const Decision& decision, Clock::time_point started,
-                                              unsigned client_version, const std::string& why) {
+    asio::awaitable<bool> answer_not_rewritten(const http::request<http::buffer_body>& request,
+                                               const Decision& decision, Clock::time_point started,
+                                               unsigned client_version, const std::string& why) {
         const std::string message = "socket-proxy: " + why + "; nothing was forwarded";
         log_request(LogLevel::error, request, decision, 502, 0, started, {{"error", message}});
         co_await answer_error(http::status::bad_gateway, message, false, client_version);
         co_return false;
+    }
+
+    // /events under a label-scoped rule: each event is judged on its own line and only visible
+    // ones are passed on, each as soon as it arrives. The stream ends with the connection.
+    asio::awaitable<bool> relay_visible_events(http::request<http::buffer_body>& request,
+                                               const Decision& decision, Clock::time_point started,
+                                               DaemonConnection& connection,
+                                               http::response_parser<http::buffer_body>& parser,
+                                               beast::flat_buffer& daemon_buffer,
+                                               unsigned client_version,
+                                               std::vector<char>& scratch) {
+        DaemonStream& daemon = connection.stream;
+        const OpenStream open_stream(context_.state, true);
+        const bool chunked = client_version >= 11;
+        http::response_header<> head;
+        head.result(parser.get().result());
+        head.version(client_version);
+        for (const auto& field : parser.get()) {
+            head.insert(field.name_string(), field.value());
+        }
+        remove_hop_by_hop_fields(head, false);
+        head.erase(http::field::transfer_encoding);
+        head.erase(http::field::content_length);
+        head.set(http::field::connection, "close");
+        if (chunked) {
+            head.set(http::field::transfer_encoding, "chunked");
+        }
+        const std::string head_text = response_head_text(head);
+        auto [head_error, head_bytes] =
+            co_await asio::async_write(client_, asio::buffer(head_text), nothrow);
+        if (head_error) {
+            daemon.close();
+            co_return false;
+        }
+
+        EventRelay relay;
+        auto finished =
+            co_await (relay_events(daemon, daemon_buffer, parser, decision.container_labels,
+                                   chunked, scratch, relay) ||
+                      close_daemon_when_client_leaves(daemon));
+        daemon.close();
+        if (finished.index() == 1) {
+            relay.client_error = asio::error::connection_reset;
+        } else if (chunked && !relay.client_error) {
+            co_await end_chunked_body();
+        }
+        std::vector<LogField> extra{{"stream", "ended"},
+                                    {"scope", "events"},
+                                    {"hidden_events", std::to_string(relay.hidden)}};
+        if (relay.unreadable > 0) {
+            extra.push_back({"unreadable_events", std::to_string(relay.unreadable)});
+        }
+        if (!relay.problem.empty()) {
+            extra.push_back({"error", relay.problem});
+        } else if (relay.client_error) {
+            extra.push_back({"error", "client: " + relay.client_error.message()});
+        }
+        log_request(
+            relay.problem.empty() && relay.unreadable == 0 ? LogLevel::debug : LogLevel::warning,
+            request, decision, 200, relay.bytes, started, std::move(extra));
+        co_return false;
+    }
+
+    struct EventRelay {
+        std::uint64_t bytes = 0;
+        std::size_t hidden = 0;
+        std::size_t unreadable = 0;  // dropped: an event the proxy cannot read is not shown
+        error_code client_error;
+        std::string problem;  // why the proxy ended the stream itself
+    };
+
+    asio::awaitable<void> relay_events(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
+                                       http::response_parser<http::buffer_body>& parser,
+                                       const std::vector<LabelSelector>& labels, bool chunked,
+                                       std::vector<char>& scratch, EventRelay& relay) {
+        std::string pending;
+        std::string visible;
+        auto& piece = parser.get().body();
+        while (!parser.is_done()) {
+            piece.data = scratch.data();
+            piece.size = scratch.size();
+            auto [error, ignored] =
+                co_await http::async_read_some(daemon, daemon_buffer, parser, nothrow);
+            if (error == http::error::need_buffer) {
+                error = {};
+            }
+            if (error) {
+                relay.problem = "daemon: " + error.message();
+                co_return;
+            }
+            pending.append(scratch.data(), scratch.size() - piece.size);
+            const bool last = parser.is_done();
+            std::size_t line_start = 0;
+            for (;;) {
+                std::size_t line_end = pending.find('\n', line_start);
+                if (line_end == std::string::npos) {
+                    if (!last || line_start == pending.size())
+                        break;
+                    line_end = pending.size();
+                }
+                const std::string_view event(pending.data() + line_start, line_end - line_start);
+                line_start = std::min(line_end + 1, pending.size());
+                if (event.find_first_not_of(" \t\r") == std::string_view::npos) {
+                    continue;
+                }
+                switch (event_visibility(event, labels)) {
+                    case EventVisibility::visible:
+                        visible.append(event);
+                        visible += '\n';
+                        break;
+                    case EventVisibility::hidden:
+                        ++relay.hidden;
+                        break;
+                    case EventVisibility::unreadable:
+                        ++relay.unreadable;
+                        break;
+                }
+            }
+            pending.erase(0, line_start);
+            if (pending.size() > max_event_bytes) {
+                relay.problem = "an event line longer than " + format_size(max_event_bytes) +
+                                " cannot be judged; the stream was ended";
+                co_return;
+            }
+            if (visible.empty()) {
+                continue;
+            }
+            const std::size_t event_bytes = visible.size();
+            if (chunked) {
+                visible = chunk_text(visible);
+            }
+            const auto [write_error, written] =
+                co_await asio::async_write(client_, asio::buffer(visible), nothrow);
+            if (write_error) {
+                relay.client_error = write_error;
+                co_return;
+            }
+            relay.bytes += event_bytes;
+            visible.clear();
+        }
     }
 
     // Streams stay open for days holding only their own buffers: they do not count.

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import types
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +119,15 @@ def victim(containers) -> str:
     """A running container for write attempts, so one the proxy wrongly lets through harms no
     other test."""
     return containers.run("spt-victim", ["sleep", "1800"])
+
+
+@pytest.fixture
+def policy_dir():
+    """A directory for policy files that the proxy can still read after it dropped to uid 1000."""
+    directory = Path(tempfile.mkdtemp(prefix="spt-policy-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

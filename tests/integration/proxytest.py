@@ -438,6 +438,14 @@ class Proxy:
         return self.proc.returncode
 
 
+def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> str:
+    """A policy file the proxy can read after it dropped to uid 1000 (SIGHUP reloads)."""
+    path = directory / name
+    path.write_text(text)
+    path.chmod(0o644)
+    return str(path)
+
+
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -5,10 +5,8 @@ SIGHUP reload under a live stream."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from image_helpers import request_as
 from proxytest import (REPO, TEST_IMAGE, HttpConnection, assert_json_error, build_request,
                        clean_environment, docker, docker_cli, docker_environment, http, is_root,
-                       proxy_binary, start_proxy)
+                       proxy_binary, start_proxy, write_policy)
 
 needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
 
@@ -37,22 +35,6 @@ rules:
 """
 
 
-@pytest.fixture
-def tmp_path():
-    """A directory the proxy can still read after it dropped to uid 1000 (SIGHUP reloads)."""
-    directory = Path(tempfile.mkdtemp(prefix="spt-policy-", dir="/tmp"))
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> str:
-    path = directory / name
-    path.write_text(text)
-    path.chmod(0o644)
-    return str(path)
-
-
 def run_binary(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     process_env = clean_environment()
     process_env.update(env or {})
@@ -63,8 +45,8 @@ def run_binary(*args: str, env: dict | None = None) -> subprocess.CompletedProce
 # --------------------------------------------------------------------------- policy files
 
 
-def test_policy_file_decides(proxy_factory, tmp_path, ticker):
-    policy = write_policy(tmp_path, LOGS_ONLY)
+def test_policy_file_decides(proxy_factory, policy_dir, ticker):
+    policy = write_policy(policy_dir, LOGS_ONLY)
     proxy = proxy_factory("--policy", policy)
     response = http(proxy.unix_path, "GET", f"/v1.41/containers/{ticker.name}/logs?stdout=1&tail=1")
     assert response.status == 200, response
@@ -87,8 +69,8 @@ def test_the_shipped_example_behaves_like_the_built_in_policy(proxy_factory, tic
                       "(rule read-only-methods)")
 
 
-def test_a_bad_policy_stops_the_proxy_naming_line_rule_and_field(tmp_path):
-    policy = write_policy(tmp_path, "rules:\n  - name: ok\n    action: allow\n"
+def test_a_bad_policy_stops_the_proxy_naming_line_rule_and_field(policy_dir):
+    policy = write_policy(policy_dir, "rules:\n  - name: ok\n    action: allow\n"
                                     "  - name: broken\n    methods: [get]\n    action: allow\n")
     proxy = start_proxy("--policy", policy, wait=False)
     try:
@@ -102,23 +84,23 @@ def test_a_bad_policy_stops_the_proxy_naming_line_rule_and_field(tmp_path):
     assert not Path(proxy.unix_path).exists(), "a proxy with a bad policy must not listen"
 
 
-def test_check_prints_the_effective_rules(tmp_path):
+def test_check_prints_the_effective_rules(policy_dir):
     result = run_binary("check")
     assert result.returncode == 0, result.stderr
     assert "built-in read-only" in result.stdout
     assert "deny-container-export: deny GET,HEAD /containers/{id...}/export" in result.stdout
-    policy = write_policy(tmp_path, LOGS_ONLY)
+    policy = write_policy(policy_dir, LOGS_ONLY)
     result = run_binary("check", "--policy", policy)
     assert result.returncode == 0, result.stderr
     assert "logs-not-following: allow GET /containers/{id...}/logs query follow=(absent|0|false)" \
         in result.stdout, result.stdout
-    bad = write_policy(tmp_path, "rules:\n  - {name: x, action: maybe}\n", "bad.yaml")
+    bad = write_policy(policy_dir, "rules:\n  - {name: x, action: maybe}\n", "bad.yaml")
     result = run_binary("check", "--policy", bad)
     assert result.returncode == 2 and '"action"' in result.stderr and result.stdout == ""
 
 
-def test_explain_gives_the_live_decision(proxy_factory, tmp_path, ticker):
-    policy = write_policy(tmp_path, LOGS_ONLY)
+def test_explain_gives_the_live_decision(proxy_factory, policy_dir, ticker):
+    policy = write_policy(policy_dir, LOGS_ONLY)
     cases = [
         ("GET", f"/v1.41/containers/{ticker.name}/logs?stdout=1&tail=1&follow=0", 0,
          "logs-not-following"),
@@ -139,8 +121,8 @@ def test_explain_gives_the_live_decision(proxy_factory, tmp_path, ticker):
 # --------------------------------------------------------------------------- reload
 
 
-def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, tmp_path, containers):
-    policy = write_policy(tmp_path, "rules:\n  - {name: reads, methods: [GET, HEAD], action: allow}\n")
+def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, policy_dir, containers):
+    policy = write_policy(policy_dir, "rules:\n  - {name: reads, methods: [GET, HEAD], action: allow}\n")
     proxy = proxy_factory("--policy", policy)
     stream = HttpConnection(proxy.unix_path, timeout=20)
     try:
@@ -148,13 +130,13 @@ def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, tmp_path, 
         assert stream.read_head().status == 200
         assert http(proxy.unix_path, "GET", "/v1.41/info").status == 200
 
-        write_policy(tmp_path, "rules:\n  - {name: events-only, methods: GET, path: /events, action: allow}\n")
+        write_policy(policy_dir, "rules:\n  - {name: events-only, methods: GET, path: /events, action: allow}\n")
         proxy.proc.send_signal(signal.SIGHUP)
         assert proxy.wait_for_log(lambda line: "reload" in line and "rules=1" in line), proxy.log
         assert_json_error(http(proxy.unix_path, "GET", "/v1.41/info"), 403, "(rule default)")
 
         # A broken policy is refused; the one in force stays.
-        write_policy(tmp_path, "rules: [\n")
+        write_policy(policy_dir, "rules: [\n")
         proxy.proc.send_signal(signal.SIGHUP)
         assert proxy.wait_for_log(lambda line: "reload-failed" in line), proxy.log
         assert_json_error(http(proxy.unix_path, "GET", "/v1.41/info"), 403, "(rule default)")
@@ -172,8 +154,8 @@ def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, tmp_path, 
 
 
 @needs_root
-def test_rules_select_unix_clients_by_uid(proxy_factory, tmp_path):
-    policy = write_policy(tmp_path, """
+def test_rules_select_unix_clients_by_uid(proxy_factory, policy_dir):
+    policy = write_policy(policy_dir, """
 rules:
   - name: operator-lists
     methods: GET
@@ -194,8 +176,8 @@ rules:
     assert proxy.wait_for_log(lambda line: 'client="unix:uid=0' in line and "rule=default" in line)
 
 
-def test_rules_select_tcp_clients_by_network(proxy_factory, tmp_path):
-    policy = write_policy(tmp_path, """
+def test_rules_select_tcp_clients_by_network(proxy_factory, policy_dir):
+    policy = write_policy(policy_dir, """
 rules:
   - {name: loopback-tcp, methods: GET, clients: {cidr: 127.0.0.0/8}, action: allow}
   - {name: other-networks, clients: {cidr: 10.0.0.0/8}, action: allow}
@@ -246,8 +228,8 @@ def test_switches_allow_restarts_with_post(proxy_factory, victim):
     assert result.returncode != 0 and "socket-proxy denied" in result.stderr, result.stderr
 
 
-def test_switches_and_a_policy_file_together_are_refused(tmp_path):
-    policy = write_policy(tmp_path, LOGS_ONLY)
+def test_switches_and_a_policy_file_together_are_refused(policy_dir):
+    policy = write_policy(policy_dir, LOGS_ONLY)
     proxy = start_proxy("--policy", policy, env={"CONTAINERS": "1"}, wait=False)
     try:
         returncode = proxy.proc.wait(timeout=10)
@@ -271,18 +253,18 @@ rules:
 """
 
 
-def test_a_write_rule_lets_docker_run_rm_through(proxy_factory, tmp_path):
+def test_a_write_rule_lets_docker_run_rm_through(proxy_factory, policy_dir):
     # create, attach (hijacked, 101), start, wait, and the removal the daemon does itself.
-    proxy = proxy_factory("--policy", write_policy(tmp_path, WRITES_FOR_RUN_AND_EXEC))
+    proxy = proxy_factory("--policy", write_policy(policy_dir, WRITES_FOR_RUN_AND_EXEC))
     result = docker("run", "--rm", "--network", "none", TEST_IMAGE, "echo", "hello-run",
                     host=proxy.docker_host(), timeout=90)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello-run"
 
 
-def test_exec_streams_both_ways_through_the_proxy(proxy_factory, tmp_path, containers):
+def test_exec_streams_both_ways_through_the_proxy(proxy_factory, policy_dir, containers):
     target = containers.run("spt-exec", ["sleep", "1800"])
-    proxy = proxy_factory("--policy", write_policy(tmp_path, WRITES_FOR_RUN_AND_EXEC))
+    proxy = proxy_factory("--policy", write_policy(policy_dir, WRITES_FOR_RUN_AND_EXEC))
     host = proxy.docker_host()
     result = docker("exec", target, "sh", "-c", "echo out; echo err >&2; exit 3", host=host)
     assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n"), result
@@ -340,7 +322,7 @@ def test_inspect_through_the_proxy_hides_environment_values(proxy_factory, conta
         docker("image", "rm", "-f", image)
 
 
-def test_redaction_can_be_turned_off_globally_and_per_rule(proxy_factory, tmp_path, containers):
+def test_redaction_can_be_turned_off_globally_and_per_rule(proxy_factory, policy_dir, containers):
     name = f"spt-secret-off-{containers.session}"
     containers.names.append(name)
     docker("run", "-d", "--name", name, "--network", "none", "-e", "DB_PASSWORD=hunter2",
@@ -348,7 +330,7 @@ def test_redaction_can_be_turned_off_globally_and_per_rule(proxy_factory, tmp_pa
     off = proxy_factory(env={"SOCKET_PROXY_REDACT": "false"})
     assert "DB_PASSWORD=hunter2" in _env_through(off.docker_host(), name)
 
-    policy = write_policy(tmp_path, f"""
+    policy = write_policy(policy_dir, f"""
 rules:
   - {{name: watchtower-inspects, methods: GET, path: "/containers/{name}/json", redact: false,
      action: allow}}

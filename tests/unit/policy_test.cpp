@@ -366,10 +366,11 @@ TEST(PolicyEvaluation, FirstMatchingRuleWins) {
              {},
              Verdict::deny,
              "no exec",
+             {},
              {}},
-        Rule{"allow-post", {"POST"}, std::nullopt, {}, {}, Verdict::allow, "", {}},
-        Rule{"allow-ping", {}, PathPattern::parse("/_ping"), {}, {}, Verdict::allow, "", {}},
-        Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, "", {}},
+        Rule{"allow-post", {"POST"}, std::nullopt, {}, {}, Verdict::allow, "", {}, {}},
+        Rule{"allow-ping", {}, PathPattern::parse("/_ping"), {}, {}, Verdict::allow, "", {}, {}},
+        Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, "", {}, {}},
     };
     policy.default_verdict = Verdict::deny;
 
@@ -395,7 +396,8 @@ TEST(PolicyEvaluation, FirstMatchingRuleWins) {
 
 TEST(PolicyEvaluation, DefaultAndEmptyWhyStillExplain) {
     Policy policy;
-    policy.rules = {Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, "", {}}};
+    policy.rules = {
+        Rule{"deny-quietly", {"DELETE"}, std::nullopt, {}, {}, Verdict::deny, "", {}, {}}};
     struct Row {
         std::string_view method;
         std::string_view message;
