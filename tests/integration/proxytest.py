@@ -543,10 +543,10 @@ def docker_environment(host: str) -> dict:
 
 
 def docker(*args: str, host: str = f"unix://{DOCKER_SOCKET}", timeout: float = 60.0,
-           check: bool = False) -> subprocess.CompletedProcess:
+           check: bool = False, input: Optional[str] = None) -> subprocess.CompletedProcess:
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     result = subprocess.run([docker_cli(), *args], env=docker_environment(host),
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout, **stdin)
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} (DOCKER_HOST={host}) failed with "
                              f"{result.returncode}:\n{result.stderr}")

@@ -1,0 +1,117 @@
+"""Docker Swarm behind the proxy, on a real engine in swarm mode: the spare dockerd of
+spare_engine.py (its own data root), so the suite's main engine never joins a swarm.
+
+Services, tasks, nodes and networks read through; secrets, configs and the unlock key are
+refused; environment values in service and task specs are redacted and /swarm carries no join
+token (issue 4), checked against what the engine itself answers."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import types
+
+import pytest
+
+from proxytest import (TEST_IMAGE, assert_json_error, docker, free_tcp_port, http,
+                       random_suffix)
+from spare_engine import SpareEngine
+
+SECRET = f"hunter2-{random_suffix()}"
+
+
+@pytest.fixture(scope="module")
+def swarm(engine):
+    spare = SpareEngine()
+    spare.start()
+    host = f"unix://{spare.socket_path}"
+    try:
+        subprocess.run(f"docker save {TEST_IMAGE} | docker -H {host} load", shell=True,
+                       check=True, capture_output=True, timeout=120)
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
+               f"127.0.0.1:{free_tcp_port()}", host=host, check=True)
+        service = docker("service", "create", "--detach", "--name", f"spt-svc-{random_suffix()}",
+                         "--env", f"DB_PASSWORD={SECRET}", "--env", "MODE=prod", TEST_IMAGE,
+                         "sleep", "1800", host=host, check=True).stdout.strip()
+        docker("secret", "create", f"spt-secret-{random_suffix()}", "-", host=host, check=True,
+               input=SECRET)
+        deadline = time.monotonic() + 60
+        while not docker("service", "ps", "-q", service, host=host).stdout.strip():
+            assert time.monotonic() < deadline, "the service got no task within 60 s"
+            time.sleep(0.5)
+        yield types.SimpleNamespace(engine=spare, host=host, service=service)
+    finally:
+        print(f"--- spare dockerd log ---\n{spare.log_tail()}")
+        docker("service", "rm", *docker("service", "ls", "-q", host=host).stdout.split(),
+               host=host)
+        deadline = time.monotonic() + 30
+        while docker("ps", "-aq", host=host).stdout.strip() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        docker("swarm", "leave", "--force", host=host)
+        spare.remove()
+
+
+@pytest.fixture
+def swarm_proxy(swarm, proxy_factory):
+    return proxy_factory(docker_socket=swarm.engine.socket_path)
+
+
+def direct(swarm, target: str):
+    response = http(swarm.engine.socket_path, "GET", target)
+    assert response.status == 200, response
+    return response
+
+
+def task_ids(swarm) -> list:
+    return [task["ID"] for task in direct(swarm, "/v1.41/tasks").json()]
+
+
+@pytest.mark.parametrize("route", ["/services", "/services/{service}", "/tasks", "/tasks/{task}"])
+def test_service_and_task_specs_are_redacted(swarm, swarm_proxy, route):
+    target = "/v1.41" + route.format(service=swarm.service, task=task_ids(swarm)[0])
+    assert SECRET.encode() in direct(swarm, target).body
+    response = http(swarm_proxy.unix_path, "GET", target)
+    assert response.status == 200, response
+    assert SECRET.encode() not in response.body
+    assert b"DB_PASSWORD=<redacted>" in response.body and b"MODE=<redacted>" in response.body
+
+
+def test_swarm_answers_without_join_tokens(swarm, swarm_proxy):
+    raw = direct(swarm, "/v1.41/swarm")
+    assert "JoinTokens" in raw.json() and b"SWMTKN-" in raw.body
+    response = http(swarm_proxy.unix_path, "GET", "/v1.41/swarm")
+    assert response.status == 200, response
+    assert "JoinTokens" not in response.json() and b"SWMTKN-" not in response.body
+    assert response.json()["ID"] == raw.json()["ID"]
+
+
+@pytest.mark.parametrize("target", ["/v1.41/nodes", "/v1.41/networks", "/v1.41/info"])
+def test_cluster_reads_pass(swarm, swarm_proxy, target):
+    response = http(swarm_proxy.unix_path, "GET", target)
+    assert response.status == 200, response
+    assert response.body == direct(swarm, target).body or target == "/v1.41/info"
+
+
+@pytest.mark.parametrize("target", ["/v1.41/secrets", "/v1.41/configs", "/v1.41/swarm/unlockkey"])
+def test_secrets_configs_and_the_unlock_key_are_refused(swarm, swarm_proxy, target):
+    assert_json_error(http(swarm_proxy.unix_path, "GET", target), 403, "socket-proxy denied")
+
+
+def test_the_cli_works_against_the_swarm_through_the_proxy(swarm, swarm_proxy):
+    host = swarm_proxy.docker_host()
+    listed = docker("service", "ls", "--format", "{{.ID}}", host=host)
+    assert listed.returncode == 0 and swarm.service.startswith(listed.stdout.strip()), listed
+    env = docker("service", "inspect", "--format",
+                 "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", swarm.service, host=host)
+    assert env.returncode == 0 and "DB_PASSWORD=<redacted>" in env.stdout, env
+    assert SECRET not in env.stdout
+    nodes = docker("node", "ls", "--format", "{{.Self}}", host=host)
+    assert nodes.returncode == 0 and nodes.stdout.strip() == "true", nodes
+    tasks = docker("service", "ps", "--format", "{{.Name}}", swarm.service, host=host)
+    assert tasks.returncode == 0 and tasks.stdout.strip(), tasks
+    secrets = docker("secret", "ls", host=host)
+    assert secrets.returncode != 0 and "socket-proxy denied" in secrets.stderr, secrets
+    # The CLI reads the token from GET /swarm: it finds none and prints an empty one.
+    token = docker("swarm", "join-token", "manager", host=host)
+    assert "SWMTKN-" not in token.stdout + token.stderr, token
+    assert "SWMTKN-" in docker("swarm", "join-token", "manager", host=swarm.host).stdout
