@@ -4,9 +4,13 @@ SIGHUP reload under a live stream."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ import pytest
 from image_helpers import request_as
 from proxytest import (REPO, TEST_IMAGE, HttpConnection, assert_json_error, build_request,
                        clean_environment, docker, docker_cli, docker_environment, http, is_root,
-                       proxy_binary, start_proxy, write_policy)
+                       proxy_binary, random_suffix, start_proxy, write_policy)
 
 needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
 
@@ -278,6 +282,71 @@ def test_exec_streams_both_ways_through_the_proxy(proxy_factory, policy_dir, con
                           "/dev/null"], capture_output=True, text=True, timeout=60,
                          env=docker_environment(host), stdin=subprocess.DEVNULL)
     assert tty.returncode == 0 and "tty-ok" in tty.stdout and "/dev/pts/" in tty.stdout, tty
+
+
+ATTACH_WS = """
+rules:
+  - name: attach-ws
+    methods: GET
+    path: /containers/{id...}/attach/ws
+    action: allow
+"""
+
+
+def _websocket_frame(payload: bytes) -> bytes:
+    """A client's text frame: FIN, opcode 1, masked (RFC 6455 section 5.3)."""
+    mask = os.urandom(4)
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + \
+        bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def _read_websocket_payloads(connection: HttpConnection, needle: bytes, seconds: float) -> bytes:
+    """The payloads of the server's (unmasked) frames, until `needle` shows up."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while needle not in received:
+        assert time.monotonic() < deadline, f"{needle!r} not received, got {received!r}"
+        first, second = connection._take(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(connection._take(2), "big")
+        elif length == 127:
+            length = int.from_bytes(connection._take(8), "big")
+        payload = connection._take(length)
+        if first & 0x0F in (1, 2, 0):
+            received += payload
+    return received
+
+
+def test_an_allowed_attach_websocket_streams_both_ways(proxy_factory, policy_dir, containers):
+    # The daemon's own websocket on a container that echoes what arrives on its stdin.
+    name = f"spt-ws-{random_suffix()}"
+    containers.names.append(name)
+    docker("run", "-d", "-i", "--name", name, "--network", "none", TEST_IMAGE, "sh", "-c",
+           "while read line; do echo got-$line; done", check=True)
+    denied = proxy_factory()
+    target = f"/v1.41/containers/{name}/attach/ws?stream=1&stdin=1&stdout=1"
+    handshake = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                 ("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode()),
+                 ("Sec-WebSocket-Version", "13"), ("Origin", "http://localhost")]
+    assert_json_error(http(denied.unix_path, "GET", target, headers=handshake), 403,
+                      "(rule deny-container-attach-ws)")
+
+    proxy = proxy_factory("--policy", write_policy(policy_dir, ATTACH_WS))
+    with HttpConnection(proxy.unix_path, timeout=20) as connection:
+        connection.send(build_request("GET", target, handshake))
+        head = connection.read_head()
+        assert head.status == 101, head
+        assert (head.header("Upgrade") or "").lower() == "websocket", head
+        expected = base64.b64encode(hashlib.sha1(
+            (dict(handshake)["Sec-WebSocket-Key"] +
+             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        assert head.header("Sec-WebSocket-Accept") == expected, head
+        connection.send(_websocket_frame(b"hello\n"))
+        assert b"got-hello" in _read_websocket_payloads(connection, b"got-hello", 15)
+        connection.send(_websocket_frame(b"again\n"))
+        assert b"got-again" in _read_websocket_payloads(connection, b"got-again", 15)
 
 
 def test_without_the_rule_exec_is_refused(proxy_factory, victim):
