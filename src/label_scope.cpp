@@ -4,12 +4,13 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "daemon_json.hpp"
+
 namespace socket_proxy {
 namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t max_json_depth = 64;
 constexpr std::size_t container_id_length = 64;
 
 // The daemon writes these into a container event's attributes itself, over or beside the
@@ -38,17 +39,6 @@ std::vector<std::string_view> segments_of(std::string_view route_path) {
         }
         route_path.remove_prefix(slash + 1);
     }
-}
-
-std::optional<json::value> parse_json(std::string_view text) {
-    json::parse_options options;
-    options.max_depth = max_json_depth;
-    boost::system::error_code error;
-    json::value document = json::parse(text, error, {}, options);
-    if (error) {
-        return std::nullopt;
-    }
-    return document;
 }
 
 // Labels as the daemon writes them: an object of strings, or null for none. Anything else is
@@ -141,7 +131,7 @@ std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_vie
 
 std::optional<std::string> filter_container_list(std::string_view body,
                                                  const std::vector<LabelSelector>& labels) {
-    std::optional<json::value> document = parse_json(body);
+    std::optional<json::value> document = parse_daemon_json(body);
     json::array* containers = document ? document->if_array() : nullptr;
     if (containers == nullptr) {
         return std::nullopt;
@@ -162,13 +152,11 @@ std::optional<std::string> filter_container_list(std::string_view body,
                 return std::nullopt;
         }
     }
-    std::string text = json::serialize(visible);
-    text += '\n';
-    return text;
+    return serialise_daemon_json(visible);
 }
 
 EventVisibility event_visibility(std::string_view event, const std::vector<LabelSelector>& labels) {
-    const std::optional<json::value> document = parse_json(event);
+    const std::optional<json::value> document = parse_daemon_json(event);
     const json::object* object = document ? document->if_object() : nullptr;
     if (object == nullptr) {
         return EventVisibility::unreadable;
@@ -198,7 +186,7 @@ EventVisibility event_visibility(std::string_view event, const std::vector<Label
 
 std::optional<ContainerIdentity> read_container_identity(std::string_view inspect_body,
                                                          const std::vector<LabelSelector>& labels) {
-    const std::optional<json::value> document = parse_json(inspect_body);
+    const std::optional<json::value> document = parse_daemon_json(inspect_body);
     const json::object* object = document ? document->if_object() : nullptr;
     if (object == nullptr) {
         return std::nullopt;

@@ -3,15 +3,13 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "daemon_json.hpp"
 #include "policy.hpp"
 
 namespace socket_proxy {
 namespace json = boost::json;
 
 namespace {
-
-// Docker's answers nest a dozen levels; a deeper document is not one of them.
-constexpr std::size_t max_json_depth = 64;
 
 const std::array<PathPattern, 8>& secret_routes() {
     static const std::array<PathPattern, 8> routes{
@@ -51,9 +49,8 @@ void redact_value(json::value& value) {
         for (auto& [key, member] : *object) {
             if (key == "Env" && member.is_array()) {
                 redact_environment(member.get_array());
-            } else {
-                redact_value(member);
             }
+            redact_value(member);
         }
     } else if (json::array* array = value.if_array()) {
         for (json::value& element : *array) {
@@ -74,17 +71,12 @@ bool route_carries_secrets(std::string_view route_path) {
 }
 
 std::optional<std::string> redact_secrets(std::string_view body) {
-    json::parse_options options;
-    options.max_depth = max_json_depth;
-    boost::system::error_code error;
-    json::value document = json::parse(body, error, {}, options);
-    if (error) {
+    std::optional<json::value> document = parse_daemon_json(body);
+    if (!document) {
         return std::nullopt;
     }
-    redact_value(document);
-    std::string text = json::serialize(document);
-    text += '\n';  // as the daemon ends its answers
-    return text;
+    redact_value(*document);
+    return serialise_daemon_json(*document);
 }
 
 }  // namespace socket_proxy

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from proxytest import (HttpConnection, assert_json_error, build_request, docker_socket_gid, http,
-                       is_root)
+                       is_root, write_policy)
 
 
 class FakeDaemon:
@@ -291,4 +291,18 @@ def test_an_answer_that_cannot_be_redacted_is_never_forwarded(proxy_factory, fak
     response = http(proxy.unix_path, "GET", "/v1.41/containers/lying/json", timeout=10)
     assert_json_error(response, 502, "cannot be redacted", "nothing was forwarded")
     assert b"hunter2" not in response.body
+    _still_serving(proxy)
+
+
+def test_a_scoped_lookup_the_proxy_cannot_read_is_a_502(proxy_factory, fake_daemon, policy_dir):
+    # Under a label-scoped rule the proxy first asks which container "lying" is; an answer it
+    # cannot read decides nothing, and the request itself never reaches the daemon.
+    policy = write_policy(policy_dir, "rules:\n  - {name: ping, path: /_ping, action: allow}\n"
+                                      "  - {name: scoped, methods: GET, container_labels: [a=b], "
+                                      "action: allow}\n")
+    proxy = proxy_factory("--policy", policy, docker_socket=fake_daemon.path)
+    response = http(proxy.unix_path, "GET", "/v1.41/containers/lying/logs?stdout=1", timeout=10)
+    assert_json_error(response, 502, "not JSON the proxy can read", "nothing was forwarded")
+    assert any("/containers/lying/json" in line for line in fake_daemon.requests)
+    assert not any("/logs" in line for line in fake_daemon.requests), fake_daemon.requests
     _still_serving(proxy)

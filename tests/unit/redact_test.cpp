@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "label_scope.hpp"
+
 namespace socket_proxy {
 namespace {
 
@@ -82,6 +84,15 @@ TEST(RedactTest, WhatCannotBeReadIsNotForwarded) {
     std::string deep(100, '[');
     deep += std::string(100, ']');
     EXPECT_FALSE(redact_secrets(deep).has_value()) << "100 levels deep";
+}
+
+// Boost.JSON reads 2e400 as infinity and would write it back as "Infinity", which is not
+// JSON: such an answer is not forwarded.
+TEST(RedactTest, NumbersThatCannotBeWrittenBackAreRefused) {
+    EXPECT_FALSE(redact_secrets(R"({"Config": {"Env": ["A=b"]}, "Memory": 2e400})"));
+    EXPECT_FALSE(filter_container_list(R"([{"Labels": {"a": "b"}, "Size": -2e400}])",
+                                       {LabelSelector{"a", "b"}}));
+    EXPECT_TRUE(redact_secrets(R"({"Memory": 1.5e300, "Count": 18446744073709551615})"));
 }
 
 }  // namespace
