@@ -16,8 +16,33 @@ from pathlib import Path
 
 import pytest
 
+import compat
 from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, Containers, docker,
                        proxy_binary, random_suffix, start_proxy, ticker_command)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "compat(client, operation): a row of the README's "
+                            "compatibility table (compat.py)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("compat")
+    if marker is None or (report.when != "call" and not (report.skipped or report.failed)):
+        return
+    params = getattr(item, "callspec", None)
+    transport = params.params.get("transport", "unix") if params else "unix"
+    compat.record(*marker.args, transport,
+                  "skipped" if report.skipped else "failed" if report.failed else "passed")
+
+
+def pytest_sessionfinish(session):
+    path = compat.write_table()
+    if path is not None:
+        print(f"\ncompatibility table: {path}")
 
 
 def _engine_problem() -> str | None:

@@ -11,6 +11,7 @@ from proxytest import (TEST_IMAGE, Containers, LineReader, docker, docker_popen,
                        random_suffix, stop_process, tick_number)
 
 
+@pytest.mark.compat("docker CLI", "version")
 def test_version_shows_the_server(proxy, transport):
     result = docker("version", host=proxy.docker_host(transport))
     assert result.returncode == 0, result.stderr
@@ -21,12 +22,14 @@ def test_version_shows_the_server(proxy, transport):
     assert through == direct
 
 
+@pytest.mark.compat("docker CLI", "ps -a")
 def test_ps_lists_the_test_container(proxy, transport, ticker):
     result = docker("ps", "-a", "--format", "{{.Names}}", host=proxy.docker_host(transport))
     assert result.returncode == 0, result.stderr
     assert ticker.name in result.stdout.split()
 
 
+@pytest.mark.compat("docker CLI", "inspect")
 def test_inspect(proxy, transport, ticker):
     result = docker("inspect", ticker.name, host=proxy.docker_host(transport))
     assert result.returncode == 0, result.stderr
@@ -35,6 +38,7 @@ def test_inspect(proxy, transport, ticker):
     assert document["State"]["Running"] is True
 
 
+@pytest.mark.compat("docker CLI", "logs")
 def test_logs(proxy, transport, ticker):
     result = docker("logs", ticker.name, host=proxy.docker_host(transport))
     assert result.returncode == 0, result.stderr
@@ -42,6 +46,7 @@ def test_logs(proxy, transport, ticker):
     assert any(tick_number(line) is not None for line in result.stdout.splitlines())
 
 
+@pytest.mark.compat("docker CLI", "logs -f --tail (live)")
 def test_logs_follow_streams_new_lines(proxy, transport, ticker):
     follower = docker_popen("logs", "-f", "--tail", "1", ticker.name,
                             host=proxy.docker_host(transport))
@@ -60,6 +65,7 @@ def test_logs_follow_streams_new_lines(proxy, transport, ticker):
         stop_process(follower)
 
 
+@pytest.mark.compat("docker CLI", "events (live)")
 def test_events_stream_live(proxy, transport, containers):
     tag = random_suffix()
     since = str(int(time.time()) - 1)
@@ -91,6 +97,7 @@ def test_events_stream_live(proxy, transport, containers):
         stop_process(watcher)
 
 
+@pytest.mark.compat("docker CLI", "stats --no-stream")
 def test_stats_no_stream(proxy, transport, ticker):
     result = docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}", ticker.name,
                     host=proxy.docker_host(transport), timeout=60)
@@ -110,6 +117,8 @@ DENIED_COMMANDS = {
 }
 
 
+@pytest.mark.compat("docker CLI", "refused, printing the proxy's message: run, rm, stop, exec, "
+                    "export, cp, save, volume create")
 @pytest.mark.parametrize("command", sorted(DENIED_COMMANDS))
 def test_writes_and_sensitive_reads_are_denied(proxy, transport, victim, command, tmp_path):
     args = DENIED_COMMANDS[command](victim, tmp_path)

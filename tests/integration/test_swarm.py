@@ -66,6 +66,8 @@ def task_ids(swarm) -> list:
     return [task["ID"] for task in direct(swarm, "/v1.41/tasks").json()]
 
 
+@pytest.mark.compat("Swarm (HTTP)",
+                    "/services, /services/{id}, /tasks, /tasks/{id}: Env values redacted")
 @pytest.mark.parametrize("route", ["/services", "/services/{service}", "/tasks", "/tasks/{task}"])
 def test_service_and_task_specs_are_redacted(swarm, swarm_proxy, route):
     target = "/v1.41" + route.format(service=swarm.service, task=task_ids(swarm)[0])
@@ -76,6 +78,7 @@ def test_service_and_task_specs_are_redacted(swarm, swarm_proxy, route):
     assert b"DB_PASSWORD=<redacted>" in response.body and b"MODE=<redacted>" in response.body
 
 
+@pytest.mark.compat("Swarm (HTTP)", "/swarm without JoinTokens")
 def test_swarm_answers_without_join_tokens(swarm, swarm_proxy):
     raw = direct(swarm, "/v1.41/swarm")
     assert "JoinTokens" in raw.json() and b"SWMTKN-" in raw.body
@@ -85,6 +88,7 @@ def test_swarm_answers_without_join_tokens(swarm, swarm_proxy):
     assert response.json()["ID"] == raw.json()["ID"]
 
 
+@pytest.mark.compat("Swarm (HTTP)", "/nodes, /networks")
 @pytest.mark.parametrize("target", ["/v1.41/nodes", "/v1.41/networks"])
 def test_cluster_reads_pass(swarm, swarm_proxy, target):
     response = http(swarm_proxy.unix_path, "GET", target)
@@ -95,11 +99,14 @@ def test_cluster_reads_pass(swarm, swarm_proxy, target):
                                  direct(swarm, target).json())
 
 
+@pytest.mark.compat("Swarm (HTTP)", "/secrets, /configs, /swarm/unlockkey refused")
 @pytest.mark.parametrize("target", ["/v1.41/secrets", "/v1.41/configs", "/v1.41/swarm/unlockkey"])
 def test_secrets_configs_and_the_unlock_key_are_refused(swarm, swarm_proxy, target):
     assert_json_error(http(swarm_proxy.unix_path, "GET", target), 403, "socket-proxy denied")
 
 
+@pytest.mark.compat("docker CLI (swarm)",
+                    "service ls, inspect, ps; node ls; secret ls refused; join-token empty")
 def test_the_cli_works_against_the_swarm_through_the_proxy(swarm, swarm_proxy):
     host = swarm_proxy.docker_host()
     listed = docker("service", "ls", "--format", "{{.ID}}", host=host)
