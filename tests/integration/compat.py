@@ -27,9 +27,9 @@ def record(client: str, operation: str, transport: str, outcome: str) -> None:
         cell[transport] = outcome
 
 
-def _version(argv: list, fallback: str = "not installed") -> str:
+def _version(argv: list, fallback: str = "not installed", cwd: Path | None = None) -> str:
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired):
         return fallback
     return result.stdout.strip().splitlines()[0] if result.returncode == 0 and result.stdout \
@@ -45,7 +45,8 @@ def client_versions() -> list:
                                      "import docker; print(docker.__version__)"])),
         ("docker-compose", _version(["docker-compose", "version", "--short"])),
         ("dockerode", _version(["node", "-e", "console.log(require('dockerode/package.json')"
-                                ".version)"])),
+                                ".version)"], cwd=REPO / "tests" / "integration" / "node")),
+        ("podman", _version(["podman", "version", "--format", "{{.Client.Version}}"])),
     ]
 
 

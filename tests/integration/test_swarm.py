@@ -69,20 +69,20 @@ def task_ids(swarm) -> list:
 @pytest.mark.compat("Swarm (HTTP)",
                     "/services, /services/{id}, /tasks, /tasks/{id}: Env values redacted")
 @pytest.mark.parametrize("route", ["/services", "/services/{service}", "/tasks", "/tasks/{task}"])
-def test_service_and_task_specs_are_redacted(swarm, swarm_proxy, route):
+def test_service_and_task_specs_are_redacted(swarm, swarm_proxy, transport, route):
     target = "/v1.41" + route.format(service=swarm.service, task=task_ids(swarm)[0])
     assert SECRET.encode() in direct(swarm, target).body
-    response = http(swarm_proxy.unix_path, "GET", target)
+    response = http(swarm_proxy.address(transport), "GET", target)
     assert response.status == 200, response
     assert SECRET.encode() not in response.body
     assert b"DB_PASSWORD=<redacted>" in response.body and b"MODE=<redacted>" in response.body
 
 
 @pytest.mark.compat("Swarm (HTTP)", "/swarm without JoinTokens")
-def test_swarm_answers_without_join_tokens(swarm, swarm_proxy):
+def test_swarm_answers_without_join_tokens(swarm, swarm_proxy, transport):
     raw = direct(swarm, "/v1.41/swarm")
     assert "JoinTokens" in raw.json() and b"SWMTKN-" in raw.body
-    response = http(swarm_proxy.unix_path, "GET", "/v1.41/swarm")
+    response = http(swarm_proxy.address(transport), "GET", "/v1.41/swarm")
     assert response.status == 200, response
     assert "JoinTokens" not in response.json() and b"SWMTKN-" not in response.body
     assert response.json()["ID"] == raw.json()["ID"]
@@ -90,8 +90,8 @@ def test_swarm_answers_without_join_tokens(swarm, swarm_proxy):
 
 @pytest.mark.compat("Swarm (HTTP)", "/nodes, /networks")
 @pytest.mark.parametrize("target", ["/v1.41/nodes", "/v1.41/networks"])
-def test_cluster_reads_pass(swarm, swarm_proxy, target):
-    response = http(swarm_proxy.unix_path, "GET", target)
+def test_cluster_reads_pass(swarm, swarm_proxy, transport, target):
+    response = http(swarm_proxy.address(transport), "GET", target)
     assert response.status == 200, response
     # The engine lists them in no fixed order, and a node's status moves: compare the ids.
     ids = sorted(item.get("ID") or item["Id"] for item in response.json())
@@ -101,14 +101,14 @@ def test_cluster_reads_pass(swarm, swarm_proxy, target):
 
 @pytest.mark.compat("Swarm (HTTP)", "/secrets, /configs, /swarm/unlockkey refused")
 @pytest.mark.parametrize("target", ["/v1.41/secrets", "/v1.41/configs", "/v1.41/swarm/unlockkey"])
-def test_secrets_configs_and_the_unlock_key_are_refused(swarm, swarm_proxy, target):
-    assert_json_error(http(swarm_proxy.unix_path, "GET", target), 403, "socket-proxy denied")
+def test_secrets_configs_and_the_unlock_key_are_refused(swarm, swarm_proxy, transport, target):
+    assert_json_error(http(swarm_proxy.address(transport), "GET", target), 403, "socket-proxy denied")
 
 
 @pytest.mark.compat("docker CLI (swarm)",
                     "service ls, inspect, ps; node ls; secret ls refused; join-token empty")
-def test_the_cli_works_against_the_swarm_through_the_proxy(swarm, swarm_proxy):
-    host = swarm_proxy.docker_host()
+def test_the_cli_works_against_the_swarm_through_the_proxy(swarm, swarm_proxy, transport):
+    host = swarm_proxy.docker_host(transport)
     listed = docker("service", "ls", "--format", "{{.ID}}", host=host)
     assert listed.returncode == 0 and swarm.service.startswith(listed.stdout.strip()), listed
     env = docker("service", "inspect", "--format",
