@@ -717,6 +717,11 @@ class Session {
         }
 
         remove_hop_by_hop_fields(response, upgraded);
+        if (request.method() == http::verb::head && decision.redact &&
+            route_carries_secrets(decision.target->route_path)) {
+            // The length of the unredacted answer would tell how long the secrets are.
+            response.erase(http::field::content_length);
+        }
         response.version(client_version);
         bool keep_client = client_keep_alive && !upgraded;
         if (client_version < 11 && parser.chunked()) {

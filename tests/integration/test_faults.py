@@ -306,3 +306,14 @@ def test_a_scoped_lookup_the_proxy_cannot_read_is_a_502(proxy_factory, fake_daem
     assert any("/containers/lying/json" in line for line in fake_daemon.requests)
     assert not any("/logs" in line for line in fake_daemon.requests), fake_daemon.requests
     _still_serving(proxy)
+
+
+def test_head_of_a_redacted_route_does_not_tell_the_secrets_length(proxy_factory, fake_daemon):
+    # Docker answers HEAD on inspect 404, but an upstream that routes it (the fake answers 200
+    # with a length) must not reveal how long the unredacted answer is.
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    secret_route = http(proxy.unix_path, "HEAD", "/v1.41/containers/any/json", timeout=10)
+    assert secret_route.status == 200 and secret_route.header("Content-Length") is None, \
+        secret_route
+    plain_route = http(proxy.unix_path, "HEAD", "/v1.41/containers/any/logs", timeout=10)
+    assert plain_route.status == 200 and plain_route.header("Content-Length") == "2", plain_route
