@@ -305,6 +305,21 @@ constexpr std::array options{
                config.redact = parse_bool(what, value);
            },
            [](const Config&) { return std::string("true"); }},
+    Option{"--log-format", "SOCKET_PROXY_LOG_FORMAT", "FORMAT",
+           "text, json (one JSON object per line) or auto: text when stdout is a terminal, JSON "
+           "lines otherwise",
+           [](Config& config, std::string_view what, std::string_view value) {
+               if (value == "text") {
+                   config.log_format = LogFormat::text;
+               } else if (value == "json") {
+                   config.log_format = LogFormat::json;
+               } else if (value == "auto") {
+                   config.log_format.reset();
+               } else {
+                   throw value_error(what, value, "is not a log format: use text, json or auto");
+               }
+           },
+           [](const Config&) { return std::string("auto"); }},
     Option{"--debug", "DEBUG", "", "log every request, not only denials",
            [](Config& config, std::string_view what, std::string_view value) {
                config.debug = parse_bool(what, value);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "log_format.hpp"
 
 namespace socket_proxy {
 
@@ -34,6 +35,7 @@ struct Config {
     Duration keepalive = std::chrono::seconds(10);  // idle pooled daemon connections; 0: no pooling
     Duration timeout = std::chrono::seconds(30);    // daemon connect + response head; 0: none
     bool debug = false;                             // log every request, not only denials
+    std::optional<LogFormat> log_format;  // unset: text on a terminal, JSON lines otherwise
 
     // Limits on what a client may make the proxy hold or wait for (hostile clients).
     std::size_t max_head_bytes =

@@ -8,6 +8,11 @@
 namespace socket_proxy {
 namespace {
 bool debug_enabled = false;
+LogFormat format = LogFormat::text;
+}  // namespace
+
+void set_log_format(LogFormat chosen) {
+    format = chosen;
 }
 
 void set_debug_logging(bool enabled) {
@@ -24,7 +29,8 @@ void log_event(LogLevel level, std::string_view event, const std::vector<LogFiel
     }
     std::timespec now{};
     std::timespec_get(&now, TIME_UTC);
-    std::string line = format_log_line(now, level, event, fields);
+    std::string line = format == LogFormat::json ? format_json_log_line(now, level, event, fields)
+                                                 : format_log_line(now, level, event, fields);
     line.push_back('\n');
     std::string_view rest = line;
     while (!rest.empty()) {

@@ -9,6 +9,7 @@
 namespace socket_proxy {
 
 void set_debug_logging(bool enabled);
+void set_log_format(LogFormat format);
 [[nodiscard]] bool debug_logging();
 
 void log_event(LogLevel level, std::string_view event, const std::vector<LogField>& fields = {});

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+
+#include "json.hpp"
 
 namespace socket_proxy {
 namespace {
@@ -138,6 +141,37 @@ std::string format_log_line(std::timespec when, LogLevel level, std::string_view
     for (const auto& field : fields) {
         append_field(line, field.key, field.value);
     }
+    return line;
+}
+
+namespace {
+
+constexpr std::string_view numeric_keys[] = {
+    "status", "bytes", "ms", "hidden_events", "unreadable_events", "rules", "max_connections"};
+
+bool is_decimal_integer(std::string_view value) {
+    return !value.empty() && value.size() <= 18 && (value == "0" || value.front() != '0') &&
+           std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+std::string format_json_log_line(std::timespec when, LogLevel level, std::string_view event,
+                                 const std::vector<LogField>& fields) {
+    std::string line = "{\"time\":" + json_string(format_timestamp(when));
+    line += ",\"level\":";
+    line += json_string(level_name(level));
+    line += ",\"event\":";
+    line += json_string(event);
+    for (const auto& field : fields) {
+        line += ',';
+        line += json_string(field.key);
+        line += ':';
+        const bool numeric = std::find(std::begin(numeric_keys), std::end(numeric_keys),
+                                       field.key) != std::end(numeric_keys);
+        line += numeric && is_decimal_integer(field.value) ? field.value : json_string(field.value);
+    }
+    line += '}';
     return line;
 }
 

@@ -1,8 +1,10 @@
 // Formatting log lines; pure so the escaping rules are unit-tested. log.hpp writes them.
 //
-// One event per line: `<local time with offset> <level> <event> key=value key="quoted value"`.
+// Text, one event per line: `<local time with offset> <level> <event> key=value key="quoted"`.
 // Values that are not a plain token are quoted, with '"', '\\' and every byte below 0x20 or
 // >= 0x7f escaped, so a client-sent path can never break a line or forge a field.
+// JSON lines: one object per line, {"time":..., "level":..., "event":..., <fields>}, valid JSON
+// whatever bytes a client sent (bytes that are not UTF-8 are replaced).
 #pragma once
 
 #include <ctime>
@@ -14,6 +16,8 @@
 namespace socket_proxy {
 
 enum class LogLevel { debug, info, warning, error };
+
+enum class LogFormat { text, json };
 
 struct LogField {
     std::string_view key;
@@ -32,6 +36,12 @@ void append_field(std::string& line, std::string_view key, std::string_view valu
 [[nodiscard]] std::string format_log_line(std::timespec when, LogLevel level,
                                           std::string_view event,
                                           const std::vector<LogField>& fields);
+
+// Fields that count (status, bytes, ms, ...) are JSON numbers when their value is a decimal
+// integer; every other value is a string.
+[[nodiscard]] std::string format_json_log_line(std::timespec when, LogLevel level,
+                                               std::string_view event,
+                                               const std::vector<LogField>& fields);
 
 [[nodiscard]] std::string_view level_name(LogLevel level);
 

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -7,6 +9,7 @@
 #include "config.hpp"
 #include "health.hpp"
 #include "inspect.hpp"
+#include "log.hpp"
 #include "server.hpp"
 
 #ifndef SOCKET_PROXY_VERSION
@@ -27,6 +30,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "socket-proxy: %s\n", error.what());
         return 2;
     }
+    set_log_format(command_line.config.log_format.value_or(
+        ::isatty(STDOUT_FILENO) ? LogFormat::text : LogFormat::json));
     switch (command_line.command) {
         case Command::help:
             std::fputs(usage().c_str(), stdout);

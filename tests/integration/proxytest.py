@@ -456,6 +456,8 @@ def clean_environment() -> dict:
     """The test's environment without anything the proxy or docker CLI would read."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SOCKET_PROXY_", "DOCKER_")) and k != "DEBUG"}
+    # The tests read the text format; test_logging.py checks the JSON lines a pipe gets by default.
+    env["SOCKET_PROXY_LOG_FORMAT"] = "text"
     return env
 
 

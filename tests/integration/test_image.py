@@ -79,7 +79,8 @@ def run_proxy(resources: ImageResources, user: str, volume: str, *extra: str) ->
     """The image as compose.yml runs it; returns the container's name."""
     name, result = resources.run(
         "spt-image-proxy", "--read-only", "--user", user, "--network", "none",
-        "-v", f"{DOCKER_SOCKET}:/run/docker.sock:ro", "-v", f"{volume}:/run/proxy", *extra, IMAGE)
+        "-v", f"{DOCKER_SOCKET}:/run/docker.sock:ro", "-v", f"{volume}:/run/proxy",
+        "-e", "SOCKET_PROXY_LOG_FORMAT=text", *extra, IMAGE)
     assert result.returncode == 0, f"docker run failed:\n{result.stderr}"
     return name
 
@@ -315,6 +316,19 @@ def test_sigterm_exits_0_at_once_and_removes_the_socket(image, resources, gid):
     assert state["ExitCode"] == 0 and not state["OOMKilled"], f"{state}\n{log}"
     assert "stopping signal=SIGTERM" in log and " stopped" in log, log
     assert not os.path.lexists(volume / "docker.sock"), "the socket file was left behind"
+
+
+def test_docker_logs_get_json_lines_by_default(image, resources, gid):
+    # run_proxy asks for text; the image's own default under `docker logs` (no tty) is JSON.
+    name = run_proxy(resources, f"0:{gid}", resources.volume(), "-e",
+                     "SOCKET_PROXY_LOG_FORMAT=auto")
+    deadline = time.monotonic() + 15
+    while '"event":"listening"' not in (log := logs(docker, name)) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    events = [json.loads(line) for line in log.splitlines()]
+    assert any(event["event"] == "listening" for event in events), log
+    assert all(event["time"].endswith("+00:00") for event in events), log
 
 
 def test_tz_europe_zurich_gives_local_offsets(image, resources, gid):

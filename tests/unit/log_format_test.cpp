@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <time.h>
 
 #include <cstdlib>
@@ -250,6 +252,37 @@ TEST(LogLineTest, TimestampLevelEventFields) {
         const std::string line = format_log_line(when, row.level, row.event, row.fields);
         EXPECT_EQ(line, row.expected);
         EXPECT_EQ(line.find('\n'), std::string::npos);
+    }
+}
+
+TEST(JsonLogLineTest, NumbersWhereTheyCountStringsElsewhere) {
+    const ScopedTimeZone utc("UTC");
+    const std::timespec when{winter_noon_utc, 123'000'000};
+    const std::string line = format_json_log_line(
+        when, LogLevel::warning, "request",
+        {{"status", "403"}, {"bytes", "0"}, {"ms", "012"}, {"path", "42"}, {"rule", "x"}});
+    EXPECT_EQ(line,
+              R"({"time":"2026-01-15T12:00:00.123+00:00","level":"warning","event":"request",)"
+              R"("status":403,"bytes":0,"ms":"012","path":"42","rule":"x"})");
+}
+
+TEST(JsonLogLineTest, EveryByteStaysValidJson) {
+    const ScopedTimeZone utc("UTC");
+    const std::timespec when{winter_noon_utc, 0};
+    std::string every_byte;
+    for (int byte = 0; byte < 256; ++byte) {
+        every_byte += static_cast<char>(byte);
+    }
+    for (const std::string& value :
+         {every_byte, std::string("\"},"), std::string("\xc3\x28"), std::string("\xff\"\n")}) {
+        const std::string line =
+            format_json_log_line(when, LogLevel::info, "request", {{"path", value}});
+        EXPECT_EQ(line.find('\n'), std::string::npos);
+        boost::system::error_code error;
+        const boost::json::value parsed = boost::json::parse(line, error);
+        ASSERT_FALSE(error) << line;
+        EXPECT_EQ(parsed.at("event"), "request");
+        EXPECT_TRUE(parsed.at("path").is_string());
     }
 }
 
