@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "daemon_json.hpp"
+#include "policy.hpp"
 
 namespace socket_proxy {
 namespace json = boost::json;
@@ -26,19 +27,6 @@ constexpr std::array<std::string_view, 19> container_endpoints{
 
 bool contains(auto const& list, std::string_view item) {
     return std::find(list.begin(), list.end(), item) != list.end();
-}
-
-std::vector<std::string_view> segments_of(std::string_view route_path) {
-    std::vector<std::string_view> segments;
-    route_path.remove_prefix(1);
-    while (true) {
-        const std::size_t slash = route_path.find('/');
-        segments.push_back(route_path.substr(0, slash));
-        if (slash == std::string_view::npos) {
-            return segments;
-        }
-        route_path.remove_prefix(slash + 1);
-    }
 }
 
 // Labels as the daemon writes them: an object of strings, or null for none. Anything else is
@@ -110,7 +98,7 @@ std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_vie
     if (reading && route_path == "/events") {
         return ScopedRoute{ScopedRouteKind::events, {}, {}};
     }
-    const std::vector<std::string_view> segments = segments_of(route_path);
+    const std::vector<std::string_view> segments = route_segments(route_path);
     if (segments.size() < 2 || segments[0] != "containers" || segments[1].empty()) {
         return std::nullopt;
     }

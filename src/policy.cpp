@@ -20,20 +20,6 @@ constexpr std::size_t kMaxMessageMethodLength = 32;
 constexpr std::string_view kGlobstar = "**";
 constexpr std::string_view kMultiSuffix = "...}";
 
-std::vector<std::string_view> split_segments(std::string_view path_without_leading_slash) {
-    std::vector<std::string_view> segments;
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t end = path_without_leading_slash.find('/', start);
-        if (end == std::string_view::npos) {
-            segments.push_back(path_without_leading_slash.substr(start));
-            return segments;
-        }
-        segments.push_back(path_without_leading_slash.substr(start, end - start));
-        start = end + 1;
-    }
-}
-
 bool is_placeholder(std::string_view segment) {
     return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
 }
@@ -235,6 +221,14 @@ std::string denial_message(const Request& request, std::string_view why, std::st
     return message;
 }
 
+// A denial by the policy: 403 and the sentence the client sees, naming the rule that decided.
+void deny(Decision& decision, const Request& request, std::string rule, std::string_view why) {
+    decision.verdict = Verdict::deny;
+    decision.status = 403;
+    decision.rule = std::move(rule);
+    decision.message = denial_message(request, why, decision.rule);
+}
+
 int status_for(TargetError error) {
     switch (error) {
         case TargetError::empty:
@@ -270,7 +264,7 @@ PathPattern PathPattern::parse(std::string_view pattern) {
     }
     PathPattern result;
     result.source = std::string(pattern);
-    const std::vector<std::string_view> segments = split_segments(pattern.substr(1));
+    const std::vector<std::string_view> segments = route_segments(pattern);
     for (std::size_t i = 0; i < segments.size(); ++i) {
         check_segment(pattern, segments[i], i + 1 == segments.size());
         result.segments.emplace_back(segments[i]);
@@ -282,7 +276,7 @@ bool PathPattern::matches(std::string_view route_path) const {
     if (route_path.empty() || route_path.front() != '/') {
         return false;
     }
-    const std::vector<std::string_view> path = split_segments(route_path.substr(1));
+    const std::vector<std::string_view> path = route_segments(route_path);
     const bool globstar = !segments.empty() && segments.back() == kGlobstar;
     const std::size_t fixed_count = segments.size() - (globstar ? 1 : 0);
 
@@ -352,6 +346,21 @@ Policy Policy::read_only() {
     return policy;
 }
 
+std::vector<std::string_view> route_segments(std::string_view path) {
+    path.remove_prefix(path.empty() ? 0 : 1);
+    std::vector<std::string_view> segments;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) {
+            segments.push_back(path.substr(start));
+            return segments;
+        }
+        segments.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+}
+
 bool ClientSelector::matches(const Client& client) const {
     if (transport && *transport != client.transport) {
         return false;
@@ -386,15 +395,10 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         }
         if (applies == Applies::undecidable) {
             // Deny on doubt: whichever way the rule went, the daemon might read other values.
-            decision.verdict = Verdict::deny;
-            decision.status = 403;
-            decision.rule = "query";
-            decision.message = denial_message(
-                request,
-                "rule " + rule.name +
-                    " looks at the query, which the daemon could read another way (a ';' "
-                    "separator, a bad escape, or a form-encoded body)",
-                decision.rule);
+            deny(decision, request, "query",
+                 "rule " + rule.name +
+                     " looks at the query, which the daemon could read another way (a ';' "
+                     "separator, a bad escape, or a form-encoded body)");
             return decision;
         }
         decision.verdict = rule.verdict;
@@ -403,22 +407,17 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         if (rule.verdict == Verdict::allow && !rule.container_labels.empty()) {
             decision.scope = scoped_route(request.method, route_path);
             if (!decision.scope) {
-                decision.verdict = Verdict::deny;
-                decision.status = 403;
-                decision.message = denial_message(
-                    request,
-                    "rule " + rule.name +
-                        " shows only labelled containers, and the proxy cannot narrow this "
-                        "route to them",
-                    rule.name);
+                deny(decision, request, rule.name,
+                     "rule " + rule.name +
+                         " shows only labelled containers, and the proxy cannot narrow this "
+                         "route to them");
                 return decision;
             }
             decision.container_labels = rule.container_labels;
         }
         if (rule.verdict == Verdict::deny) {
-            decision.status = 403;
-            decision.message = denial_message(
-                request, rule.why.empty() ? "the policy denies this request" : rule.why, rule.name);
+            deny(decision, request, rule.name,
+                 rule.why.empty() ? "the policy denies this request" : rule.why);
         }
         return decision;
     }
@@ -427,9 +426,7 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
     decision.rule = "default";
     decision.redact = policy.redact;
     if (policy.default_verdict == Verdict::deny) {
-        decision.status = 403;
-        decision.message =
-            denial_message(request, "no rule of the policy allows this request", decision.rule);
+        deny(decision, request, "default", "no rule of the policy allows this request");
     }
     return decision;
 }

@@ -114,6 +114,10 @@ struct Decision {
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };
 
+// The segments of a route path or pattern after its leading '/':
+// "/containers/c1/json" -> {"containers", "c1", "json"}, "/" -> {""}.
+[[nodiscard]] std::vector<std::string_view> route_segments(std::string_view path);
+
 [[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
 
 // One rule as a line of text, the way `socket-proxy check` lists it:

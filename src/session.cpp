@@ -223,26 +223,60 @@ asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_bu
 
 // Reads the rest of a daemon answer into `body`: held answers (rewritten, or looked at by the
 // proxy) are bounded; a longer one ends with http::error::body_limit.
+// Reads the next piece of a daemon answer's body into `scratch`; returns its size in `read`.
+asio::awaitable<error_code> read_body_piece(DaemonStream& daemon, beast::flat_buffer& buffer,
+                                            http::response_parser<http::buffer_body>& parser,
+                                            std::vector<char>& scratch, std::size_t& read) {
+    auto& piece = parser.get().body();
+    piece.data = scratch.data();
+    piece.size = scratch.size();
+    auto [error, ignored] = co_await http::async_read_some(daemon, buffer, parser, nothrow);
+    read = scratch.size() - piece.size;
+    co_return error == http::error::need_buffer ? error_code{} : error;
+}
+
 asio::awaitable<error_code> read_whole_body(DaemonStream& daemon, beast::flat_buffer& buffer,
                                             http::response_parser<http::buffer_body>& parser,
                                             std::vector<char>& scratch, std::string& body) {
-    auto& piece = parser.get().body();
     while (!parser.is_done()) {
-        piece.data = scratch.data();
-        piece.size = scratch.size();
-        auto [error, ignored] = co_await http::async_read_some(daemon, buffer, parser, nothrow);
-        if (error == http::error::need_buffer) {
-            error = {};
-        }
-        if (error) {
+        std::size_t read = 0;
+        if (const error_code error =
+                co_await read_body_piece(daemon, buffer, parser, scratch, read)) {
             co_return error;
         }
-        body.append(scratch.data(), scratch.size() - piece.size);
+        body.append(scratch.data(), read);
         if (body.size() > max_redacted_body_bytes) {
             co_return http::error::body_limit;
         }
     }
     co_return error_code{};
+}
+
+// A daemon connection goes back to the pool only when its answer ended cleanly and nothing of
+// a next answer is buffered; otherwise it is closed.
+void finish_daemon_connection(DaemonPool& daemons, DaemonStream& daemon, bool complete,
+                              bool keep_alive, const beast::flat_buffer& leftover) {
+    if (complete && keep_alive && leftover.size() == 0) {
+        daemons.release(std::move(daemon));
+    } else {
+        daemon.close();
+    }
+}
+
+// The daemon's end-to-end fields for an answer the proxy re-frames itself: no hop-by-hop
+// fields, no framing (the proxy sets its own).
+http::response_header<> reframed_head(const http::response_header<>& daemon_head,
+                                      unsigned client_version) {
+    http::response_header<> head;
+    head.result(daemon_head.result());
+    head.version(client_version);
+    for (const auto& field : daemon_head) {
+        head.insert(field.name_string(), field.value());
+    }
+    remove_hop_by_hop_fields(head, false);
+    head.erase(http::field::transfer_encoding);
+    head.erase(http::field::content_length);
+    return head;
 }
 
 // Asks the daemon, on a connection of the proxy's own, which container `reference` names
@@ -300,11 +334,7 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
                 "socket-proxy: the Docker engine at " + path +
                     " did not answer which container this is: " + read_error.message());
         }
-        if (parser.keep_alive() && buffer.size() == 0) {
-            daemons.release(std::move(daemon));
-        } else {
-            daemon.close();
-        }
+        finish_daemon_connection(daemons, daemon, true, parser.keep_alive(), buffer);
         const auto& answer = parser.get();
         if (answer.result() == http::status::not_found) {
             co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
@@ -790,11 +820,8 @@ class Session {
                     request, decision, status, relayed.bytes, started, std::move(extra));
 
         const bool complete = !relayed.read_error && !relayed.write_error && parser.is_done();
-        if (complete && parser.keep_alive() && daemon_buffer.size() == 0) {
-            context_.daemons.release(std::move(daemon));
-        } else {
-            daemon.close();
-        }
+        finish_daemon_connection(context_.daemons, daemon, complete, parser.keep_alive(),
+                                 daemon_buffer);
         co_return complete&& keep_client;
     }
 
@@ -827,11 +854,8 @@ class Session {
                 "the Docker engine's answer broke off before it could be " + rewrite.done + ": " +
                     read_error.message());
         }
-        if (parser.keep_alive() && daemon_buffer.size() == 0) {
-            context_.daemons.release(std::move(daemon));
-        } else {
-            daemon.close();
-        }
+        finish_daemon_connection(context_.daemons, daemon, true, parser.keep_alive(),
+                                 daemon_buffer);
         const std::optional<std::string> rewritten = rewrite.apply(body);
         if (!rewritten) {
             co_return co_await answer_not_rewritten(
@@ -840,15 +864,8 @@ class Session {
                     rewrite.done);
         }
 
-        auto& daemon_response = parser.get();
-        http::response<http::string_body> response{daemon_response.result(), client_version};
-        for (const auto& field : daemon_response) {
-            response.insert(field.name_string(), field.value());
-        }
-        remove_hop_by_hop_fields(response, false);
-        response.erase(http::field::transfer_encoding);
-        response.erase(http::field::content_length);
-        response.body() = *rewritten;
+        http::response<http::string_body> response{reframed_head(parser.get(), client_version),
+                                                   *rewritten};
         response.keep_alive(client_keep_alive);
         response.prepare_payload();
         auto [error, written] = co_await http::async_write(client_, response, nothrow);
@@ -878,15 +895,7 @@ class Session {
         DaemonStream& daemon = connection.stream;
         const OpenStream open_stream(context_.state, true);
         const bool chunked = client_version >= 11;
-        http::response_header<> head;
-        head.result(parser.get().result());
-        head.version(client_version);
-        for (const auto& field : parser.get()) {
-            head.insert(field.name_string(), field.value());
-        }
-        remove_hop_by_hop_fields(head, false);
-        head.erase(http::field::transfer_encoding);
-        head.erase(http::field::content_length);
+        http::response_header<> head = reframed_head(parser.get(), client_version);
         head.set(http::field::connection, "close");
         if (chunked) {
             head.set(http::field::transfer_encoding, "chunked");
@@ -941,20 +950,14 @@ class Session {
                                        std::vector<char>& scratch, EventRelay& relay) {
         std::string pending;
         std::string visible;
-        auto& piece = parser.get().body();
         while (!parser.is_done()) {
-            piece.data = scratch.data();
-            piece.size = scratch.size();
-            auto [error, ignored] =
-                co_await http::async_read_some(daemon, daemon_buffer, parser, nothrow);
-            if (error == http::error::need_buffer) {
-                error = {};
-            }
-            if (error) {
+            std::size_t read = 0;
+            if (const error_code error =
+                    co_await read_body_piece(daemon, daemon_buffer, parser, scratch, read)) {
                 relay.problem = "daemon: " + error.message();
                 co_return;
             }
-            pending.append(scratch.data(), scratch.size() - piece.size);
+            pending.append(scratch.data(), read);
             const bool last = parser.is_done();
             std::size_t line_start = 0;
             for (;;) {

@@ -446,6 +446,18 @@ def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> str:
     return str(path)
 
 
+def answers_ping(path: str) -> bool:
+    """Whether an engine (Docker's, podman's, a spare one) answers /_ping on this socket yet."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            probe.connect(path)
+            probe.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            return probe.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

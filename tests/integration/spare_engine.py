@@ -12,28 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
-from proxytest import docker_socket_gid, is_root
+from proxytest import answers_ping, docker_socket_gid, is_root
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-
-
-def _answers(path: str) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(2)
-            probe.connect(path)
-            probe.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-            return probe.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
 
 
 class SpareEngine:
@@ -69,7 +57,7 @@ class SpareEngine:
                                          start_new_session=True)
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(self.socket_path):
+        while not answers_ping(self.socket_path):
             if self.proc.poll() is not None:
                 raise AssertionError(f"the spare dockerd exited with {self.proc.returncode}:\n"
                                      f"{self.log_tail()}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,24 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from proxytest import (TEST_IMAGE, LineReader, docker, docker_popen, docker_socket_gid,
-                       is_root, random_suffix, stop_process, tick_number)
+from proxytest import (TEST_IMAGE, LineReader, answers_ping, docker, docker_popen,
+                       docker_socket_gid, is_root, random_suffix, stop_process, tick_number)
 
 # Podman sets the OCI runtime's rlimits to its own defaults (nofile 1048576), above the hard
 # limits here: containers get explicit ones.
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 SECRET = f"hunter2-{random_suffix()}"
-
-
-def _answers(path: str) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(2)
-            probe.connect(path)
-            probe.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-            return probe.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +47,7 @@ def podman(engine):
                                stderr=open(root / "service.log", "wb"), start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while not _answers(socket_path):
+        while not answers_ping(socket_path):
             assert service.poll() is None, (root / "service.log").read_text()
             assert time.monotonic() < deadline, "podman system service did not answer in 30 s"
             time.sleep(0.1)
