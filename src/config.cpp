@@ -226,6 +226,13 @@ constexpr std::array options{
                config.tcp = parse_tcp_endpoint(what, value);
            },
            [](const Config& defaults) { return format_tcp_endpoint(defaults.tcp); }},
+    Option{"--metrics", "SOCKET_PROXY_METRICS", "ADDR|off",
+           "serve Prometheus metrics at http://ADDR/metrics (127.0.0.1:9102), on a listener of "
+           "its own that the policy does not apply to, or off",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.metrics = parse_tcp_endpoint(what, value);
+           },
+           [](const Config& defaults) { return format_tcp_endpoint(defaults.metrics); }},
     Option{"--keepalive", "SOCKET_PROXY_KEEPALIVE", "D",
            "how long an idle daemon connection is kept for reuse; 0 disables pooling",
            [](Config& config, std::string_view what, std::string_view value) {

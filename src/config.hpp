@@ -32,6 +32,7 @@ struct Config {
     uid_t uid = 1000;  // owner of the listening socket, and who we drop to
     gid_t gid = 1000;
     std::optional<TcpEndpoint> tcp = TcpEndpoint{"0.0.0.0", 2375};  // nullopt: "off"
+    std::optional<TcpEndpoint> metrics;  // Prometheus listener; nullopt: "off" (the default)
     Duration keepalive = std::chrono::seconds(10);  // idle pooled daemon connections; 0: no pooling
     Duration timeout = std::chrono::seconds(30);    // daemon connect + response head; 0: none
     bool debug = false;                             // log every request, not only denials

@@ -88,6 +88,11 @@ int run_healthcheck(const Config& config) {
     if (status_line.rfind("HTTP/1.1 200 ", 0) == 0 || status_line == "HTTP/1.1 200") {
         return 0;
     }
+    if (status_line.rfind("HTTP/1.1 403", 0) == 0) {
+        return fail("GET /_ping through " + path +
+                    " answered 403: the policy refuses it; add a rule allowing GET /_ping "
+                    "(README: Tools behind the proxy)");
+    }
     return fail("GET /_ping through " + path + " answered \"" + status_line + "\"");
 }
 

@@ -94,14 +94,15 @@ asio::local::stream_protocol::acceptor bind_unix_listener(asio::io_context& io,
     return acceptor;
 }
 
-asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoint& endpoint) {
+asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoint& endpoint,
+                                          std::string_view variable) {
+    const std::string setting(variable);
     error_code error;
     const auto address = asio::ip::make_address(endpoint.address, error);
     const std::string shown = (address.is_v6() ? "[" + endpoint.address + "]" : endpoint.address) +
                               ":" + std::to_string(endpoint.port);
     if (error) {
-        throw StartupError("SOCKET_PROXY_TCP address " + shown +
-                           " is not valid: " + error.message());
+        throw StartupError(setting + " address " + shown + " is not valid: " + error.message());
     }
     const asio::ip::tcp::endpoint bind_endpoint(address, endpoint.port);
     asio::ip::tcp::acceptor acceptor(io);
@@ -117,8 +118,8 @@ asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoin
         acceptor.bind(bind_endpoint, error);
     }
     if (error) {
-        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() +
-                           "; set SOCKET_PROXY_TCP to a free address:port, or off");
+        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() + "; set " +
+                           setting + " to a free address:port, or off");
     }
     return acceptor;
 }

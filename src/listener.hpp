@@ -10,6 +10,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "config.hpp"
 #include "policy.hpp"
@@ -28,8 +29,10 @@ boost::asio::local::stream_protocol::acceptor bind_unix_listener(boost::asio::io
                                                                  const std::string& path, uid_t uid,
                                                                  gid_t gid);
 
+// `variable` names the setting in errors: SOCKET_PROXY_TCP or SOCKET_PROXY_METRICS.
 boost::asio::ip::tcp::acceptor bind_tcp_listener(boost::asio::io_context& io,
-                                                 const TcpEndpoint& endpoint);
+                                                 const TcpEndpoint& endpoint,
+                                                 std::string_view variable);
 
 // Who is on the other end: SO_PEERCRED for unix clients, the address for TCP clients.
 Client identify_unix_client(boost::asio::local::stream_protocol::socket& socket);

@@ -33,6 +33,16 @@ std::string read_policy_file(const std::string& path) {
 
 namespace {
 
+// The health check asks GET /_ping through the proxy's own socket, decided like any request;
+// judged for the proxy's own user, whom the container's processes usually run as.
+bool allows_health_check(const Policy& policy, const Config& config) {
+    Client health_check;
+    health_check.transport = Client::Transport::unix_socket;
+    health_check.uid = config.uid;
+    health_check.gid = config.gid;
+    return decide(Request{"GET", "/_ping", "docker"}, health_check, policy).allowed();
+}
+
 std::shared_ptr<const Policy> with_settings(Policy policy, const Config& config) {
     if (config.redact) {
         policy.redact = *config.redact;
@@ -54,6 +64,13 @@ LoadedPolicy load_policy(const Config& config, const Environment& environment) {
         });
         loaded.policy = with_settings(
             parse_policy_file(read_policy_file(config.policy_file), config.policy_file), config);
+        if (!allows_health_check(*loaded.policy, config)) {
+            loaded.warnings.push_back(
+                "the policy file " + config.policy_file +
+                " refuses GET /_ping to a unix client with uid " + std::to_string(config.uid) +
+                ", so `socket-proxy healthcheck` (the image's HEALTHCHECK) will report "
+                "unhealthy: add a rule {methods: [GET, HEAD], path: /_ping, action: allow}");
+        }
         return loaded;
     }
     if (auto switches = policy_from_switches(environment)) {

@@ -22,6 +22,7 @@
 
 #include "listener.hpp"
 #include "log.hpp"
+#include "metrics_listener.hpp"
 #include "policy.hpp"
 #include "policy_file.hpp"
 #include "policy_source.hpp"
@@ -179,6 +180,7 @@ class Server {
                   {{"version", SOCKET_PROXY_VERSION},
                    {"unix", config_.listen_socket_path()},
                    {"tcp", format_tcp_endpoint(config_.tcp)},
+                   {"metrics", format_tcp_endpoint(config_.metrics)},
                    {"docker", config_.docker_socket},
                    {"policy", policy_->source},
                    {"max_connections", std::to_string(max_connections_)}});
@@ -195,7 +197,11 @@ class Server {
         unix_acceptor_.emplace(
             bind_unix_listener(io_, config_.listen_socket_path(), config_.uid, config_.gid));
         if (config_.tcp) {
-            tcp_acceptor_.emplace(bind_tcp_listener(io_, *config_.tcp));
+            tcp_acceptor_.emplace(bind_tcp_listener(io_, *config_.tcp, "SOCKET_PROXY_TCP"));
+        }
+        if (config_.metrics) {
+            metrics_acceptor_.emplace(
+                bind_tcp_listener(io_, *config_.metrics, "SOCKET_PROXY_METRICS"));
         }
     }
 
@@ -208,6 +214,19 @@ class Server {
             asio::co_spawn(io_, accept_clients<tcp>(*tcp_acceptor_, identify_tcp_client),
                            asio::detached);
         }
+        if (metrics_acceptor_) {
+            metrics_acceptor_->listen(asio::socket_base::max_listen_connections);
+            asio::co_spawn(io_,
+                           serve_metrics(*metrics_acceptor_,
+                                         MetricsContext{state_, daemons_, engine_ping_timeout()}),
+                           asio::detached);
+        }
+    }
+
+    // A scrape must not wait long on an engine that hangs: Prometheus gives up after 10 s.
+    Duration engine_ping_timeout() const {
+        constexpr Duration longest = std::chrono::seconds(5);
+        return config_.timeout.count() > 0 ? std::min(config_.timeout, longest) : longest;
     }
 
     template <class Protocol, class Identify>
@@ -278,6 +297,7 @@ class Server {
                        {"reason", "not in SOCKET_PROXY_ALLOW_FROM"},
                        {"count", std::to_string(refused)}});
         }
+        state_.metrics.count_refused(RefusedConnection::allow_from);
         answer_and_close<Protocol>(std::move(socket), outsider_response_);
     }
 
@@ -289,6 +309,7 @@ class Server {
                                       " client connections reached (SOCKET_PROXY_MAX_CONNECTIONS)"},
                        {"count", std::to_string(refused)}});
         }
+        state_.metrics.count_refused(RefusedConnection::connection_limit);
         answer_and_close<Protocol>(std::move(socket), over_limit_response_);
     }
 
@@ -384,6 +405,9 @@ class Server {
         if (tcp_acceptor_) {
             tcp_acceptor_->close(ignored);
         }
+        if (metrics_acceptor_) {
+            metrics_acceptor_->close(ignored);
+        }
         remove_socket_file();
 
         asio::steady_timer wait(io_);
@@ -423,6 +447,7 @@ class Server {
     asio::signal_set reload_signals_;
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
+    std::optional<tcp::acceptor> metrics_acceptor_;
     std::size_t max_connections_ = 0;
     std::string over_limit_response_;
     std::string out_of_descriptors_response_;

@@ -72,8 +72,12 @@ constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 
 using Clock = std::chrono::steady_clock;
 
-long long milliseconds_since(Clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+long long milliseconds_between(Clock::time_point start, Clock::time_point end) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count();
+}
+
+double seconds_between(Clock::time_point start, Clock::time_point end) {
+    return std::chrono::duration<double>(end - start).count();
 }
 
 std::string describe(const Client& client) {
@@ -390,14 +394,17 @@ std::string chunk_text(std::string_view data) {
 
 // Copies bytes one way until EOF, then half-closes the other side: after an upgrade (101)
 // the connection is a raw pipe, e.g. `docker attach`.
+// Returns how many bytes went through.
 template <class From, class To>
-asio::awaitable<void> pipe_bytes(From& from, To& to, std::span<char> scratch) {
+asio::awaitable<std::uint64_t> pipe_bytes(From& from, To& to, std::span<char> scratch) {
+    std::uint64_t piped = 0;
     for (;;) {
         auto [read_error, count] =
             co_await from.async_read_some(asio::buffer(scratch.data(), scratch.size()), nothrow);
         if (count > 0) {
             auto [write_error, written] =
                 co_await asio::async_write(to, asio::buffer(scratch.data(), count), nothrow);
+            piped += written;
             if (write_error) {
                 break;
             }
@@ -408,7 +415,13 @@ asio::awaitable<void> pipe_bytes(From& from, To& to, std::span<char> scratch) {
     }
     error_code ignored;
     to.shutdown(asio::socket_base::shutdown_send, ignored);
+    co_return piped;
 }
+
+struct TunnelBytes {
+    std::uint64_t to_daemon = 0;
+    std::uint64_t to_client = 0;
+};
 
 template <class Protocol>
 class Session {
@@ -554,6 +567,7 @@ class Session {
                   {{"client", describe(identity_)},
                    {"status", std::to_string(static_cast<int>(status))},
                    {"error", why}});
+        count_bad_request({}, status);
         co_await answer_error(status, "socket-proxy refused the request: " + why, false, 11);
     }
 
@@ -562,6 +576,9 @@ class Session {
         const auto started = Clock::now();
         auto& request = parser.get();
         answering_head_ = request.method() == http::verb::head;
+        raw_target_ = request.target();
+        bytes_in_ = 0;
+        stream_started_.reset();
 
         if (const std::string problem = find_ambiguity(request); !problem.empty()) {
             log_event(LogLevel::warning, "bad-request",
@@ -570,6 +587,7 @@ class Session {
                        {"path", std::string(request.target())},
                        {"status", "400"},
                        {"error", problem}});
+            count_bad_request(request.method_string(), http::status::bad_request);
             co_await answer_error(http::status::bad_request,
                                   "socket-proxy refused the request: " + problem, false,
                                   request.version());
@@ -674,6 +692,7 @@ class Session {
                 const auto sent =
                     co_await relay_body(client_, client_buffer_, parser, daemon, request_out,
                                         scratch, context_.config.idle_timeout);
+                bytes_in_ = sent.bytes;
                 if (sent.read_error || sent.write_error) {
                     co_return co_await answer_body_relay_failed(request, decision, sent,
                                                                 client_version, started);
@@ -773,10 +792,14 @@ class Session {
             daemon.close();
             co_return false;
         }
+        if (streaming) {
+            stream_started_ = Clock::now();
+        }
         if (upgraded) {
-            log_request(LogLevel::debug, request, decision, 101, 0, started,
+            const TunnelBytes tunnelled = co_await tunnel(daemon, daemon_buffer, scratch);
+            bytes_in_ = tunnelled.to_daemon;
+            log_request(LogLevel::debug, request, decision, 101, tunnelled.to_client, started,
                         {{"stream", "upgrade"}});
-            co_await tunnel(daemon, daemon_buffer, scratch);
             co_return false;
         }
 
@@ -907,6 +930,7 @@ class Session {
             daemon.close();
             co_return false;
         }
+        stream_started_ = Clock::now();
 
         EventRelay relay;
         auto finished =
@@ -1051,26 +1075,33 @@ class Session {
         }
     }
 
-    asio::awaitable<void> tunnel(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
-                                 std::vector<char>& scratch) {
+    asio::awaitable<TunnelBytes> tunnel(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
+                                        std::vector<char>& scratch) {
         auto& client_socket = client_.socket();
         auto& daemon_socket = daemon.socket();
+        TunnelBytes tunnelled;
         // Bytes that arrived with the heads belong to the raw stream.
         if (daemon_buffer.size() > 0) {
             auto [error, written] =
                 co_await asio::async_write(client_socket, daemon_buffer.data(), nothrow);
+            tunnelled.to_client += written;
             if (error)
-                co_return;
+                co_return tunnelled;
         }
         if (client_buffer_.size() > 0) {
             auto [error, written] =
                 co_await asio::async_write(daemon_socket, client_buffer_.data(), nothrow);
+            tunnelled.to_daemon += written;
             if (error)
-                co_return;
+                co_return tunnelled;
         }
         std::vector<char> upstream_scratch(relay_chunk_bytes);
-        co_await (pipe_bytes(client_socket, daemon_socket, std::span<char>(upstream_scratch)) &&
-                  pipe_bytes(daemon_socket, client_socket, std::span<char>(scratch)));
+        const auto [to_daemon, to_client] =
+            co_await (pipe_bytes(client_socket, daemon_socket, std::span<char>(upstream_scratch)) &&
+                      pipe_bytes(daemon_socket, client_socket, std::span<char>(scratch)));
+        tunnelled.to_daemon += to_daemon;
+        tunnelled.to_client += to_client;
+        co_return tunnelled;
     }
 
     asio::awaitable<bool> answer_daemon_unreachable(const http::request<http::buffer_body>& request,
@@ -1148,28 +1179,47 @@ class Session {
         client_.expires_never();
     }
 
+    // Every answered request ends here: counted for the metrics, then logged at `level`.
     void log_request(LogLevel level, const http::request<http::buffer_body>& request,
-                     const Decision& decision, int status, std::uint64_t bytes,
+                     const Decision& decision, int status, std::uint64_t bytes_out,
                      Clock::time_point started, std::vector<LogField> extra = {}) {
+        const auto ended = Clock::now();
+        const std::string_view route =
+            decision.target ? std::string_view(decision.target->route_path) : std::string_view();
+        context_.state.metrics.record({decision.allowed(), request.method_string(), route, status,
+                                       seconds_between(started, ended), stream_started_.has_value(),
+                                       bytes_in_, bytes_out});
         if (level == LogLevel::debug && !debug_logging()) {
             return;
         }
         std::vector<LogField> fields{
             {"client", describe(identity_)},
             {"method", std::string(request.method_string())},
-            // Denials show the target as the client sent it; forwarded requests as the daemon got
-            // it.
-            {"path", std::string(request.target())},
-            {"decision", decision.allowed() ? "allow" : "deny"},
-            {"rule", decision.rule},
-            {"status", std::to_string(status)},
-            {"bytes", std::to_string(bytes)},
-            {"ms", std::to_string(milliseconds_since(started))},
+            {"path", raw_target_},  // as the client sent it; `route` is what the policy judged
         };
+        if (decision.target) {
+            fields.push_back({"route", std::string(route)});
+        }
+        fields.insert(fields.end(), {{"decision", decision.allowed() ? "allow" : "deny"},
+                                     {"rule", decision.rule},
+                                     {"status", std::to_string(status)},
+                                     {"bytes_in", std::to_string(bytes_in_)},
+                                     {"bytes_out", std::to_string(bytes_out)},
+                                     {"ms", std::to_string(milliseconds_between(started, ended))}});
+        if (stream_started_) {
+            fields.push_back(
+                {"stream_ms", std::to_string(milliseconds_between(*stream_started_, ended))});
+        }
         for (auto& field : extra) {
             fields.push_back(std::move(field));
         }
         log_event(level, "request", fields);
+    }
+
+    // A request refused before it could be decided (a head the proxy cannot read).
+    void count_bad_request(std::string_view method, http::status status) {
+        context_.state.metrics.record(
+            {false, method, {}, static_cast<int>(status), 0, false, 0, 0});
     }
 
     ClientStream client_;
@@ -1181,6 +1231,10 @@ class Session {
     std::string request_line_refusal_;  // why read_head refused the request line
     bool answering_head_ = false;       // the request being answered is a HEAD
     bool linger_before_close_ = false;  // an error answer closes the connection: drain first
+    // The request being answered, for its log line and metrics.
+    std::string raw_target_;
+    std::uint64_t bytes_in_ = 0;                       // request body bytes sent to the daemon
+    std::optional<Clock::time_point> stream_started_;  // set once a stream's head went out
 };
 
 }  // namespace

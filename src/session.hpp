@@ -8,17 +8,19 @@
 
 #include "config.hpp"
 #include "memory.hpp"
+#include "metrics.hpp"
 #include "policy.hpp"
 #include "upstream.hpp"
 
 namespace socket_proxy {
 
-// What the server knows of its sessions, for graceful shutdown (and, later, metrics).
+// What the server knows of its sessions, for graceful shutdown and metrics.
 struct ServerState {
     std::size_t open_sessions = 0;       // counted by the acceptor, uncounted by the session
     std::size_t refusing_sessions = 0;   // connections over the limit being answered 503
     std::size_t requests_in_flight = 0;  // forwarded requests whose response has not ended
     std::size_t open_streams = 0;        // of those, responses of unknown length and tunnels
+    Metrics metrics;                     // every answered request, counted when it ends
 };
 
 struct SessionContext {

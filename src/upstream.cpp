@@ -54,6 +54,7 @@ asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
         asio::local::stream_protocol::endpoint(socket_path_), asio::as_tuple(asio::use_awaitable));
     stream.expires_never();
     if (error) {
+        ++connect_errors_;
         co_return error;
     }
     co_return DaemonConnection{std::move(stream), false};

@@ -12,6 +12,7 @@
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <string>
 
@@ -43,6 +44,7 @@ class DaemonPool {
 
     [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
     [[nodiscard]] std::size_t idle_count() const { return idle_.size(); }
+    [[nodiscard]] std::uint64_t connect_errors() const { return connect_errors_; }
 
   private:
     struct Idle {
@@ -60,6 +62,7 @@ class DaemonPool {
     std::deque<Idle> idle_;
     boost::asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
+    std::uint64_t connect_errors_ = 0;
 };
 
 }  // namespace socket_proxy

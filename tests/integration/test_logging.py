@@ -31,7 +31,7 @@ def test_a_pipe_gets_json_lines_by_default(proxy_factory, ticker):
     assert listening["unix"] == proxy.unix_path
     allowed = next(event for event in events if event["event"] == "request" and
                    event.get("decision") == "allow")
-    assert allowed["status"] == 200 and isinstance(allowed["bytes"], int) and allowed["bytes"] > 0
+    assert allowed["status"] == 200 and isinstance(allowed["bytes_out"], int) and allowed["bytes_out"] > 0
     assert isinstance(allowed["ms"], int) and allowed["method"] == "GET"
     assert allowed["client"].startswith("unix:uid=")
     denied = next(event for event in events if event.get("decision") == "deny")

@@ -103,6 +103,22 @@ def test_check_prints_the_effective_rules(policy_dir):
     assert result.returncode == 2 and '"action"' in result.stderr and result.stdout == ""
 
 
+def test_a_policy_without_ping_warns_that_the_health_check_will_fail(proxy_factory, policy_dir):
+    no_ping = write_policy(policy_dir, "rules:\n  - {name: info, methods: GET, path: /info, "
+                           "action: allow}\n", "no-ping.yaml")
+    result = run_binary("check", "--policy", no_ping)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and "warning" in result.stderr and \
+        "GET /_ping" in result.stderr and "healthcheck" in result.stderr, result.stderr
+    assert run_binary("check", "--policy", write_policy(policy_dir, LOGS_ONLY)).stderr == ""
+    proxy = proxy_factory("--policy", no_ping)
+    assert proxy.wait_for_log(lambda line: "warning policy" in line and "/_ping" in line), \
+        proxy.log
+    health = run_binary("healthcheck", "--volume", str(proxy.volume))
+    assert health.returncode == 1 and "403" in health.stderr and \
+        "allowing GET /_ping" in health.stderr, health.stderr
+
+
 def test_explain_gives_the_live_decision(proxy_factory, policy_dir, ticker):
     policy = write_policy(policy_dir, LOGS_ONLY)
     cases = [

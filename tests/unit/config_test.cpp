@@ -50,6 +50,7 @@ void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.uid, expected.uid);
     EXPECT_EQ(actual.gid, expected.gid);
     EXPECT_EQ(format_tcp_endpoint(actual.tcp), format_tcp_endpoint(expected.tcp));
+    EXPECT_EQ(format_tcp_endpoint(actual.metrics), format_tcp_endpoint(expected.metrics));
     EXPECT_EQ(actual.keepalive.count(), expected.keepalive.count());
     EXPECT_EQ(actual.timeout.count(), expected.timeout.count());
     EXPECT_EQ(actual.debug, expected.debug);
@@ -282,6 +283,11 @@ TEST(ConfigEnvTest, ReadsEveryVariable) {
          {{"SOCKET_PROXY_TCP", "[::1]:2376"}},
          [](Config& c) {
              c.tcp = TcpEndpoint{"::1", 2376};
+         }},
+        {"metrics listener",
+         {{"SOCKET_PROXY_METRICS", "127.0.0.1:9102"}},
+         [](Config& c) {
+             c.metrics = TcpEndpoint{"127.0.0.1", 9102};
          }},
         {"durations",
          {{"SOCKET_PROXY_KEEPALIVE", "0"}, {"SOCKET_PROXY_TIMEOUT", "500ms"}},

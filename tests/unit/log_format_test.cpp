@@ -258,12 +258,16 @@ TEST(LogLineTest, TimestampLevelEventFields) {
 TEST(JsonLogLineTest, NumbersWhereTheyCountStringsElsewhere) {
     const ScopedTimeZone utc("UTC");
     const std::timespec when{winter_noon_utc, 123'000'000};
-    const std::string line = format_json_log_line(
-        when, LogLevel::warning, "request",
-        {{"status", "403"}, {"bytes", "0"}, {"ms", "012"}, {"path", "42"}, {"rule", "x"}});
+    const std::string line = format_json_log_line(when, LogLevel::warning, "request",
+                                                  {{"status", "403"},
+                                                   {"bytes_out", "0"},
+                                                   {"stream_ms", "7"},
+                                                   {"ms", "012"},
+                                                   {"path", "42"},
+                                                   {"rule", "x"}});
     EXPECT_EQ(line,
               R"({"time":"2026-01-15T12:00:00.123+00:00","level":"warning","event":"request",)"
-              R"("status":403,"bytes":0,"ms":"012","path":"42","rule":"x"})");
+              R"("status":403,"bytes_out":0,"stream_ms":7,"ms":"012","path":"42","rule":"x"})");
 }
 
 TEST(JsonLogLineTest, EveryByteStaysValidJson) {

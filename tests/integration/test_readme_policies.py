@@ -1,0 +1,330 @@
+"""The policy files of the README's "Tools behind the proxy" and "Migrating from other proxies",
+held to what the text says about them.
+
+Each file is a fenced ```yaml block right after `<!-- policy: NAME -->`. For each, `socket-proxy
+check` must accept it, and `socket-proxy explain` (the proxy's own decide(), so no engine is
+needed) must allow every call the tool makes and refuse the calls it must not get. The calls are
+the ones the README lists, taken from each tool's source: Traefik's pkg/provider/docker,
+Homepage's dockerode calls, Dozzle's internal/docker/client.go, Portainer's snapshot and pages,
+Watchtower's pkg/container/client.go, Uptime Kuma's docker monitor.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from proxytest import REPO, clean_environment, proxy_binary
+
+README = REPO / "README.md"
+SECTIONS = ("## Tools behind the proxy", "## Migrating from other proxies")
+MARKER = re.compile(r"<!-- policy: ([a-z0-9-]+) -->")
+
+# Tecnativa-style switches in the test's own environment would be an error beside --policy.
+SWITCHES = ("AUTH", "BUILD", "COMMIT", "CONFIGS", "CONTAINERS", "DISTRIBUTION", "EVENTS", "EXEC",
+            "GRPC", "IMAGES", "INFO", "NETWORKS", "NODES", "PING", "PLUGINS", "SECRETS",
+            "SERVICES", "SESSION", "SWARM", "SYSTEM", "TASKS", "VERSION", "VOLUMES", "POST",
+            "DELETE", "ALLOW_START", "ALLOW_STOP", "ALLOW_RESTARTS")
+
+CONTAINER_ID = "3f4e8c2a9b1d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+IMAGE_ID = "sha256:9b1d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f3f4e8c2a"
+# Filters as the Go client sends them: {"type":{"container":true}}, {"status":{"running":true}}.
+EVENTS_OF_CONTAINERS = "%7B%22type%22%3A%7B%22container%22%3Atrue%7D%7D"
+RUNNING = "%7B%22status%22%3A%7B%22running%22%3Atrue%7D%7D"
+WATCHED = "com.centurylinklabs.watchtower.enable=true"
+
+# The image's HEALTHCHECK asks this through the proxy: every file must allow it.
+HEALTH_CHECK = [("GET", "/_ping"), ("HEAD", "/_ping")]
+
+# What no read-only consumer may get, whatever the file.
+NEVER_FOR_READERS = [
+    ("POST", "/v1.45/containers/create"),
+    ("POST", f"/v1.45/containers/{CONTAINER_ID}/exec"),
+    ("POST", "/v1.45/containers/web/start"),
+    ("DELETE", "/v1.45/containers/web?force=1"),
+    ("POST", "/v1.45/images/create?fromImage=busybox&tag=latest"),
+    ("GET", "/v1.45/containers/web/export"),
+    ("GET", "/v1.45/containers/web/%65xport"),
+    ("GET", "/v1.45/containers/web/archive?path=/etc/shadow"),
+    ("GET", "/v1.45/images/nginx/get"),
+    ("GET", "/v1.45/images/get?names=nginx"),
+    ("GET", "/v1.45/secrets"),
+    ("GET", "/v1.45/configs"),
+    ("GET", "/v1.45/swarm/unlockkey"),
+]
+
+
+@dataclass
+class Consumer:
+    calls: list                       # (method, target) the tool sends: must be allowed
+    refused: list                     # what it must not get: must be denied
+    builtin_suffices: bool            # the README says the built-in read-only policy serves it
+    unredacted: list = field(default_factory=list)  # targets whose secrets pass through
+    scoped: list = field(default_factory=list)      # targets narrowed to WATCHED containers
+
+
+TRAEFIK_CALLS = [
+    ("GET", "/v1.24/version"),
+    ("GET", "/v1.24/containers/json"),
+    ("GET", "/v1.24/containers/json?all=1"),
+    ("GET", f"/v1.24/containers/{CONTAINER_ID}/json"),
+    ("GET", f"/v1.24/events?filters={EVENTS_OF_CONTAINERS}"),
+]
+
+WATCHTOWER_CALLS = [
+    ("GET", f"/v1.25/containers/json?filters={RUNNING}"),
+    ("GET", f"/v1.25/containers/{CONTAINER_ID}/json"),
+    ("GET", f"/v1.25/images/{IMAGE_ID}/json"),
+    ("GET", "/v1.25/images/ghcr.io/acme/web:latest/json"),
+    ("POST", "/v1.25/images/create?fromImage=ghcr.io%2Facme%2Fweb&tag=latest"),
+    ("POST", f"/v1.25/containers/{CONTAINER_ID}/kill?signal=SIGTERM"),
+    ("DELETE", f"/v1.25/containers/{CONTAINER_ID}?force=1&v=1"),
+    ("POST", "/v1.25/containers/create?name=%2Fweb"),
+    ("POST", "/v1.25/networks/frontend/disconnect"),
+    ("POST", "/v1.25/networks/frontend/connect"),
+    ("POST", f"/v1.25/containers/{CONTAINER_ID}/start"),
+    ("POST", f"/v1.25/containers/{CONTAINER_ID}/rename?name=watchtower-old"),
+    ("DELETE", f"/v1.25/images/{IMAGE_ID}?force=1"),
+]
+
+# Watchtower recreates containers from these answers: they must carry the real values.
+WATCHTOWER_INSPECTS = [f"/v1.25/containers/{CONTAINER_ID}/json", f"/v1.25/images/{IMAGE_ID}/json",
+                       "/v1.25/images/ghcr.io/acme/web:latest/json"]
+
+WATCHTOWER_REFUSED = [
+    ("GET", "/v1.25/images/acme/web/get"),
+    ("GET", "/v1.25/images/get?names=acme%2Fweb"),
+    ("GET", f"/v1.25/containers/{CONTAINER_ID}/export"),
+    ("GET", f"/v1.25/containers/{CONTAINER_ID}/archive?path=/"),
+    ("POST", f"/v1.25/containers/{CONTAINER_ID}/exec"),   # lifecycle hooks are left out
+    ("POST", "/v1.25/exec/abc/start"),
+    ("POST", f"/v1.25/containers/{CONTAINER_ID}/attach?stream=1&stdin=1"),
+    ("POST", "/v1.25/build"),
+    ("POST", "/v1.25/volumes/create"),
+    ("GET", "/v1.25/secrets"),
+    ("GET", "/v1.25/swarm/unlockkey"),
+    ("POST", "/v1.25/swarm/leave"),
+    ("GET", "/v1.25/info"),
+]
+
+CONSUMERS = {
+    "traefik": Consumer(
+        calls=TRAEFIK_CALLS,
+        refused=NEVER_FOR_READERS + [("GET", "/v1.24/images/json"), ("GET", "/v1.24/info"),
+                                     ("GET", f"/v1.24/containers/{CONTAINER_ID}/logs")],
+        builtin_suffices=True),
+    "homepage": Consumer(
+        calls=[("GET", "/containers/json?all=true"),
+               ("GET", "/containers/web/json"),
+               ("GET", "/containers/web/stats?stream=false")],
+        refused=NEVER_FOR_READERS + [("GET", "/containers/web/stats"),
+                                     ("GET", "/containers/web/stats?stream=true"),
+                                     ("GET", "/containers/web/logs?stdout=1"),
+                                     ("GET", "/events")],
+        builtin_suffices=True),
+    "dozzle": Consumer(
+        calls=[("GET", "/v1.47/info"),
+               ("GET", "/v1.47/containers/json?all=1"),
+               ("GET", f"/v1.47/containers/{CONTAINER_ID[:12]}/json"),
+               ("GET", f"/v1.47/containers/{CONTAINER_ID[:12]}/logs?follow=1&since=2026-12-01T"
+                       "12%3A00%3A00.000000000Z&stderr=1&stdout=1&tail=100&timestamps=1"),
+               ("GET", f"/v1.47/containers/{CONTAINER_ID[:12]}/stats?stream=1"),
+               ("GET", "/v1.47/events")],
+        refused=NEVER_FOR_READERS + [("POST", f"/v1.47/containers/{CONTAINER_ID[:12]}/restart"),
+                                     ("POST", f"/v1.47/containers/{CONTAINER_ID[:12]}/attach"),
+                                     ("GET", "/v1.47/images/json"),
+                                     ("GET", "/v1.47/volumes")],
+        builtin_suffices=True),
+    "portainer": Consumer(
+        calls=[("GET", "/v1.41/info"),
+               ("GET", "/v1.41/version"),
+               ("GET", "/v1.41/containers/json?all=1"),
+               ("GET", "/v1.41/images/json"),
+               ("GET", "/v1.41/volumes"),
+               ("GET", "/v1.41/networks"),
+               ("GET", f"/v1.41/containers/{CONTAINER_ID}/json"),
+               ("GET", f"/v1.41/containers/{CONTAINER_ID}/logs?stdout=1&stderr=1&tail=100"),
+               ("GET", f"/v1.41/containers/{CONTAINER_ID}/stats?stream=false"),
+               ("GET", f"/v1.41/containers/{CONTAINER_ID}/top"),
+               ("GET", "/v1.41/images/library/nginx:latest/json"),
+               ("GET", f"/v1.41/images/{IMAGE_ID}/history"),
+               ("GET", "/v1.41/networks/bridge"),
+               ("GET", "/v1.41/volumes/data"),
+               ("GET", "/v1.41/system/df"),
+               ("GET", "/v1.41/events?since=1764590400&until=1764594000")],
+        refused=NEVER_FOR_READERS + [("POST", f"/v1.41/containers/{CONTAINER_ID}/update"),
+                                     ("PUT", f"/v1.41/containers/{CONTAINER_ID}/archive?path=/"),
+                                     ("POST", "/v1.41/images/nginx/push"),
+                                     ("GET", "/v1.41/plugins")],
+        builtin_suffices=True),
+    "watchtower": Consumer(
+        calls=WATCHTOWER_CALLS, refused=WATCHTOWER_REFUSED, builtin_suffices=False,
+        unredacted=WATCHTOWER_INSPECTS),
+    "watchtower-labelled": Consumer(
+        calls=WATCHTOWER_CALLS, refused=WATCHTOWER_REFUSED, builtin_suffices=False,
+        unredacted=WATCHTOWER_INSPECTS,
+        scoped=[("GET", f"/v1.25/containers/json?filters={RUNNING}"),
+                ("GET", f"/v1.25/containers/{CONTAINER_ID}/json"),
+                ("POST", f"/v1.25/containers/{CONTAINER_ID}/kill?signal=SIGTERM"),
+                ("DELETE", f"/v1.25/containers/{CONTAINER_ID}?force=1&v=1"),
+                ("POST", f"/v1.25/containers/{CONTAINER_ID}/start"),
+                ("POST", f"/v1.25/containers/{CONTAINER_ID}/rename?name=watchtower-old")]),
+    "uptime-kuma": Consumer(
+        calls=[("GET", "/containers/uptime-kuma/json"),
+               ("GET", "/containers/json?all=true")],
+        refused=NEVER_FOR_READERS + [("GET", "/containers/uptime-kuma/logs"),
+                                     ("GET", "/events"), ("GET", "/info")],
+        builtin_suffices=True),
+    # wollomatic's Traefik example translated: what Traefik asks, nothing that leaks files.
+    "wollomatic-traefik": Consumer(
+        calls=TRAEFIK_CALLS + [("GET", "/v1.24/containers/web/logs")],
+        refused=NEVER_FOR_READERS + [("GET", "/v1.24/containers/web/attach/ws"),
+                                     ("GET", "/v1.24/images/json"), ("HEAD", "/v1.24/version")],
+        builtin_suffices=True),
+}
+
+
+def section_lines(text: str, heading: str) -> list:
+    """The lines of one `## ` section, up to the next `## ` heading outside a code fence."""
+    lines = text.splitlines()
+    assert lines.count(heading) == 1, f"README.md has no single {heading!r} heading"
+    start = lines.index(heading) + 1
+    fenced = False
+    for index in range(start, len(lines)):
+        if lines[index].startswith("```"):
+            fenced = not fenced
+        elif not fenced and lines[index].startswith("## "):
+            return lines[start:index]
+    return lines[start:]
+
+
+def readme_policies() -> dict:
+    """NAME -> YAML text of every marked block; fails on an unmarked policy or a lost marker."""
+    text = README.read_text(encoding="utf-8")
+    policies = {}
+    for heading in SECTIONS:
+        lines = section_lines(text, heading)
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            marker = MARKER.fullmatch(line.strip())
+            if marker:
+                assert index + 1 < len(lines) and lines[index + 1] == "```yaml", \
+                    f"<!-- policy: {marker.group(1)} --> must be followed by a ```yaml fence"
+            if line.startswith("```yaml"):
+                end = lines.index("```", index + 1)
+                block = "\n".join(lines[index + 1:end]) + "\n"
+                previous = lines[index - 1].strip() if index else ""
+                named = MARKER.fullmatch(previous)
+                if named:
+                    name = named.group(1)
+                    assert name not in policies, f"two README policies are called {name}"
+                    policies[name] = block
+                else:
+                    assert not re.search(r"^rules:", block, re.M), \
+                        f"a policy in {heading!r} has no <!-- policy: NAME --> marker:\n{block}"
+                index = end
+            index += 1
+    return policies
+
+
+@pytest.fixture(scope="module")
+def policies() -> dict:
+    return readme_policies()
+
+
+@pytest.fixture(scope="module")
+def policy_files(policies, tmp_path_factory) -> dict:
+    directory = tmp_path_factory.mktemp("readme-policies")
+    files = {}
+    for name, text in policies.items():
+        path = directory / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        files[name] = path
+    return files
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in clean_environment().items() if k not in SWITCHES}
+    return subprocess.run([proxy_binary(), *args], env=env, capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+
+
+def explain(method: str, target: str, policy: Path | None) -> subprocess.CompletedProcess:
+    return run("explain", method, target, *(("--policy", str(policy)) if policy else ()))
+
+
+def assert_decision(method: str, target: str, policy: Path | None, allowed: bool) -> str:
+    result = explain(method, target, policy)
+    expected = "allow" if allowed else "deny"
+    assert result.returncode == (0 if allowed else 1) and \
+        f"decision: {expected}\n" in result.stdout, \
+        f"{policy.name if policy else 'built-in policy'}: {method} {target} should be " \
+        f"{expected}ed:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def test_every_readme_policy_is_tested_and_every_tested_one_is_there(policies):
+    assert sorted(policies) == sorted(CONSUMERS), \
+        "README policy blocks and this test's consumers differ: " \
+        f"only in README {sorted(set(policies) - set(CONSUMERS))}, " \
+        f"only here {sorted(set(CONSUMERS) - set(policies))}"
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_check_accepts_the_file(name, policy_files):
+    result = run("check", "--policy", str(policy_files[name]))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    assert "default: deny" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_the_health_check_and_every_call_of_the_tool_are_allowed(name, policy_files):
+    for method, target in HEALTH_CHECK + CONSUMERS[name].calls:
+        assert_decision(method, target, policy_files[name], allowed=True)
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_what_the_tool_must_not_get_is_refused(name, policy_files):
+    for method, target in CONSUMERS[name].refused:
+        assert_decision(method, target, policy_files[name], allowed=False)
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_secrets_pass_through_only_where_the_readme_says(name, policy_files):
+    consumer = CONSUMERS[name]
+    for method, target in consumer.calls:
+        out = assert_decision(method, target, policy_files[name], allowed=True)
+        if target.split("?")[0] in consumer.unredacted:
+            assert "secrets in the answer: passed through\n" in out, out
+        else:
+            assert "passed through" not in out, out
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_label_scoping_covers_the_container_routes(name, policy_files):
+    consumer = CONSUMERS[name]
+    for method, target in consumer.calls:
+        out = assert_decision(method, target, policy_files[name], allowed=True)
+        if (method, target) in consumer.scoped:
+            assert f"visible containers: labelled {WATCHED}\n" in out, out
+        else:
+            assert "visible containers" not in out, out
+
+
+@pytest.mark.parametrize("name", sorted(CONSUMERS))
+def test_the_readme_is_right_about_the_built_in_policy(name):
+    consumer = CONSUMERS[name]
+    if consumer.builtin_suffices:
+        for method, target in consumer.calls:
+            assert_decision(method, target, None, allowed=True)
+    else:
+        writes = [(m, t) for m, t in consumer.calls if m not in ("GET", "HEAD")]
+        assert writes, "a consumer that needs write rules makes writes"
+        for method, target in writes:
+            assert_decision(method, target, None, allowed=False)
