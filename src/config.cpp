@@ -735,6 +735,11 @@ std::string usage() {
         "SIZE is a number of bytes, or a value like 64KiB or 1MiB.\n"
         "Flags also take the form --flag=value.\n"
         "\n"
+        "Environment only:\n"
+        "  TZ                    time zone of the log timestamps, default UTC\n"
+        "  CONTAINERS, IMAGES, POST, ALLOW_START, ... (Tecnativa-style switches, 0 or 1)\n"
+        "                        without SOCKET_PROXY_POLICY: open those API sections\n"
+        "\n"
         "Commands:\n"
         "  check                 validate the policy the flags and environment select, and\n"
         "                        print its rules in order; exit status 0 means valid\n"
@@ -744,7 +749,9 @@ std::string usage() {
         "                        check that the proxy answers on its listening socket, with the\n"
         "                        same settings; exit status 0 means healthy\n"
         "  --help, -h            print this help\n"
-        "  --version             print the version\n";
+        "  --version             print the version\n"
+        "\n"
+        "Reference: docs/configuration.md\n";
     return text;
 }
 
