@@ -309,7 +309,13 @@ constexpr std::array options{
            "them (inspect, services, tasks, plugins, swarm); false turns it off for every rule "
            "that does not say otherwise",
            [](Config& config, std::string_view what, std::string_view value) {
-               config.redact = parse_bool(what, value);
+               // Empty is "not set" here too, which keeps redaction on: it must not turn off a
+               // protection by a compose line without a value.
+               if (value.empty()) {
+                   config.redact.reset();
+               } else {
+                   config.redact = parse_bool(what, value);
+               }
            },
            [](const Config&) { return std::string("true"); }},
     Option{"--log-format", "SOCKET_PROXY_LOG_FORMAT", "FORMAT",

@@ -143,6 +143,11 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
                 break;
         }
     }
+    if (decision.allowed() && write_body_is_checked(decision.write)) {
+        std::printf("the body: held (at most %s) and forwarded only within the limits: %s\n",
+                    format_size(decision.write_limits.max_body_bytes).c_str(),
+                    describe_write_limits(decision.write_limits).c_str());
+    }
     if (!decision.allowed()) {
         std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());
     }

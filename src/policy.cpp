@@ -76,8 +76,6 @@ void check_segment(std::string_view pattern, std::string_view segment, bool last
     }
 }
 
-using QueryValues = std::vector<std::pair<std::string, std::string>>;
-
 // Go's url.QueryUnescape: '+' is a space, %XX a byte; nullopt for a bad escape.
 std::optional<std::string> unescape_query_part(std::string_view text) {
     std::string out;
@@ -99,9 +97,8 @@ std::optional<std::string> unescape_query_part(std::string_view text) {
     return out;
 }
 
-// The query as the daemon's url.ParseQuery reads it, or nullopt where the daemon would drop a
-// pair (a ';' separator since Go 1.17, a bad escape) and so could read another value than
-// the proxy: a rule on query values then cannot be decided.
+}  // namespace
+
 std::optional<QueryValues> parse_query(std::string_view query) {
     QueryValues values;
     while (!query.empty()) {
@@ -125,6 +122,8 @@ std::optional<QueryValues> parse_query(std::string_view query) {
     }
     return values;
 }
+
+namespace {
 
 bool condition_holds(const QueryCondition& condition, const QueryValues& values) {
     std::optional<std::string> first;
@@ -227,6 +226,28 @@ void deny(Decision& decision, const Request& request, std::string rule, std::str
     decision.status = 403;
     decision.rule = std::move(rule);
     decision.message = denial_message(request, why, decision.rule);
+}
+
+// An allowed write that says what will run stays within the rule's limits: its query is
+// judged here, its body by the session, which holds it and calls refuse_write() before
+// forwarding.
+void limit_write(Decision& decision, const Request& request, const WriteLimits& limits) {
+    decision.write = write_kind(request.method, decision.target->route_path);
+    decision.write_limits = limits;
+    if (decision.write == WriteKind::none || write_body_is_checked(decision.write)) {
+        return;
+    }
+    const std::string rule = decision.rule;
+    if (request.form_body) {
+        deny(decision, request, rule,
+             "rule " + rule +
+                 " allows this write within limits on its query, which a form-encoded body "
+                 "would override");
+        return;
+    }
+    if (const auto refusal = refuse_write(decision.write, decision.target->query, {}, limits)) {
+        deny(decision, request, rule, "rule " + rule + " does not allow this: " + *refusal);
+    }
 }
 
 int status_for(TargetError error) {
@@ -418,6 +439,8 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         if (rule.verdict == Verdict::deny) {
             deny(decision, request, rule.name,
                  rule.why.empty() ? "the policy denies this request" : rule.why);
+        } else {
+            limit_write(decision, request, rule.body.value_or(WriteLimits{}));
         }
         return decision;
     }
@@ -427,6 +450,8 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
     decision.redact = policy.redact;
     if (policy.default_verdict == Verdict::deny) {
         deny(decision, request, "default", "no rule of the policy allows this request");
+    } else {
+        limit_write(decision, request, WriteLimits{});
     }
     return decision;
 }
@@ -481,6 +506,9 @@ std::string describe_rule(const Rule& rule) {
             }
             text += (i == 0 ? " " : " or ") + part;
         }
+    }
+    if (rule.body) {
+        text += " body " + describe_write_limits(*rule.body);
     }
     return text;
 }

@@ -10,11 +10,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "address.hpp"
 #include "label_scope.hpp"
 #include "target.hpp"
+#include "write_body.hpp"
 
 namespace socket_proxy {
 
@@ -87,6 +89,9 @@ struct Rule {
     // Allow rules only: the client sees only containers carrying all these labels
     // (label_scope.hpp); routes the proxy cannot narrow to them are refused.
     std::vector<LabelSelector> container_labels;
+    // Allow rules only: what a write's body may ask for (write_body.hpp); unset: the safe
+    // defaults. Applies to the routes write_kind() names, whatever the rule's path says.
+    std::optional<WriteLimits> body{};
 };
 
 struct Policy {
@@ -110,6 +115,10 @@ struct Decision {
     // For requests allowed by a label-scoped rule: the labels, and how the answer is narrowed.
     std::vector<LabelSelector> container_labels;
     std::optional<ScopedRoute> scope;
+    // For allowed writes whose body says what will run: the body must pass these limits
+    // before it is forwarded (write_body.hpp).
+    WriteKind write = WriteKind::none;
+    WriteLimits write_limits;
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };
@@ -117,6 +126,13 @@ struct Decision {
 // The segments of a route path or pattern after its leading '/':
 // "/containers/c1/json" -> {"containers", "c1", "json"}, "/" -> {""}.
 [[nodiscard]] std::vector<std::string_view> route_segments(std::string_view path);
+
+using QueryValues = std::vector<std::pair<std::string, std::string>>;
+
+// The query as the daemon's url.ParseQuery reads it, or nullopt where the daemon would drop a
+// pair (a ';' separator since Go 1.17, a bad escape) and so could read another value than
+// the proxy: a rule on query values then cannot be decided.
+[[nodiscard]] std::optional<QueryValues> parse_query(std::string_view query);
 
 [[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
 

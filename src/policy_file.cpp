@@ -1,5 +1,7 @@
 #include "policy_file.hpp"
 
+#include "config.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -46,13 +48,13 @@ class RuleReader {
         name_ = rule.name;
         for (const auto& entry : node_) {
             const std::string key = entry.first.as<std::string>();
-            static const std::set<std::string> known{"name",   "methods", "path",
-                                                     "query",  "clients", "action",
-                                                     "reason", "redact",  "container_labels"};
+            static const std::set<std::string> known{
+                "name",   "methods",          "path", "query", "clients", "action", "reason",
+                "redact", "container_labels", "body"};
             if (!known.contains(key)) {
                 fail(entry.first, key,
                      "is not a rule field: use name, methods, path, query, clients, action, "
-                     "reason, redact, container_labels");
+                     "reason, redact, container_labels, body");
             }
         }
         rule.methods = read_methods();
@@ -71,6 +73,7 @@ class RuleReader {
             rule.redact = value == "true";
         }
         rule.container_labels = read_container_labels(rule.verdict);
+        rule.body = read_body_limits(rule.verdict);
         return rule;
     }
 
@@ -288,6 +291,94 @@ class RuleReader {
                  "is an empty list: leave it out to show every container");
         }
         return selectors;
+    }
+
+    std::optional<WriteLimits> read_body_limits(Verdict verdict) const {
+        const YAML::Node node = node_["body"];
+        if (!node) {
+            return std::nullopt;
+        }
+        if (verdict != Verdict::allow) {
+            fail(node, "body", "sets what an allowed write may ask for: a deny rule allows none");
+        }
+        if (!node.IsMap()) {
+            fail(node, "body",
+                 "must be a mapping of limits (privileged, host_namespaces, capabilities, ...)");
+        }
+        WriteLimits limits;
+        const std::pair<std::string_view, bool WriteLimits::*> switches[] = {
+            {"privileged", &WriteLimits::privileged},
+            {"host_namespaces", &WriteLimits::host_namespaces},
+            {"devices", &WriteLimits::devices},
+            {"unconfined", &WriteLimits::unconfined},
+            {"volumes_from", &WriteLimits::volumes_from},
+            {"exec_root", &WriteLimits::exec_root},
+            {"remote_build", &WriteLimits::remote_build},
+            {"image_import", &WriteLimits::image_import},
+            {"plugin_privileges", &WriteLimits::plugin_privileges},
+        };
+        const std::pair<std::string_view, std::vector<std::string> WriteLimits::*> lists[] = {
+            {"capabilities", &WriteLimits::capabilities},
+            {"bind_sources", &WriteLimits::bind_sources},
+            {"images", &WriteLimits::images},
+        };
+        for (const auto& entry : node) {
+            const std::string key = entry.first.as<std::string>();
+            const std::string field = "body." + key;
+            const auto flag = std::find_if(std::begin(switches), std::end(switches),
+                                           [&](const auto& item) { return item.first == key; });
+            const auto list = std::find_if(std::begin(lists), std::end(lists),
+                                           [&](const auto& item) { return item.first == key; });
+            if (flag != std::end(switches)) {
+                const std::string value = scalar(entry.second, field);
+                if (value != "true" && value != "false") {
+                    fail(entry.second, field, "\"" + value + "\" is neither true nor false");
+                }
+                limits.*(flag->second) = value == "true";
+            } else if (list != std::end(lists)) {
+                limits.*(list->second) = read_body_list(entry.second, field, key);
+            } else if (key == "max_size") {
+                try {
+                    limits.max_body_bytes = parse_size(field, scalar(entry.second, field));
+                } catch (const ConfigError& error) {
+                    fail(entry.second, field, error.what());
+                }
+            } else {
+                fail(entry.first, field,
+                     "is not a body limit: use privileged, host_namespaces, capabilities, "
+                     "devices, unconfined, bind_sources, volumes_from, exec_root, images, "
+                     "remote_build, image_import, plugin_privileges, max_size");
+            }
+        }
+        return limits;
+    }
+
+    std::vector<std::string> read_body_list(const YAML::Node& node, const std::string& field,
+                                            std::string_view key) const {
+        std::vector<std::string> items;
+        const auto add = [&](const YAML::Node& item) {
+            std::string value = scalar(item, field);
+            if (key == "capabilities") {
+                std::transform(value.begin(), value.end(), value.begin(),
+                               [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+                if (value.starts_with("CAP_")) {
+                    value.erase(0, 4);
+                }
+            } else if (key == "bind_sources" && (value.empty() || value.front() != '/')) {
+                fail(item, field, "\"" + value + "\" is not an absolute host path");
+            } else if (value.empty()) {
+                fail(item, field, "has an empty entry");
+            }
+            items.push_back(std::move(value));
+        };
+        if (node.IsSequence()) {
+            for (const auto& item : node) {
+                add(item);
+            }
+        } else {
+            add(node);
+        }
+        return items;
     }
 
     Verdict read_action() const {

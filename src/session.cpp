@@ -29,6 +29,7 @@
 #include "label_scope.hpp"
 #include "log.hpp"
 #include "redact.hpp"
+#include "write_body.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
@@ -651,8 +652,23 @@ class Session {
         const bool upgrade_requested = requests_upgrade(request);
         const bool has_body = !parser.is_done();
 
+        std::vector<char> scratch(relay_chunk_bytes);
+        // A write whose body says what will run is held, checked, and forwarded as checked.
+        std::optional<std::string> held_body;
+        if (write_body_is_checked(decision.write)) {
+            held_body.emplace();
+            if (const auto refused =
+                    co_await hold_write_body(parser, decision, scratch, *held_body, started)) {
+                co_return *refused;
+            }
+        }
+
         prepare_forwarded_head(request, *decision.target, parser.content_length(),
                                upgrade_requested);
+        if (held_body) {
+            request.erase(http::field::transfer_encoding);
+            request.set(http::field::content_length, std::to_string(held_body->size()));
+        }
 
         ++context_.state.requests_in_flight;
         struct InFlight {
@@ -663,9 +679,8 @@ class Session {
             }
         } in_flight{*this};
 
-        std::vector<char> scratch(relay_chunk_bytes);
         // A pooled connection the daemon closed meanwhile fails before any answer; a request
-        // without a body can then safely go out again on a fresh connection.
+        // without a body (or with a held one) can then safely go out again on a fresh one.
         for (int attempt = 0;; ++attempt) {
             auto connection = co_await context_.daemons.acquire();
             if (!connection) {
@@ -674,7 +689,7 @@ class Session {
                                                              client_version, started);
             }
             DaemonStream& daemon = connection->stream;
-            const bool may_retry = connection->reused && !has_body && attempt == 0;
+            const bool may_retry = connection->reused && (!has_body || held_body) && attempt == 0;
 
             http::request_serializer<http::buffer_body> request_out(request);
             arm_response_deadline(daemon);
@@ -686,7 +701,17 @@ class Session {
                 co_return co_await answer_daemon_failed(request, decision, head_error,
                                                         client_version, started);
             }
-            if (has_body) {
+            if (held_body) {
+                auto [body_error, body_bytes] =
+                    co_await asio::async_write(daemon, asio::buffer(*held_body), nothrow);
+                if (body_error) {
+                    if (may_retry)
+                        continue;
+                    co_return co_await answer_daemon_failed(request, decision, body_error,
+                                                            client_version, started);
+                }
+                bytes_in_ = held_body->size();
+            } else if (has_body) {
                 daemon.expires_never();  // a request body may legitimately take long to send
                 // A request body that stops arriving is an idle client, not a flowing response.
                 const auto sent =
@@ -722,6 +747,67 @@ class Session {
                                               response_parser, daemon_buffer, client_version,
                                               client_keep_alive, upgrade_requested, scratch);
         }
+    }
+
+    // Reads a checked write's whole body, at most its rule's body.max_size (a longer one is
+    // refused, never forwarded unchecked), and checks it. Returns whether the connection can
+    // go on when the request was answered here, nullopt when it may be forwarded.
+    asio::awaitable<std::optional<bool>> hold_write_body(RequestParser& parser,
+                                                         const Decision& decision,
+                                                         std::vector<char>& scratch,
+                                                         std::string& held,
+                                                         Clock::time_point started) {
+        auto& request = parser.get();
+        const std::size_t limit = decision.write_limits.max_body_bytes;
+        const auto refuse = [&](http::status status, const std::string& why,
+                                bool keep_alive) -> asio::awaitable<std::optional<bool>> {
+            Decision refused = decision;
+            refused.verdict = Verdict::deny;
+            refused.status = static_cast<int>(status);
+            refused.message = "socket-proxy refused the body of " +
+                              std::string(request.method_string()) + " " +
+                              decision.target->route_path + ": " + why + "; rule " + decision.rule +
+                              " does not allow it";
+            log_request(LogLevel::warning, request, refused, refused.status, 0, started);
+            co_await answer_error(status, refused.message, keep_alive, request.version());
+            co_return keep_alive;
+        };
+        const bool too_long_to_read = parser.content_length() && *parser.content_length() > limit;
+        error_code error = too_long_to_read ? error_code(http::error::body_limit) : error_code();
+        while (!error && !parser.is_done()) {
+            auto& body = parser.get().body();
+            body.data = scratch.data();
+            body.size = scratch.size();
+            expire_after(client_, context_.config.idle_timeout);
+            auto [read_error, ignored] =
+                co_await http::async_read_some(client_, client_buffer_, parser, nothrow);
+            client_.expires_never();
+            error = read_error == http::error::need_buffer ? error_code() : read_error;
+            held.append(scratch.data(), scratch.size() - body.size);
+            if (!error && held.size() > limit) {
+                error = http::error::body_limit;
+            }
+        }
+        if (error == http::error::body_limit) {
+            co_return co_await refuse(http::status::payload_too_large,
+                                      "the body is larger than " + format_size(limit) +
+                                          " (body.max_size), too large to check",
+                                      false);
+        }
+        if (error) {
+            const bool client_fault =
+                error.category() == http::make_error_code(http::error::bad_chunk).category();
+            if (!client_fault) {
+                co_return false;  // the client left or idled out mid-body: nobody to answer
+            }
+            co_return co_await refuse(http::status::bad_request,
+                                      "the body cannot be read: " + error.message(), false);
+        }
+        if (const auto refusal =
+                refuse_write(decision.write, decision.target->query, held, decision.write_limits)) {
+            co_return co_await refuse(http::status::forbidden, *refusal, request.keep_alive());
+        }
+        co_return std::nullopt;
     }
 
     void arm_response_deadline(DaemonStream& daemon) {

@@ -60,6 +60,7 @@ void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.idle_timeout.count(), expected.idle_timeout.count());
     EXPECT_EQ(actual.max_connections, expected.max_connections);
     EXPECT_EQ(actual.policy_file, expected.policy_file);
+    EXPECT_EQ(actual.redact, expected.redact);
     ASSERT_EQ(actual.allow_from.size(), expected.allow_from.size());
     for (std::size_t i = 0; i < actual.allow_from.size(); ++i) {
         EXPECT_EQ(actual.allow_from[i].text, expected.allow_from[i].text);
@@ -284,6 +285,9 @@ TEST(ConfigEnvTest, ReadsEveryVariable) {
          [](Config& c) {
              c.tcp = TcpEndpoint{"::1", 2376};
          }},
+        {"an empty SOCKET_PROXY_REDACT leaves redaction on",
+         {{"SOCKET_PROXY_REDACT", ""}},
+         [](Config& c) { c.redact.reset(); }},
         {"metrics listener",
          {{"SOCKET_PROXY_METRICS", "127.0.0.1:9102"}},
          [](Config& c) {

@@ -1,0 +1,765 @@
+#include "write_body.hpp"
+
+#include <algorithm>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <cctype>
+#include <initializer_list>
+
+#include "policy.hpp"
+
+namespace socket_proxy {
+namespace json = boost::json;
+
+namespace {
+
+// How Go's encoding/json compares a key with a field name: case-insensitively, with the two
+// non-ASCII letters that fold to ASCII ones (U+017F long s, U+212A Kelvin sign).
+std::string fold_key(std::string_view key) {
+    std::string folded;
+    folded.reserve(key.size());
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        if (key.substr(i, 2) == "\xC5\xBF") {
+            folded += 's';
+            ++i;
+        } else if (key.substr(i, 3) == "\xE2\x84\xAA") {
+            folded += 'k';
+            i += 2;
+        } else {
+            folded += static_cast<char>(std::tolower(static_cast<unsigned char>(key[i])));
+        }
+    }
+    return folded;
+}
+
+// A first pass over the raw text, which the value tree cannot show: keys of one object that
+// fold alike. The daemon takes the last of them, a check could take another.
+class AmbiguousKeyFinder {
+  public:
+    static constexpr std::size_t max_object_size = std::size_t(-1);
+    static constexpr std::size_t max_array_size = std::size_t(-1);
+    static constexpr std::size_t max_key_size = std::size_t(-1);
+    static constexpr std::size_t max_string_size = std::size_t(-1);
+
+    std::string ambiguous;  // the key that appeared twice, when found
+
+    bool on_document_begin(json::error_code&) { return true; }
+    bool on_document_end(json::error_code&) { return true; }
+    bool on_object_begin(json::error_code&) {
+        keys_.emplace_back();
+        return true;
+    }
+    bool on_object_end(std::size_t, json::error_code&) {
+        keys_.pop_back();
+        return true;
+    }
+    bool on_array_begin(json::error_code&) {
+        keys_.emplace_back();  // a level without keys: keys_.back() is always the innermost
+        return true;
+    }
+    bool on_array_end(std::size_t, json::error_code&) {
+        keys_.pop_back();
+        return true;
+    }
+    bool on_key_part(json::string_view part, std::size_t, json::error_code&) {
+        key_.append(part.data(), part.size());
+        return true;
+    }
+    bool on_key(json::string_view part, std::size_t, json::error_code& error) {
+        key_.append(part.data(), part.size());
+        std::string folded = fold_key(key_);
+        auto& seen = keys_.back();
+        if (std::find(seen.begin(), seen.end(), folded) != seen.end()) {
+            ambiguous = key_;
+            error = json::error::syntax;
+            return false;
+        }
+        seen.push_back(std::move(folded));
+        key_.clear();
+        return true;
+    }
+    bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+    bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
+    bool on_number_part(json::string_view, json::error_code&) { return true; }
+    bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+    bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+    bool on_double(double, json::string_view, json::error_code&) { return true; }
+    bool on_bool(bool, json::error_code&) { return true; }
+    bool on_null(json::error_code&) { return true; }
+    bool on_comment_part(json::string_view, json::error_code&) { return true; }
+    bool on_comment(json::string_view, json::error_code&) { return true; }
+
+  private:
+    std::vector<std::vector<std::string>> keys_;
+    std::string key_;
+};
+
+// The body as the daemon will read it, or the reason it cannot be judged.
+struct ReadBody {
+    std::optional<json::value> document;
+    std::string problem;
+};
+
+ReadBody read_body(std::string_view body) {
+    json::basic_parser<AmbiguousKeyFinder> scan{json::parse_options{}};
+    json::error_code error;
+    scan.write_some(false, body.data(), body.size(), error);
+    if (!scan.handler().ambiguous.empty()) {
+        return {std::nullopt, "the body has the field \"" + scan.handler().ambiguous +
+                                  "\" twice (names are compared as the daemon compares them, "
+                                  "ignoring case), so the daemon could read another value"};
+    }
+    if (error) {
+        return {std::nullopt, "the body is not JSON the proxy can read: " + error.message()};
+    }
+    json::value document = json::parse(json::string_view(body.data(), body.size()), error);
+    if (error) {
+        return {std::nullopt, "the body is not JSON the proxy can read: " + error.message()};
+    }
+    return {std::move(document), {}};
+}
+
+// The value of a field as Go's decoder finds it; nullptr when absent or null (Go leaves the
+// field at its zero value for null).
+const json::value* field(const json::object& object, std::string_view name) {
+    const std::string wanted = fold_key(name);
+    for (const auto& member : object) {
+        if (fold_key(std::string_view(member.key().data(), member.key().size())) == wanted) {
+            return member.value().is_null() ? nullptr : &member.value();
+        }
+    }
+    return nullptr;
+}
+
+std::string upper(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return out;
+}
+
+// Collects the first refusal; later checks do nothing once one is found.
+class Verdicts {
+  public:
+    explicit Verdicts(const WriteLimits& write_limits) : limits(write_limits) {}
+
+    const WriteLimits& limits;
+
+    void refuse(const std::string& where, const std::string& what, std::string_view setting) {
+        if (reason_.empty()) {
+            reason_ = where + " " + what + " (body." + std::string(setting) + ")";
+        }
+    }
+    void refuse_unreadable(const std::string& where, std::string_view expected) {
+        if (reason_.empty()) {
+            reason_ = where + " is not " + std::string(expected) + " as the daemon expects";
+        }
+    }
+    [[nodiscard]] bool refused() const { return !reason_.empty(); }
+    [[nodiscard]] std::optional<std::string> result() const {
+        return reason_.empty() ? std::nullopt : std::optional(reason_);
+    }
+
+  private:
+    std::string reason_;
+};
+
+// Go's strslice.StrSlice and friends: a string or an array of strings.
+std::optional<std::vector<std::string>> strings_of(const json::value& value) {
+    std::vector<std::string> out;
+    if (value.is_string()) {
+        out.emplace_back(value.get_string());
+        return out;
+    }
+    if (!value.is_array()) {
+        return std::nullopt;
+    }
+    for (const auto& item : value.get_array()) {
+        if (!item.is_string()) {
+            return std::nullopt;
+        }
+        out.emplace_back(item.get_string());
+    }
+    return out;
+}
+
+bool is_true(const json::value* value) {
+    return value && !(value->is_bool() && !value->get_bool());
+}
+
+bool nonempty(const json::value* value) {
+    if (!value) {
+        return false;
+    }
+    if (value->is_array()) {
+        return !value->get_array().empty();
+    }
+    if (value->is_object()) {
+        return !value->get_object().empty();
+    }
+    return !(value->is_string() && value->get_string().empty());
+}
+
+// A host path is allowed when it is one of bind_sources or below one, compared on clean
+// absolute paths: "/srv/data/../../etc" is not below "/srv/data".
+bool host_path_allowed(std::string_view path, const std::vector<std::string>& allowed) {
+    if (path.empty() || path.front() != '/') {
+        return false;
+    }
+    std::vector<std::string_view> clean;
+    for (const std::string_view segment : route_segments(path)) {
+        if (segment.empty() || segment == ".") {
+            continue;
+        }
+        if (segment == "..") {
+            if (clean.empty()) {
+                return false;
+            }
+            clean.pop_back();
+            continue;
+        }
+        clean.push_back(segment);
+    }
+    for (const std::string& root : allowed) {
+        std::vector<std::string_view> root_segments;
+        for (const std::string_view segment : route_segments(root)) {
+            if (!segment.empty()) {
+                root_segments.push_back(segment);
+            }
+        }
+        if (root_segments.size() <= clean.size() &&
+            std::equal(root_segments.begin(), root_segments.end(), clean.begin())) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void check_bind_source(Verdicts& verdicts, const std::string& where, std::string_view source) {
+    if (!host_path_allowed(source, verdicts.limits.bind_sources)) {
+        verdicts.refuse(
+            where,
+            "mounts the host path " + std::string(source) + ", outside the allowed host paths",
+            "bind_sources");
+    }
+}
+
+void check_binds(Verdicts& verdicts, const std::string& where, const json::value* binds) {
+    if (!binds) {
+        return;
+    }
+    const auto entries = strings_of(*binds);
+    if (!entries || binds->is_string()) {
+        verdicts.refuse_unreadable(where, "a list of strings");
+        return;
+    }
+    for (const std::string& bind : *entries) {
+        const std::string_view source = std::string_view(bind).substr(0, bind.find(':'));
+        // A source without a leading '/' is a named volume, which volume_create checks.
+        if (!source.empty() && source.front() != '/' && bind.find(':') != std::string::npos) {
+            continue;
+        }
+        check_bind_source(verdicts, where, source);
+    }
+}
+
+// A local volume with device options is a bind mount of that device or path.
+void check_volume_driver_options(Verdicts& verdicts, const std::string& where,
+                                 const json::value* driver, const json::value* options) {
+    if (!options) {
+        return;
+    }
+    if (!options->is_object()) {
+        verdicts.refuse_unreadable(where, "an object");
+        return;
+    }
+    const bool local =
+        !driver ||
+        (driver->is_string() && (driver->get_string() == "local" || driver->get_string().empty()));
+    if (!local) {
+        return;  // a plugin's options mean what the plugin says; installing one is its own rule
+    }
+    for (const auto& option : options->get_object()) {
+        if (!option.value().is_string()) {
+            verdicts.refuse_unreadable(where + "." + std::string(option.key()), "a string");
+            return;
+        }
+    }
+    if (const json::value* device = field(options->get_object(), "device")) {
+        check_bind_source(verdicts, where + ".device", std::string_view(device->get_string()));
+    }
+}
+
+void check_mounts(Verdicts& verdicts, const std::string& where, const json::value* mounts) {
+    if (!mounts) {
+        return;
+    }
+    if (!mounts->is_array()) {
+        verdicts.refuse_unreadable(where, "a list");
+        return;
+    }
+    std::size_t index = 0;
+    for (const auto& mount : mounts->get_array()) {
+        const std::string at = where + "[" + std::to_string(index++) + "]";
+        if (!mount.is_object()) {
+            verdicts.refuse_unreadable(at, "an object");
+            return;
+        }
+        const json::object& spec = mount.get_object();
+        const json::value* type = field(spec, "Type");
+        const std::string kind = type && type->is_string() ? std::string(type->get_string()) : "";
+        const json::value* source = field(spec, "Source");
+        const std::string_view source_text =
+            source && source->is_string() ? std::string_view(source->get_string()) : "";
+        if (kind == "bind") {
+            check_bind_source(verdicts, at + ".Source", source_text);
+        } else if (kind == "volume") {
+            if (const json::value* options = field(spec, "VolumeOptions");
+                options && options->is_object()) {
+                if (const json::value* config = field(options->get_object(), "DriverConfig");
+                    config && config->is_object()) {
+                    check_volume_driver_options(verdicts,
+                                                at + ".VolumeOptions.DriverConfig.Options",
+                                                field(config->get_object(), "Name"),
+                                                field(config->get_object(), "Options"));
+                }
+            }
+        } else if (kind != "tmpfs") {
+            verdicts.refuse(at + ".Type", "is \"" + kind + "\", not bind, volume or tmpfs",
+                            "unconfined");
+        }
+    }
+}
+
+void check_capabilities(Verdicts& verdicts, const std::string& where, const json::value* caps) {
+    if (!caps) {
+        return;
+    }
+    const auto names = strings_of(*caps);
+    if (!names) {
+        verdicts.refuse_unreadable(where, "a list of strings");
+        return;
+    }
+    const auto& allowed = verdicts.limits.capabilities;
+    const bool any = std::find(allowed.begin(), allowed.end(), "ALL") != allowed.end();
+    for (const std::string& name : *names) {
+        std::string capability = upper(name);
+        if (capability.starts_with("CAP_")) {
+            capability.erase(0, 4);
+        }
+        if (!any && std::find(allowed.begin(), allowed.end(), capability) == allowed.end()) {
+            verdicts.refuse(where, "adds the capability " + name + ", which is not allowed",
+                            "capabilities");
+        }
+    }
+}
+
+// The SecurityOpt entries that keep the container confined; any other is refused.
+bool confining_security_option(std::string_view option) {
+    std::string lower(option);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::size_t separator = lower.find_first_of("=:");
+    const std::string_view key = std::string_view(lower).substr(0, separator);
+    const std::string_view value = separator == std::string::npos
+                                       ? std::string_view{}
+                                       : std::string_view(lower).substr(separator + 1);
+    if (key == "no-new-privileges") {
+        return value.empty() || value == "true";
+    }
+    if (key == "apparmor") {
+        return !value.empty() && value != "unconfined";
+    }
+    if (key == "label") {
+        return value.starts_with("user:") || value.starts_with("role:") ||
+               value.starts_with("type:") || value.starts_with("level:");
+    }
+    return false;  // seccomp profiles, systempaths=unconfined, label=disable, the unknown
+}
+
+void check_host_config(Verdicts& verdicts, const std::string& where, const json::object& config) {
+    const WriteLimits& limits = verdicts.limits;
+    const auto at = [&](std::string_view name) { return where + std::string(name); };
+    if (!limits.privileged && is_true(field(config, "Privileged"))) {
+        verdicts.refuse(at("Privileged"), "is true", "privileged");
+    }
+    if (!limits.host_namespaces) {
+        for (const std::string_view mode :
+             {"NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"}) {
+            if (const json::value* value = field(config, mode)) {
+                if (!value->is_string()) {
+                    verdicts.refuse_unreadable(at(mode), "a string");
+                } else if (fold_key(std::string_view(value->get_string())) == "host") {
+                    verdicts.refuse(at(mode), "is host, the host's own namespace",
+                                    "host_namespaces");
+                }
+            }
+        }
+    }
+    check_capabilities(verdicts, at("CapAdd"), field(config, "CapAdd"));
+    if (!limits.unconfined && nonempty(field(config, "Capabilities"))) {
+        verdicts.refuse(at("Capabilities"), "sets the capabilities", "capabilities");
+    }
+    if (!limits.devices) {
+        for (const std::string_view name : {"Devices", "DeviceCgroupRules", "DeviceRequests"}) {
+            if (nonempty(field(config, name))) {
+                verdicts.refuse(at(name), "gives the container host devices", "devices");
+            }
+        }
+    }
+    if (!limits.unconfined) {
+        if (const json::value* options = field(config, "SecurityOpt")) {
+            const auto entries = strings_of(*options);
+            if (!entries) {
+                verdicts.refuse_unreadable(at("SecurityOpt"), "a list of strings");
+            } else {
+                for (const std::string& option : *entries) {
+                    if (!confining_security_option(option)) {
+                        verdicts.refuse(at("SecurityOpt"),
+                                        "has \"" + option + "\", which lifts a confinement",
+                                        "unconfined");
+                    }
+                }
+            }
+        }
+        // An empty list unmasks /proc and /sys paths (systempaths=unconfined).
+        for (const std::string_view name : {"MaskedPaths", "ReadonlyPaths"}) {
+            if (field(config, name)) {
+                verdicts.refuse(at(name), "is set, which changes the masked host paths",
+                                "unconfined");
+            }
+        }
+    }
+    check_binds(verdicts, at("Binds"), field(config, "Binds"));
+    check_mounts(verdicts, at("Mounts"), field(config, "Mounts"));
+    if (!limits.volumes_from && nonempty(field(config, "VolumesFrom"))) {
+        verdicts.refuse(at("VolumesFrom"), "mounts another container's volumes", "volumes_from");
+    }
+}
+
+// Wildcards: "*" alone (any), or a final "/*" (any repository below).
+bool image_allowed(std::string_view reference, const std::vector<std::string>& allowed) {
+    if (allowed.empty()) {
+        return true;
+    }
+    const std::string repository = image_repository(reference);
+    for (const std::string& pattern : allowed) {
+        if (pattern == "*") {
+            return true;
+        }
+        const std::string wanted = pattern.ends_with("/*")
+                                       ? image_repository(pattern.substr(0, pattern.size() - 2))
+                                       : image_repository(pattern);
+        if (pattern.ends_with("/*") ? repository.starts_with(wanted + "/") : repository == wanted) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void check_image(Verdicts& verdicts, const std::string& where, const json::value* image) {
+    if (verdicts.limits.images.empty()) {
+        return;
+    }
+    if (!image || !image->is_string()) {
+        verdicts.refuse(where, "names no image the proxy can check against the allowed ones",
+                        "images");
+        return;
+    }
+    const std::string_view reference(image->get_string());
+    if (!image_allowed(reference, verdicts.limits.images)) {
+        verdicts.refuse(where, "is " + std::string(reference) + ", not an allowed image", "images");
+    }
+}
+
+void check_container_create(Verdicts& verdicts, const json::object& body) {
+    check_image(verdicts, "Image", field(body, "Image"));
+    // Docker 20.10 reads HostConfig's fields from the top level when "HostConfig" is absent.
+    check_host_config(verdicts, "", body);
+    if (const json::value* host_config = field(body, "HostConfig")) {
+        if (!host_config->is_object()) {
+            verdicts.refuse_unreadable("HostConfig", "an object");
+            return;
+        }
+        check_host_config(verdicts, "HostConfig.", host_config->get_object());
+    }
+}
+
+bool is_root_user(std::string_view user) {
+    const std::string_view name = user.substr(0, user.find(':'));
+    return name == "root" || (!name.empty() && name.find_first_not_of('0') == std::string::npos);
+}
+
+void check_exec(Verdicts& verdicts, const json::object& body) {
+    if (!verdicts.limits.privileged && is_true(field(body, "Privileged"))) {
+        verdicts.refuse("Privileged", "is true", "privileged");
+    }
+    if (const json::value* user = field(body, "User"); user && !verdicts.limits.exec_root) {
+        if (!user->is_string()) {
+            verdicts.refuse_unreadable("User", "a string");
+        } else if (is_root_user(std::string_view(user->get_string()))) {
+            verdicts.refuse("User", "is " + std::string(user->get_string()) + ", the root user",
+                            "exec_root");
+        }
+    }
+}
+
+void check_service(Verdicts& verdicts, const json::object& body) {
+    const json::value* task = field(body, "TaskTemplate");
+    if (task && !task->is_object()) {
+        verdicts.refuse_unreadable("TaskTemplate", "an object");
+        return;
+    }
+    const json::object empty;
+    const json::object& template_spec = task ? task->get_object() : empty;
+    const json::value* container = field(template_spec, "ContainerSpec");
+    if (container && container->is_object()) {
+        const json::object& spec = container->get_object();
+        const std::string at = "TaskTemplate.ContainerSpec.";
+        check_image(verdicts, at + "Image", field(spec, "Image"));
+        check_mounts(verdicts, at + "Mounts", field(spec, "Mounts"));
+        check_capabilities(verdicts, at + "CapabilityAdd", field(spec, "CapabilityAdd"));
+        if (!verdicts.limits.unconfined && nonempty(field(spec, "Privileges"))) {
+            verdicts.refuse(at + "Privileges", "is set (seccomp, AppArmor, SELinux, credentials)",
+                            "unconfined");
+        }
+    } else if (container) {
+        verdicts.refuse_unreadable("TaskTemplate.ContainerSpec", "an object");
+    } else if (!verdicts.limits.unconfined && field(template_spec, "PluginSpec")) {
+        verdicts.refuse("TaskTemplate.PluginSpec", "installs a plugin on every node",
+                        "plugin_privileges");
+    }
+    if (!verdicts.limits.host_namespaces) {
+        for (const auto& [owner, networks] :
+             {std::pair{std::string("TaskTemplate.Networks"), field(template_spec, "Networks")},
+              std::pair{std::string("Networks"), field(body, "Networks")}}) {
+            if (!networks || !networks->is_array()) {
+                continue;
+            }
+            for (const auto& network : networks->get_array()) {
+                const json::value* target =
+                    network.is_object() ? field(network.get_object(), "Target") : nullptr;
+                if (target && target->is_string() && target->get_string() == "host") {
+                    verdicts.refuse(owner, "attaches the host network", "host_namespaces");
+                }
+            }
+        }
+    }
+}
+
+void check_plugin_pull(Verdicts& verdicts, const json::value& body) {
+    if (verdicts.limits.plugin_privileges) {
+        return;
+    }
+    if (!body.is_array()) {
+        verdicts.refuse_unreadable("the body", "a list of privileges");
+    } else if (!body.get_array().empty()) {
+        verdicts.refuse("the body", "grants the plugin host privileges", "plugin_privileges");
+    }
+}
+
+// The first value of a query parameter, as the daemon's r.FormValue reads it.
+std::optional<std::string> first_value(const QueryValues& values, std::string_view name) {
+    for (const auto& [key, value] : values) {
+        if (key == name) {
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> refuse_query(WriteKind kind, std::string_view query,
+                                        const WriteLimits& limits) {
+    const std::optional<QueryValues> values = parse_query(query);
+    if (!values) {
+        return "the query cannot be read unambiguously (a ';' or a bad escape), so its source "
+               "cannot be checked";
+    }
+    Verdicts verdicts(limits);
+    if (kind == WriteKind::build) {
+        const auto remote = first_value(*values, "remote");
+        if (remote && !remote->empty() && !limits.remote_build) {
+            verdicts.refuse("the query's remote", "builds from " + *remote + ", a remote context",
+                            "remote_build");
+        }
+        const auto network = first_value(*values, "networkmode");
+        if (network && fold_key(*network) == "host" && !limits.host_namespaces) {
+            verdicts.refuse("the query's networkmode", "is host", "host_namespaces");
+        }
+        return verdicts.result();
+    }
+    const auto source = first_value(*values, "fromSrc");
+    if (source && !limits.image_import) {
+        verdicts.refuse("the query's fromSrc", "imports a file system as an image", "image_import");
+    }
+    if (!limits.images.empty()) {
+        const auto image = first_value(*values, "fromImage");
+        if (image && !image_allowed(*image, limits.images)) {
+            verdicts.refuse("the query's fromImage", "is " + *image + ", not an allowed image",
+                            "images");
+        }
+    }
+    return verdicts.result();
+}
+
+}  // namespace
+
+WriteKind write_kind(std::string_view method, std::string_view route_path) {
+    if (method != "POST") {
+        return WriteKind::none;
+    }
+    const std::vector<std::string_view> segments = route_segments(route_path);
+    const auto is = [&](std::initializer_list<std::string_view> wanted) {
+        return segments.size() == wanted.size() &&
+               std::equal(wanted.begin(), wanted.end(), segments.begin());
+    };
+    if (is({"containers", "create"})) {
+        return WriteKind::container_create;
+    }
+    if (is({"services", "create"})) {
+        return WriteKind::service_write;
+    }
+    if (is({"volumes", "create"})) {
+        return WriteKind::volume_create;
+    }
+    if (is({"plugins", "pull"})) {
+        return WriteKind::plugin_pull;
+    }
+    if (is({"images", "create"})) {
+        return WriteKind::image_create;
+    }
+    if (is({"build"})) {
+        return WriteKind::build;
+    }
+    // Container names may contain slashes: the route is known by its last segment.
+    if (segments.size() >= 3 && segments.front() == "containers") {
+        if (segments.back() == "update") {
+            return WriteKind::container_update;
+        }
+        if (segments.back() == "exec") {
+            return WriteKind::exec_create;
+        }
+    }
+    if (segments.size() == 3 && segments.front() == "services" && segments.back() == "update") {
+        return WriteKind::service_write;
+    }
+    return WriteKind::none;
+}
+
+bool write_body_is_checked(WriteKind kind) {
+    return kind != WriteKind::none && kind != WriteKind::image_create && kind != WriteKind::build;
+}
+
+std::optional<std::string> refuse_write(WriteKind kind, std::string_view query,
+                                        std::string_view body, const WriteLimits& limits) {
+    if (kind == WriteKind::none) {
+        return std::nullopt;
+    }
+    if (!write_body_is_checked(kind)) {
+        return refuse_query(kind, query, limits);
+    }
+    ReadBody read = read_body(body);
+    if (!read.document) {
+        return read.problem;
+    }
+    Verdicts verdicts(limits);
+    if (kind == WriteKind::plugin_pull) {
+        check_plugin_pull(verdicts, *read.document);
+        return verdicts.result();
+    }
+    if (!read.document->is_object()) {
+        return std::string("the body is not a JSON object");
+    }
+    const json::object& object = read.document->get_object();
+    switch (kind) {
+        case WriteKind::container_create:
+            check_container_create(verdicts, object);
+            break;
+        case WriteKind::container_update:
+            // Update takes resources and the restart policy, but its decoder shares
+            // HostConfig's field names: hold it to the same limits.
+            check_host_config(verdicts, "", object);
+            break;
+        case WriteKind::exec_create:
+            check_exec(verdicts, object);
+            break;
+        case WriteKind::service_write:
+            check_service(verdicts, object);
+            break;
+        case WriteKind::volume_create:
+            check_volume_driver_options(verdicts, "DriverOpts", field(object, "Driver"),
+                                        field(object, "DriverOpts"));
+            break;
+        default:
+            break;
+    }
+    return verdicts.result();
+}
+
+std::string describe_write_limits(const WriteLimits& limits) {
+    std::string text;
+    const auto add = [&text](std::string_view part) {
+        text += text.empty() ? "" : " ";
+        text += part;
+    };
+    const std::pair<std::string_view, bool> switches[] = {
+        {"privileged", limits.privileged},
+        {"host_namespaces", limits.host_namespaces},
+        {"devices", limits.devices},
+        {"unconfined", limits.unconfined},
+        {"volumes_from", limits.volumes_from},
+        {"exec_root", limits.exec_root},
+        {"remote_build", limits.remote_build},
+        {"image_import", limits.image_import},
+        {"plugin_privileges", limits.plugin_privileges},
+    };
+    for (const auto& [name, allowed] : switches) {
+        if (allowed) {
+            add(name);
+        }
+    }
+    const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
+        {"bind_sources", &limits.bind_sources},
+        {"capabilities", &limits.capabilities},
+        {"images", &limits.images},
+    };
+    for (const auto& [name, items] : lists) {
+        if (!items->empty()) {
+            std::string part = std::string(name) + "=";
+            for (std::size_t i = 0; i < items->size(); ++i) {
+                part += (i == 0 ? "" : ",") + (*items)[i];
+            }
+            add(part);
+        }
+    }
+    if (limits.max_body_bytes != WriteLimits{}.max_body_bytes) {
+        add("max_size=" + std::to_string(limits.max_body_bytes));
+    }
+    return text.empty() ? "defaults" : text;
+}
+
+std::string image_repository(std::string_view reference) {
+    std::string_view name = reference.substr(0, reference.find('@'));
+    const std::size_t last_slash = name.rfind('/');
+    const std::size_t tag = name.find(':', last_slash == std::string_view::npos ? 0 : last_slash);
+    name = name.substr(0, tag);
+    std::string repository(name);
+    const std::size_t first_slash = repository.find('/');
+    const std::string_view first = std::string_view(repository).substr(0, first_slash);
+    const bool has_registry =
+        first_slash != std::string::npos &&
+        (first.find_first_of(".:") != std::string_view::npos || first == "localhost");
+    if (!has_registry) {
+        repository =
+            (first_slash == std::string::npos ? "docker.io/library/" : "docker.io/") + repository;
+    }
+    if (repository.starts_with("index.docker.io/")) {
+        repository.replace(0, 15, "docker.io");
+    }
+    std::transform(repository.begin(), repository.end(), repository.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return repository;
+}
+
+}  // namespace socket_proxy
