@@ -1285,6 +1285,10 @@ class Session {
         };
         if (decision.target) {
             fields.push_back({"route", std::string(route)});
+            if (decision.allowed() && decision.target->forward_target != raw_target_) {
+                // Re-encoded, or pinned to a full container id: what the daemon was sent.
+                fields.push_back({"forwarded", decision.target->forward_target});
+            }
         }
         fields.insert(fields.end(), {{"decision", decision.allowed() ? "allow" : "deny"},
                                      {"rule", decision.rule},

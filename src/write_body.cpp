@@ -1,13 +1,13 @@
 #include "write_body.hpp"
 
 #include <algorithm>
-#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <initializer_list>
 
 #include "policy.hpp"
+#include "target.hpp"
 
 namespace socket_proxy {
 namespace json = boost::json;
@@ -33,67 +33,77 @@ std::string fold_key(std::string_view key) {
     return folded;
 }
 
-// A first pass over the raw text, which the value tree cannot show: keys of one object that
-// fold alike. The daemon takes the last of them, a check could take another.
-class AmbiguousKeyFinder {
-  public:
-    static constexpr std::size_t max_object_size = std::size_t(-1);
-    static constexpr std::size_t max_array_size = std::size_t(-1);
-    static constexpr std::size_t max_key_size = std::size_t(-1);
-    static constexpr std::size_t max_string_size = std::size_t(-1);
-
-    std::string ambiguous;  // the key that appeared twice, when found
-
-    bool on_document_begin(json::error_code&) { return true; }
-    bool on_document_end(json::error_code&) { return true; }
-    bool on_object_begin(json::error_code&) {
-        keys_.emplace_back();
-        return true;
-    }
-    bool on_object_end(std::size_t, json::error_code&) {
-        keys_.pop_back();
-        return true;
-    }
-    bool on_array_begin(json::error_code&) {
-        keys_.emplace_back();  // a level without keys: keys_.back() is always the innermost
-        return true;
-    }
-    bool on_array_end(std::size_t, json::error_code&) {
-        keys_.pop_back();
-        return true;
-    }
-    bool on_key_part(json::string_view part, std::size_t, json::error_code&) {
-        key_.append(part.data(), part.size());
-        return true;
-    }
-    bool on_key(json::string_view part, std::size_t, json::error_code& error) {
-        key_.append(part.data(), part.size());
-        std::string folded = fold_key(key_);
-        auto& seen = keys_.back();
-        if (std::find(seen.begin(), seen.end(), folded) != seen.end()) {
-            ambiguous = key_;
-            error = json::error::syntax;
-            return false;
+// A key folded as fold_key() folds it, from its raw JSON text (quotes excluded), escapes
+// decoded: "Privileg\u0065d" and "privileged" are one key to the daemon.
+std::string fold_raw_key(std::string_view raw) {
+    std::string decoded;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] != '\\') {
+            decoded += raw[i];
+            continue;
         }
-        seen.push_back(std::move(folded));
-        key_.clear();
-        return true;
+        const char escape = raw[++i];
+        if (escape != 'u') {
+            decoded += escape;  // \" \\ \/ and the control escapes: never letters
+            continue;
+        }
+        unsigned code = 0;
+        for (int digit = 0; digit < 4; ++digit) {
+            code = code * 16 + static_cast<unsigned>(hex_digit_value(raw[++i]));
+        }
+        // UTF-8, so that fold_key() sees "\u017f" as it sees a raw long s; a surrogate
+        // half is kept as its own three bytes, which no field name has.
+        if (code < 0x80) {
+            decoded += static_cast<char>(code);
+        } else if (code < 0x800) {
+            decoded += static_cast<char>(0xC0 | (code >> 6));
+            decoded += static_cast<char>(0x80 | (code & 0x3F));
+        } else {
+            decoded += static_cast<char>(0xE0 | (code >> 12));
+            decoded += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+            decoded += static_cast<char>(0x80 | (code & 0x3F));
+        }
     }
-    bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
-    bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
-    bool on_number_part(json::string_view, json::error_code&) { return true; }
-    bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
-    bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
-    bool on_double(double, json::string_view, json::error_code&) { return true; }
-    bool on_bool(bool, json::error_code&) { return true; }
-    bool on_null(json::error_code&) { return true; }
-    bool on_comment_part(json::string_view, json::error_code&) { return true; }
-    bool on_comment(json::string_view, json::error_code&) { return true; }
+    return fold_key(decoded);
+}
 
-  private:
-    std::vector<std::vector<std::string>> keys_;
-    std::string key_;
-};
+// A second pass over text Boost.JSON has already accepted as JSON, for what its value tree
+// cannot show: two keys of one object that fold alike. The daemon takes the last of them, a
+// check could read another. Returns the first such key, or empty.
+std::string find_ambiguous_key(std::string_view text) {
+    struct Level {
+        bool object = false;
+        bool expecting_key = false;
+        std::vector<std::string> keys;
+    };
+    std::vector<Level> levels;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '{' || c == '[') {
+            levels.push_back({c == '{', c == '{', {}});
+        } else if (c == '}' || c == ']') {
+            levels.pop_back();
+        } else if (c == ',' && !levels.empty() && levels.back().object) {
+            levels.back().expecting_key = true;
+        } else if (c == '"') {
+            const std::size_t start = ++i;
+            while (text[i] != '"') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+            if (!levels.empty() && levels.back().expecting_key) {
+                Level& level = levels.back();
+                level.expecting_key = false;
+                const std::string_view raw = text.substr(start, i - start);
+                std::string folded = fold_raw_key(raw);
+                if (std::find(level.keys.begin(), level.keys.end(), folded) != level.keys.end()) {
+                    return std::string(raw);
+                }
+                level.keys.push_back(std::move(folded));
+            }
+        }
+    }
+    return {};
+}
 
 // The body as the daemon will read it, or the reason it cannot be judged.
 struct ReadBody {
@@ -102,20 +112,15 @@ struct ReadBody {
 };
 
 ReadBody read_body(std::string_view body) {
-    json::basic_parser<AmbiguousKeyFinder> scan{json::parse_options{}};
     json::error_code error;
-    scan.write_some(false, body.data(), body.size(), error);
-    if (!scan.handler().ambiguous.empty()) {
-        return {std::nullopt, "the body has the field \"" + scan.handler().ambiguous +
-                                  "\" twice (names are compared as the daemon compares them, "
-                                  "ignoring case), so the daemon could read another value"};
-    }
-    if (error) {
-        return {std::nullopt, "the body is not JSON the proxy can read: " + error.message()};
-    }
     json::value document = json::parse(json::string_view(body.data(), body.size()), error);
     if (error) {
         return {std::nullopt, "the body is not JSON the proxy can read: " + error.message()};
+    }
+    if (const std::string key = find_ambiguous_key(body); !key.empty()) {
+        return {std::nullopt, "the body has the field \"" + key +
+                                  "\" twice (names are compared as the daemon compares them, "
+                                  "ignoring case), so the daemon could read another value"};
     }
     return {std::move(document), {}};
 }

@@ -91,7 +91,7 @@ def test_requests_are_forwarded_under_the_full_id(scoped):
     proxy, visible, _, ids = scoped
     answer = http(proxy.unix_path, "GET", f"/v1.41/containers/{visible}/top")
     assert answer.status == 200, answer
-    full = f"/v1.41/containers/{ids[visible]}/top"
+    full = f"forwarded=/v1.41/containers/{ids[visible]}/top"
     assert proxy.wait_for_log(lambda line: full in line), proxy.log
 
 
