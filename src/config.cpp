@@ -297,6 +297,16 @@ constexpr std::array options{
            [](const Config& defaults) {
                return defaults.policy_file.empty() ? std::string("none") : defaults.policy_file;
            }},
+    Option{"--preset", "SOCKET_PROXY_PRESET", "NAME",
+           "a built-in policy that allows exactly what one tool calls: traefik, homepage, "
+           "dozzle, portainer-readonly, watchtower, uptime-kuma, beszel, autoheal or diun; not "
+           "with --policy or the Tecnativa-style switches",
+           [](Config& config, std::string_view, std::string_view value) {
+               // Empty is "not set", as for a compose line without a value; the name is checked
+               // where the policy is loaded, which lists the presets.
+               config.preset = std::string(value);
+           },
+           [](const Config&) { return std::string("none"); }},
     Option{"--allow-from", "SOCKET_PROXY_ALLOW_FROM", "CIDRS",
            "TCP clients allowed to connect at all, as comma-separated networks "
            "(172.18.0.0/16,127.0.0.1); others get 403 and are closed",
@@ -356,6 +366,9 @@ std::optional<Command> subcommand(std::string_view word) {
     if (word == "explain") {
         return Command::explain;
     }
+    if (word == "learn") {
+        return Command::learn;
+    }
     return std::nullopt;
 }
 
@@ -382,13 +395,14 @@ void apply_flags(CommandLine& result, const std::vector<std::string_view>& args)
     for (; index < args.size(); ++index) {
         const std::string_view arg = args[index];
         if (!arg.starts_with('-')) {
-            if (result.command == Command::explain && result.arguments.size() < 2) {
+            if ((result.command == Command::explain && result.arguments.size() < 2) ||
+                (result.command == Command::learn && result.arguments.empty())) {
                 result.arguments.emplace_back(arg);
                 continue;
             }
             throw ConfigError("unexpected argument " + quote_value(arg) +
-                              ": socket-proxy takes flags, and healthcheck, check or explain "
-                              "METHOD TARGET only as the first arguments; " +
+                              ": socket-proxy takes flags, and healthcheck, check, explain "
+                              "METHOD TARGET or learn LOGFILE only as the first arguments; " +
                               std::string(help_hint));
         }
         if (result.command == Command::explain &&
@@ -666,6 +680,11 @@ CommandLine parse_command_line(const std::vector<std::string_view>& args,
             "explain needs a method and a target, as in: socket-proxy explain GET "
             "/v1.41/containers/json [--client unix:uid=1000]");
     }
+    if (result.command == Command::learn && result.arguments.size() != 1) {
+        throw ConfigError(
+            "learn needs the log file to learn from, as in: socket-proxy learn proxy.log "
+            "(JSON lines with DEBUG on: `docker logs socket-proxy > proxy.log`)");
+    }
     return result;
 }
 
@@ -716,6 +735,7 @@ std::string usage() {
         "Usage: socket-proxy [flags]\n"
         "       socket-proxy healthcheck [flags]\n"
         "       socket-proxy check [flags]\n"
+        "       socket-proxy learn LOGFILE\n"
         "       socket-proxy explain METHOD TARGET [--client unix:uid=N,gid=N|tcp:ADDRESS] "
         "[flags]\n"
         "\n"
@@ -751,6 +771,8 @@ std::string usage() {
         "                        print its rules in order; exit status 0 means valid\n"
         "  explain METHOD TARGET print the decision for that request and the rule that made\n"
         "                        it, as the running proxy would decide\n"
+        "  learn LOGFILE         print the smallest policy file that allows the requests in a\n"
+        "                        JSON request log (DEBUG=1), for you to review\n"
         "  healthcheck, --healthcheck\n"
         "                        check that the proxy answers on its listening socket, with the\n"
         "                        same settings; exit status 0 means healthy\n"

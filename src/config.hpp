@@ -48,13 +48,14 @@ struct Config {
     std::size_t max_connections = 1024;               // concurrent client connections, unix + TCP
 
     std::string policy_file;            // empty: the Tecnativa switches, else the built-in policy
+    std::string preset;                 // SOCKET_PROXY_PRESET (presets.hpp); empty: none
     std::vector<IpNetwork> allow_from;  // TCP clients outside these are refused; empty: any
     std::optional<bool> redact;         // SOCKET_PROXY_REDACT; unset: the policy says (default on)
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
 };
 
-enum class Command { serve, healthcheck, check, explain, help, version };
+enum class Command { serve, healthcheck, check, explain, learn, help, version };
 
 struct CommandLine {
     Command command = Command::serve;

@@ -1,8 +1,13 @@
 #include "inspect.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
+#include "learn.hpp"
 #include "policy_file.hpp"
 #include "policy_source.hpp"
 #include "redact.hpp"
@@ -152,6 +157,38 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
         std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());
     }
     return decision.allowed() ? 0 : 1;
+}
+
+int run_learn(const CommandLine& command_line) {
+    const std::string& path = command_line.arguments.front();
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        std::fprintf(stderr, "socket-proxy: cannot read the log %s: %s\n", path.c_str(),
+                     std::strerror(errno));
+        return 2;
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    const LearnedPolicy learned = learn_policy(text.str(), path);
+    if (learned.yaml.empty()) {
+        std::fprintf(stderr,
+                     "socket-proxy: %s holds no request to learn from (%zu lines that are not "
+                     "JSON): log as JSON lines with every request, SOCKET_PROXY_LOG_FORMAT=json "
+                     "and DEBUG=1, then run the tool\n",
+                     path.c_str(), learned.unreadable);
+        return 1;
+    }
+    std::fputs(learned.yaml.c_str(), stdout);
+    std::fprintf(stderr,
+                 "socket-proxy: learned from %zu requests (%zu allowed when logged); %zu outside "
+                 "the API and %zu lines that are not JSON were left out\n",
+                 learned.requests, learned.allowed_seen, learned.outside_api, learned.unreadable);
+    if (learned.allowed_seen < learned.requests && learned.allowed_seen == 0) {
+        std::fprintf(stderr,
+                     "socket-proxy: warning: no allowed request in the log: was DEBUG=1 set? "
+                     "Without it only denials are logged\n");
+    }
+    return 0;
 }
 
 }  // namespace socket_proxy

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
             return run_check(command_line, environment);
         case Command::explain:
             return run_explain(command_line, environment);
+        case Command::learn:
+            return run_learn(command_line);
         case Command::healthcheck:
             return run_healthcheck(command_line.config);
         case Command::serve:

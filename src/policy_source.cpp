@@ -1,5 +1,6 @@
 #include "policy_source.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -7,6 +8,7 @@
 
 #include "policy_file.hpp"
 #include "policy_switches.hpp"
+#include "presets.hpp"
 
 namespace socket_proxy {
 namespace {
@@ -50,10 +52,41 @@ std::shared_ptr<const Policy> with_settings(Policy policy, const Config& config)
     return std::make_shared<const Policy>(std::move(policy));
 }
 
+// A preset is the whole policy: beside a file or a switch one of them would be silently ignored.
+std::shared_ptr<const Policy> load_preset(const Config& config, const Environment& environment) {
+    if (!config.policy_file.empty()) {
+        throw ConfigError("both SOCKET_PROXY_PRESET (" + config.preset +
+                          ") and SOCKET_PROXY_POLICY are set: use the preset or the policy file, "
+                          "not both");
+    }
+    if (auto switches = policy_from_switches(environment)) {
+        for (const std::string& name : switch_names()) {
+            const bool ignored = std::find(switches->ignored.begin(), switches->ignored.end(),
+                                           name) != switches->ignored.end();
+            if (environment(name) && !ignored) {
+                throw ConfigError("both SOCKET_PROXY_PRESET (" + config.preset +
+                                  ") and the switch " + name +
+                                  " are set: use the preset or the switches, not both");
+            }
+        }
+    }
+    const Preset* preset = find_preset(config.preset);
+    if (preset == nullptr) {
+        throw ConfigError("SOCKET_PROXY_PRESET=\"" + config.preset +
+                          "\" is not a preset: use one of " + preset_names() +
+                          ", or a policy file (SOCKET_PROXY_POLICY)");
+    }
+    return with_settings(preset_policy(*preset), config);
+}
+
 }  // namespace
 
 LoadedPolicy load_policy(const Config& config, const Environment& environment) {
     LoadedPolicy loaded;
+    if (!config.preset.empty()) {
+        loaded.policy = load_preset(config, environment);
+        return loaded;
+    }
     if (!config.policy_file.empty()) {
         // Checked first, so that a switch set beside a policy file is an error, not ignored.
         (void)policy_from_switches([&](std::string_view name) -> std::optional<std::string> {

@@ -1,5 +1,6 @@
-// Where the running policy comes from: the policy file (SOCKET_PROXY_POLICY), else the
-// Tecnativa-style switches, else the built-in read-only policy. Reads the file: not pure.
+// Where the running policy comes from: a preset (SOCKET_PROXY_PRESET, alone), else the policy
+// file (SOCKET_PROXY_POLICY), else the Tecnativa-style switches, else the built-in read-only
+// policy. Reads the file: not pure.
 #pragma once
 
 #include <memory>

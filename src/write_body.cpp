@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <initializer_list>
+#include <span>
 
 #include "policy.hpp"
 #include "target.hpp"
@@ -360,6 +361,14 @@ void check_capabilities(Verdicts& verdicts, const std::string& where, const json
     }
 }
 
+// What Docker 20.10 (oci/defaults.go) hides from and makes read-only in every container.
+constexpr std::string_view docker_masked_paths[] = {
+    "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware"};
+constexpr std::string_view docker_readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq",
+                                                      "/proc/sys", "/proc/sysrq-trigger"};
+
 // The SecurityOpt entries that keep the container confined; any other is refused.
 bool confining_security_option(std::string_view option) {
     std::string lower(option);
@@ -390,8 +399,10 @@ void check_host_config(Verdicts& verdicts, const std::string& where, const json:
         verdicts.refuse(at("Privileged"), "is true", "privileged");
     }
     if (!limits.host_namespaces) {
+        // Not CgroupnsMode: "host" is Docker's own default on cgroup v1 hosts (inspect shows
+        // it, and Watchtower sends it back), and it shows cgroup paths, not host processes.
         for (const std::string_view mode :
-             {"NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"}) {
+             {"NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode"}) {
             if (const json::value* value = field(config, mode)) {
                 if (!value->is_string()) {
                     verdicts.refuse_unreadable(at(mode), "a string");
@@ -428,11 +439,31 @@ void check_host_config(Verdicts& verdicts, const std::string& where, const json:
                 }
             }
         }
-        // An empty list unmasks /proc and /sys paths (systempaths=unconfined).
-        for (const std::string_view name : {"MaskedPaths", "ReadonlyPaths"}) {
-            if (field(config, name)) {
-                verdicts.refuse(at(name), "is set, which changes the masked host paths",
-                                "unconfined");
+        // A list without Docker's defaults unmasks /proc and /sys paths
+        // (systempaths=unconfined sends []); the defaults themselves come back from inspect
+        // in every recreated container, so a list that keeps them all is allowed.
+        for (const auto& [name, defaults] :
+             {std::pair{std::string_view("MaskedPaths"),
+                        std::span<const std::string_view>(docker_masked_paths)},
+              std::pair{std::string_view("ReadonlyPaths"),
+                        std::span<const std::string_view>(docker_readonly_paths)}}) {
+            const json::value* paths = field(config, name);
+            if (!paths) {
+                continue;
+            }
+            const auto listed = strings_of(*paths);
+            if (!listed || paths->is_string()) {
+                verdicts.refuse_unreadable(at(name), "a list of strings");
+                continue;
+            }
+            for (const std::string_view path : defaults) {
+                if (std::find(listed->begin(), listed->end(), path) == listed->end()) {
+                    verdicts.refuse(at(name),
+                                    "leaves out " + std::string(path) +
+                                        ", which Docker masks from every container",
+                                    "unconfined");
+                    break;
+                }
             }
         }
     }

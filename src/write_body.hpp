@@ -44,7 +44,8 @@ struct WriteLimits {
     std::vector<std::string> capabilities;  // CapAdd allowed, as "NET_ADMIN"; "ALL" for any
     bool devices = false;                   // Devices, DeviceCgroupRules, DeviceRequests
     bool unconfined = false;  // SecurityOpt beyond no-new-privileges/apparmor/label types,
-                              // MaskedPaths, ReadonlyPaths, service Privileges
+                              // Masked/ReadonlyPaths without Docker's defaults, service
+                              // Privileges
     std::vector<std::string> bind_sources;  // host directories binds and volume devices may use
     bool volumes_from = false;
     bool exec_root = false;           // exec with User root or 0

@@ -6,7 +6,8 @@ check` must accept it, and `socket-proxy explain` (the proxy's own decide(), so 
 needed) must allow every call the tool makes and refuse the calls it must not get. The calls are
 the ones the README lists, taken from each tool's source: Traefik's pkg/provider/docker,
 Homepage's dockerode calls, Dozzle's internal/docker/client.go, Portainer's snapshot and pages,
-Watchtower's pkg/container/client.go, Uptime Kuma's docker monitor.
+Watchtower's pkg/container/client.go, Uptime Kuma's docker monitor, the Beszel agent's
+agent/docker.go, autoheal's docker-entrypoint, Diun's internal/provider/docker.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Consumer:
     refused: list                     # what it must not get: must be denied
     builtin_suffices: bool            # the README says the built-in read-only policy serves it
     unredacted: list = field(default_factory=list)  # targets whose secrets pass through
-    scoped: list = field(default_factory=list)      # targets narrowed to WATCHED containers
+    scoped: list = field(default_factory=list)      # targets narrowed to `labels` containers
+    labels: str = WATCHED
 
 
 TRAEFIK_CALLS = [
@@ -178,6 +180,40 @@ CONSUMERS = {
                ("GET", "/containers/json?all=true")],
         refused=NEVER_FOR_READERS + [("GET", "/containers/uptime-kuma/logs"),
                                      ("GET", "/events"), ("GET", "/info")],
+        builtin_suffices=True),
+    "beszel": Consumer(
+        calls=[("GET", "/version"),
+               ("GET", "/containers/json"),
+               ("GET", f"/containers/{CONTAINER_ID[:12]}/stats?stream=0&one-shot=1"),
+               ("GET", f"/containers/{CONTAINER_ID}/json"),
+               ("GET", f"/containers/{CONTAINER_ID}/logs?stdout=1&stderr=1&tail=200"),
+               ("GET", "/images/nginx:latest/json"),
+               ("GET", "/system/df?type=volume")],
+        refused=NEVER_FOR_READERS + [("GET", f"/containers/{CONTAINER_ID[:12]}/stats"),
+                                     ("GET", f"/containers/{CONTAINER_ID}/logs?follow=1"),
+                                     ("GET", "/images/ghcr.io%2Facme%2Fweb:latest/json"),
+                                     ("GET", "/info"), ("GET", "/events")],
+        builtin_suffices=True),
+    "autoheal": Consumer(
+        calls=[("GET", "/containers/json?filters=%7B%22health%22%3A%5B%22unhealthy%22%5D%2C"
+                       "%22label%22%3A%5B%22autoheal%3Dtrue%22%5D%7D"),
+               ("POST", f"/containers/{CONTAINER_ID}/restart?t=10")],
+        refused=NEVER_FOR_READERS + [("POST", f"/containers/{CONTAINER_ID}/stop"),
+                                     ("POST", f"/containers/{CONTAINER_ID}/kill"),
+                                     ("GET", f"/containers/{CONTAINER_ID}/json"),
+                                     ("GET", "/events")],
+        builtin_suffices=False,
+        scoped=[("GET", "/containers/json?filters=%7B%22health%22%3A%5B%22unhealthy%22%5D%2C"
+                        "%22label%22%3A%5B%22autoheal%3Dtrue%22%5D%7D"),
+                ("POST", f"/containers/{CONTAINER_ID}/restart?t=10")],
+        labels="autoheal=true"),
+    "diun": Consumer(
+        calls=[("GET", "/v1.47/version"),
+               ("GET", f"/v1.47/containers/json?filters={RUNNING}"),
+               ("GET", "/v1.47/images/crazymax/diun:latest/json"),
+               ("GET", f"/v1.47/containers/{CONTAINER_ID}/json")],
+        refused=NEVER_FOR_READERS + [("GET", f"/v1.47/containers/{CONTAINER_ID}/logs"),
+                                     ("GET", "/v1.47/events"), ("GET", "/v1.47/info")],
         builtin_suffices=True),
     # wollomatic's Traefik example translated: what Traefik asks, nothing that leaks files.
     "wollomatic-traefik": Consumer(
@@ -312,7 +348,7 @@ def test_label_scoping_covers_the_container_routes(name, policy_files):
     for method, target in consumer.calls:
         out = assert_decision(method, target, policy_files[name], allowed=True)
         if (method, target) in consumer.scoped:
-            assert f"visible containers: labelled {WATCHED}\n" in out, out
+            assert f"visible containers: labelled {consumer.labels}\n" in out, out
         else:
             assert "visible containers" not in out, out
 

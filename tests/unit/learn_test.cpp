@@ -1,0 +1,73 @@
+// `socket-proxy learn`: a request log becomes the smallest policy allowing what it shows.
+#include "learn.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "policy.hpp"
+#include "policy_file.hpp"
+
+namespace socket_proxy {
+namespace {
+
+std::string request_line(std::string_view method, std::string_view route,
+                         std::string_view decision = "allow") {
+    return R"({"time":"t","level":"debug","event":"request","method":")" + std::string(method) +
+           R"(","path":"x","route":")" + std::string(route) + R"(","decision":")" +
+           std::string(decision) + "\"}\n";
+}
+
+TEST(LearnTest, RoutesBecomePatternsOfTheirRoute) {
+    const std::pair<std::string_view, std::string_view> rows[] = {
+        {"/containers/3f0a9c/json", "/containers/{id}/json"},
+        {"/containers/json", "/containers/json"},
+        {"/images/ghcr.io/me/app:1/json", "/images/{name...}/json"},
+        {"/plugins/vieux/sshfs:latest/enable", "/plugins/{name...}/enable"},
+        {"/events", "/events"},
+        {"/etc/passwd", ""},
+        {"", ""},
+    };
+    for (const auto& [route, pattern] : rows) {
+        EXPECT_EQ(learned_path_pattern(route), pattern) << route;
+    }
+}
+
+TEST(LearnTest, TheLearnedPolicyAllowsWhatWasSeenAndNothingElse) {
+    const std::string log =
+        std::string("not json at all\n") + R"({"time":"t","level":"info","event":"listening"})" +
+        "\n" + request_line("GET", "/containers/json") +
+        request_line("GET", "/containers/c1/json") + request_line("GET", "/containers/c2/json") +
+        request_line("HEAD", "/_ping") + request_line("POST", "/containers/c1/restart", "deny") +
+        request_line("GET", "/etc/passwd", "deny");
+    const LearnedPolicy learned = learn_policy(log, "test.log");
+    EXPECT_EQ(learned.requests, 6U);
+    EXPECT_EQ(learned.unreadable, 1U);
+    EXPECT_EQ(learned.other_lines, 1U);
+    EXPECT_EQ(learned.outside_api, 1U);
+    EXPECT_NE(learned.yaml.find("refused when logged"), std::string::npos) << learned.yaml;
+
+    const Policy policy = parse_policy_file(learned.yaml, "learned.yaml");
+    Client client;
+    const auto allowed = [&](std::string_view method, std::string_view target) {
+        return decide(Request{method, target, "docker"}, client, policy).allowed();
+    };
+    EXPECT_TRUE(allowed("GET", "/v1.41/containers/json?all=1"));
+    EXPECT_TRUE(allowed("GET", "/v1.41/containers/other/json"));
+    EXPECT_TRUE(allowed("GET", "/_ping"));
+    EXPECT_TRUE(allowed("POST", "/v1.41/containers/c9/restart"));
+    EXPECT_FALSE(allowed("GET", "/v1.41/containers/c1/logs"));
+    EXPECT_FALSE(allowed("GET", "/v1.41/images/json"));
+    EXPECT_FALSE(allowed("DELETE", "/v1.41/containers/c1"));
+    EXPECT_FALSE(allowed("GET", "/etc/passwd"));
+}
+
+TEST(LearnTest, ALogWithoutRequestsLearnsNothing) {
+    const LearnedPolicy learned =
+        learn_policy("2026-12-02T01:00:00.000+00:00 info listening unix=/x\n", "text.log");
+    EXPECT_TRUE(learned.yaml.empty());
+    EXPECT_EQ(learned.unreadable, 1U);
+}
+
+}  // namespace
+}  // namespace socket_proxy
