@@ -36,7 +36,8 @@ std::string go_fold(std::string_view key) {
 // Whether a HostConfig (or the top level, which Docker 20.10 also reads as one) asks for root.
 bool asks_for_root(const json::object& config) {
     for (const auto& member : config) {
-        const std::string name = go_fold(std::string_view(member.key().data(), member.key().size()));
+        const std::string name =
+            go_fold(std::string_view(member.key().data(), member.key().size()));
         const json::value& value = member.value();
         if (name == "privileged" && value.is_bool() && value.get_bool()) {
             return true;
