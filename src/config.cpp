@@ -297,6 +297,32 @@ constexpr std::array options{
            [](const Config& defaults) {
                return defaults.policy_file.empty() ? std::string("none") : defaults.policy_file;
            }},
+    Option{"--mode", "SOCKET_PROXY_MODE", "MODE",
+           "enforce, or audit: requests are still decided by the policy, and each one is also "
+           "logged with what SOCKET_PROXY_AUDIT_POLICY would have decided",
+           [](Config& config, std::string_view what, std::string_view value) {
+               if (value == "audit") {
+                   config.audit = true;
+               } else if (value == "enforce" || value.empty()) {
+                   config.audit = false;
+               } else {
+                   throw value_error(what, value, "is not a mode: use enforce or audit");
+               }
+           },
+           [](const Config&) { return std::string("enforce"); }},
+    Option{"--audit-policy", "SOCKET_PROXY_AUDIT_POLICY", "FILE",
+           "the candidate policy file audit mode compares every request with",
+           [](Config& config, std::string_view what, std::string_view value) {
+               if (value.find('\0') != std::string_view::npos) {
+                   throw value_error(what, value,
+                                     "is not a file name: give the policy file's path");
+               }
+               config.audit_policy_file = std::string(value);
+           },
+           [](const Config& defaults) {
+               return defaults.audit_policy_file.empty() ? std::string("none")
+                                                         : defaults.audit_policy_file;
+           }},
     Option{"--preset", "SOCKET_PROXY_PRESET", "NAME",
            "a built-in policy that allows exactly what one tool calls: traefik, homepage, "
            "dozzle, portainer-readonly, watchtower, uptime-kuma, beszel, autoheal or diun; not "
@@ -679,6 +705,16 @@ CommandLine parse_command_line(const std::vector<std::string_view>& args,
         throw ConfigError(
             "explain needs a method and a target, as in: socket-proxy explain GET "
             "/v1.41/containers/json [--client unix:uid=1000]");
+    }
+    if (result.config.audit && result.config.audit_policy_file.empty()) {
+        throw ConfigError(
+            "SOCKET_PROXY_MODE=audit needs the candidate policy to compare with: set "
+            "SOCKET_PROXY_AUDIT_POLICY to its file");
+    }
+    if (!result.config.audit && !result.config.audit_policy_file.empty()) {
+        throw ConfigError(
+            "SOCKET_PROXY_AUDIT_POLICY is set but SOCKET_PROXY_MODE is not audit: set "
+            "SOCKET_PROXY_MODE=audit to compare, or unset SOCKET_PROXY_AUDIT_POLICY");
     }
     if (result.command == Command::learn && result.arguments.size() != 1) {
         throw ConfigError(

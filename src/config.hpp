@@ -48,6 +48,8 @@ struct Config {
     std::size_t max_connections = 1024;               // concurrent client connections, unix + TCP
 
     std::string policy_file;            // empty: the Tecnativa switches, else the built-in policy
+    bool audit = false;                 // SOCKET_PROXY_MODE=audit: log what audit_policy_file says
+    std::string audit_policy_file;      // the candidate policy audit mode compares with
     std::string preset;                 // SOCKET_PROXY_PRESET (presets.hpp); empty: none
     std::vector<IpNetwork> allow_from;  // TCP clients outside these are refused; empty: any
     std::optional<bool> redact;         // SOCKET_PROXY_REDACT; unset: the policy says (default on)

@@ -119,4 +119,13 @@ LoadedPolicy load_policy(const Config& config, const Environment& environment) {
     return loaded;
 }
 
+std::shared_ptr<const Policy> load_audit_policy(const Config& config) {
+    if (!config.audit) {
+        return nullptr;
+    }
+    return with_settings(
+        parse_policy_file(read_policy_file(config.audit_policy_file), config.audit_policy_file),
+        config);
+}
+
 }  // namespace socket_proxy

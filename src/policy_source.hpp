@@ -20,4 +20,8 @@ struct LoadedPolicy {
 // Throws PolicyError (a bad file: which line, rule and field) or ConfigError.
 [[nodiscard]] LoadedPolicy load_policy(const Config& config, const Environment& environment);
 
+// Audit mode's candidate, SOCKET_PROXY_AUDIT_POLICY; nullptr when not in audit mode. Throws
+// PolicyError as load_policy does.
+[[nodiscard]] std::shared_ptr<const Policy> load_audit_policy(const Config& config);
+
 }  // namespace socket_proxy

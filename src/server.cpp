@@ -138,6 +138,11 @@ class Server {
         try {
             // Before anything is bound: a bad policy stops the proxy with the line to fix.
             policy_ = load_policy_or_throw();
+            try {
+                audit_policy_ = load_audit_policy(config_);
+            } catch (const PolicyError& error) {
+                throw StartupError(std::string("audit mode: ") + error.what());
+            }
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
@@ -183,6 +188,7 @@ class Server {
                    {"metrics", format_tcp_endpoint(config_.metrics)},
                    {"docker", config_.docker_socket},
                    {"policy", policy_->source},
+                   {"audit_policy", audit_policy_ ? audit_policy_->source : "none"},
                    {"max_connections", std::to_string(max_connections_)}});
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
@@ -270,11 +276,11 @@ class Server {
                                   ignored);  // answers are small and latency-bound
             }
             ++state_.open_sessions;
-            asio::co_spawn(
-                io_,
-                run_session<Protocol>(std::move(socket), std::move(client),
-                                      SessionContext{config_, policy_, daemons_, state_, *memory_}),
-                asio::detached);
+            asio::co_spawn(io_,
+                           run_session<Protocol>(std::move(socket), std::move(client),
+                                                 SessionContext{config_, policy_, audit_policy_,
+                                                                daemons_, state_, *memory_}),
+                           asio::detached);
         }
     }
 
@@ -370,7 +376,23 @@ class Server {
             if (error) {
                 co_return;
             }
+            if (config_.audit) {
+                // The candidate is what an operator edits in audit mode: it reloads too.
+                try {
+                    audit_policy_ = load_audit_policy(config_);
+                    log_event(LogLevel::info, "reload",
+                              {{"audit_policy", audit_policy_->source},
+                               {"rules", std::to_string(audit_policy_->rules.size())}});
+                } catch (const std::exception& failure) {
+                    log_event(LogLevel::error, "reload-failed",
+                              {{"error", failure.what()},
+                               {"detail", "the previous audit policy stays in force"}});
+                }
+            }
             if (config_.policy_file.empty()) {
+                if (config_.audit) {
+                    continue;
+                }
                 log_event(LogLevel::warning, "reload",
                           {{"detail", "SIGHUP: no policy file to reload (" + policy_->source +
                                           "); set SOCKET_PROXY_POLICY to use one"}});
@@ -439,6 +461,7 @@ class Server {
     const Environment& environment_;
     ServerState state_;
     std::shared_ptr<const Policy> policy_;
+    std::shared_ptr<const Policy> audit_policy_;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
     asio::io_context io_{1};

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -601,6 +602,11 @@ class Session {
         asked.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
                                          "application/x-www-form-urlencoded");
         const Decision decision = decide(asked, identity_, *policy);
+        audit_.reset();
+        if (const std::shared_ptr<const Policy> candidate = context_.audit_policy) {
+            const Decision audited = decide(asked, identity_, *candidate);
+            audit_ = AuditVerdict{audited.allowed(), audited.rule};
+        }
         if (!decision.allowed()) {
             // An unread request body would be taken for the next request: close instead.
             const bool keep_alive = request.keep_alive() && parser.is_done();
@@ -1273,6 +1279,14 @@ class Session {
                      const Decision& decision, int status, std::uint64_t bytes_out,
                      Clock::time_point started, std::vector<LogField> extra = {}) {
         const auto ended = Clock::now();
+        if (audit_) {
+            // Audit mode shows all traffic without DEBUG, and each disagreement stands out.
+            const LogLevel audited =
+                audit_->allowed == decision.allowed() ? LogLevel::info : LogLevel::warning;
+            level = std::max(level, audited);
+            extra.push_back({"audit", audit_->allowed ? "allow" : "deny"});
+            extra.push_back({"audit_rule", audit_->rule});
+        }
         const std::string_view route =
             decision.target ? std::string_view(decision.target->route_path) : std::string_view();
         context_.state.metrics.record({decision.allowed(), request.method_string(), route, status,
@@ -1324,6 +1338,11 @@ class Session {
     std::string request_line_refusal_;  // why read_head refused the request line
     bool answering_head_ = false;       // the request being answered is a HEAD
     bool linger_before_close_ = false;  // an error answer closes the connection: drain first
+    struct AuditVerdict {
+        bool allowed = false;
+        std::string rule;
+    };
+    std::optional<AuditVerdict> audit_;  // audit mode: what the candidate policy decided
     // The request being answered, for its log line and metrics.
     std::string raw_target_;
     std::uint64_t bytes_in_ = 0;                       // request body bytes sent to the daemon

@@ -27,6 +27,9 @@ struct SessionContext {
     const Config& config;
     // Swapped as a whole on reload; each request keeps the policy it was decided under.
     const std::shared_ptr<const Policy>& policy;
+    // SOCKET_PROXY_MODE=audit: every request is also decided by this candidate, and logged
+    // with its verdict; null otherwise.
+    const std::shared_ptr<const Policy>& audit_policy;
     DaemonPool& daemons;
     ServerState& state;
     MemoryTrimmer& memory;

@@ -1,12 +1,14 @@
-"""Learning a policy from traffic (issue 9, part): `socket-proxy learn` turns the JSON request
-log of a tool's real calls into a policy file; the proxy under that policy lets the same calls
-through against the real engine, and nothing else."""
+"""Learning a policy from traffic (issue 9): `socket-proxy learn` turns the JSON request log of
+a tool's real calls into a policy file, and the proxy under that policy lets the same calls
+through against the real engine, and nothing else; audit mode forwards by the policy and logs
+what a candidate policy would have decided."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
-from proxytest import docker, proxy_binary, write_policy
+from proxytest import docker, http, proxy_binary, write_policy
 
 # One tool's session: reads the docker CLI makes for a dashboard-like tool.
 TRAFFIC = [
@@ -67,3 +69,44 @@ def test_learn_explains_a_log_it_cannot_use(tmp_path):
     assert result.returncode == 2 and "cannot read the log" in result.stderr
     result = subprocess.run([proxy_binary(), "learn"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "learn needs the log file" in result.stderr
+
+
+CANDIDATE = """
+rules:
+  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}
+  - {name: list, methods: GET, path: /containers/json, action: allow}
+"""
+
+
+def test_audit_mode_forwards_by_the_policy_and_logs_the_candidates_verdict(proxy_factory,
+                                                                         policy_dir):
+    candidate = write_policy(policy_dir, CANDIDATE, "candidate.yaml")
+    proxy = proxy_factory(env={"SOCKET_PROXY_MODE": "audit",
+                               "SOCKET_PROXY_AUDIT_POLICY": candidate,
+                               "SOCKET_PROXY_LOG_FORMAT": "json"})
+    assert http(proxy.unix_path, "GET", "/v1.41/containers/json").status == 200
+    # The live (built-in) policy still decides: /info is answered though the candidate refuses.
+    assert http(proxy.unix_path, "GET", "/v1.41/info").status == 200
+    assert http(proxy.unix_path, "POST", "/v1.41/containers/create").status == 403
+    proxy.wait_for_log(lambda line: "/containers/create" in line)
+    lines = [json.loads(line) for line in proxy.stdout.splitlines()]
+    requests = {line["route"]: line for line in lines if line.get("event") == "request"}
+    assert (requests["/containers/json"]["level"], requests["/containers/json"]["audit"],
+            requests["/containers/json"]["audit_rule"]) == ("info", "allow", "list")
+    assert (requests["/info"]["level"], requests["/info"]["decision"],
+            requests["/info"]["audit"], requests["/info"]["audit_rule"]) == \
+        ("warning", "allow", "deny", "default")
+    assert requests["/containers/create"]["audit"] == "deny"
+    listening = next(line for line in lines if line["event"] == "listening")
+    assert listening["audit_policy"] == candidate
+
+
+def test_audit_mode_needs_its_candidate(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "SOCKET_PROXY_MODE": "audit"}
+    result = subprocess.run([proxy_binary(), "check"], capture_output=True, text=True,
+                            timeout=30, env=env)
+    assert result.returncode == 2 and "SOCKET_PROXY_AUDIT_POLICY" in result.stderr, result.stderr
+    env = {"PATH": "/usr/bin:/bin", "SOCKET_PROXY_MODE": "spy"}
+    result = subprocess.run([proxy_binary(), "check"], capture_output=True, text=True,
+                            timeout=30, env=env)
+    assert result.returncode == 2 and "use enforce or audit" in result.stderr, result.stderr
