@@ -78,6 +78,18 @@ class RuleReader {
     }
 
   private:
+    // A field that takes one value or a list of them: `methods: GET` or `methods: [GET, HEAD]`.
+    template <class Add>
+    static void each_item(const YAML::Node& node, const Add& add) {
+        if (node.IsSequence()) {
+            for (const auto& item : node) {
+                add(item);
+            }
+        } else {
+            add(node);
+        }
+    }
+
     std::string scalar(const YAML::Node& node, std::string_view field) const {
         if (!node.IsScalar()) {
             fail(node, field, "must be a single value");
@@ -121,17 +133,11 @@ class RuleReader {
             }
             methods.push_back(method);
         };
-        if (node.IsSequence()) {
-            if (node.size() == 0) {
-                fail(node, "methods",
-                     "is an empty list, which no request matches: leave it out for any method");
-            }
-            for (const auto& item : node) {
-                add(item);
-            }
-        } else {
-            add(node);
+        if (node.IsSequence() && node.size() == 0) {
+            fail(node, "methods",
+                 "is an empty list, which no request matches: leave it out for any method");
         }
+        each_item(node, add);
         return methods;
     }
 
@@ -167,13 +173,7 @@ class RuleReader {
                     condition.values.emplace_back(scalar(item, "query"));
                 }
             };
-            if (entry.second.IsSequence()) {
-                for (const auto& item : entry.second) {
-                    add(item);
-                }
-            } else {
-                add(entry.second);
-            }
+            each_item(entry.second, add);
             if (condition.values.empty()) {
                 fail(entry.second, "query",
                      "parameter \"" + condition.name +
@@ -249,13 +249,7 @@ class RuleReader {
             return {};
         }
         std::vector<ClientSelector> selectors;
-        if (node.IsSequence()) {
-            for (const auto& item : node) {
-                selectors.push_back(read_selector(item));
-            }
-        } else {
-            selectors.push_back(read_selector(node));
-        }
+        each_item(node, [&](const YAML::Node& item) { selectors.push_back(read_selector(item)); });
         return selectors;
     }
 
@@ -279,13 +273,7 @@ class RuleReader {
             }
             selectors.push_back(std::move(*selector));
         };
-        if (node.IsSequence()) {
-            for (const auto& item : node) {
-                add(item);
-            }
-        } else {
-            add(node);
-        }
+        each_item(node, add);
         if (selectors.empty()) {
             fail(node, "container_labels",
                  "is an empty list: leave it out to show every container");
@@ -359,11 +347,7 @@ class RuleReader {
         const auto add = [&](const YAML::Node& item) {
             std::string value = scalar(item, field);
             if (key == "capabilities") {
-                std::transform(value.begin(), value.end(), value.begin(),
-                               [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-                if (value.starts_with("CAP_")) {
-                    value.erase(0, 4);
-                }
+                value = capability_name(value);
             } else if (key == "bind_sources" && (value.empty() || value.front() != '/')) {
                 fail(item, field, "\"" + value + "\" is not an absolute host path");
             } else if (value.empty()) {
@@ -371,13 +355,7 @@ class RuleReader {
             }
             items.push_back(std::move(value));
         };
-        if (node.IsSequence()) {
-            for (const auto& item : node) {
-                add(item);
-            }
-        } else {
-            add(node);
-        }
+        each_item(node, add);
         return items;
     }
 

@@ -138,13 +138,6 @@ const json::value* field(const json::object& object, std::string_view name) {
     return nullptr;
 }
 
-std::string upper(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return out;
-}
-
 // Collects the first refusal; later checks do nothing once one is found.
 class Verdicts {
   public:
@@ -350,10 +343,7 @@ void check_capabilities(Verdicts& verdicts, const std::string& where, const json
     const auto& allowed = verdicts.limits.capabilities;
     const bool any = std::find(allowed.begin(), allowed.end(), "ALL") != allowed.end();
     for (const std::string& name : *names) {
-        std::string capability = upper(name);
-        if (capability.starts_with("CAP_")) {
-            capability.erase(0, 4);
-        }
+        const std::string capability = capability_name(name);
         if (!any && std::find(allowed.begin(), allowed.end(), capability) == allowed.end()) {
             verdicts.refuse(where, "adds the capability " + name + ", which is not allowed",
                             "capabilities");
@@ -731,6 +721,16 @@ std::optional<std::string> refuse_write(WriteKind kind, std::string_view query,
             break;
     }
     return verdicts.result();
+}
+
+std::string capability_name(std::string_view name) {
+    std::string capability(name);
+    std::transform(capability.begin(), capability.end(), capability.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (capability.starts_with("CAP_")) {
+        capability.erase(0, 4);
+    }
+    return capability;
 }
 
 std::string describe_write_limits(const WriteLimits& limits) {

@@ -64,6 +64,10 @@ struct WriteLimits {
                                                       std::string_view body,
                                                       const WriteLimits& limits);
 
+// A capability as the daemon reads CapAdd: any case, with or without "CAP_":
+// "cap_net_admin" -> "NET_ADMIN". Rules' `capabilities` lists are kept in this form.
+[[nodiscard]] std::string capability_name(std::string_view name);
+
 // The limits that differ from the safe defaults, as `check` lists them:
 // "privileged bind_sources=/srv/app capabilities=NET_ADMIN max_size=2MiB"; "defaults".
 [[nodiscard]] std::string describe_write_limits(const WriteLimits& limits);
