@@ -14,6 +14,7 @@
 namespace socket_proxy {
 
 using RequestHead = boost::beast::http::request_header<>;
+using ResponseHead = boost::beast::http::response_header<>;
 
 // Why the daemon could read this head differently from the proxy, as the sentence for a 400;
 // empty when it cannot. RFC 9112 section 6.3: framed two ways (Content-Length and
@@ -35,7 +36,9 @@ void remove_hop_by_hop_fields(boost::beast::http::fields& fields, bool keep_upgr
 void prepare_forwarded_head(RequestHead& request, const Target& target,
                             const boost::optional<std::uint64_t>& content_length, bool upgrade);
 
-// The head's bytes as Beast's serializer writes them on the daemon socket.
+// The head's bytes as Beast's serializer would write them: the request for the daemon
+// socket, the answer for the client's.
 [[nodiscard]] std::string serialise_head(const RequestHead& request);
+[[nodiscard]] std::string serialise_head(const ResponseHead& response);
 
 }  // namespace socket_proxy

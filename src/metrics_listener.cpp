@@ -52,7 +52,7 @@ asio::awaitable<std::optional<double>> ping_engine(DaemonPool& daemons, Duration
     if (!connection) {
         co_return std::nullopt;
     }
-    DaemonStream& daemon = connection->stream;
+    DaemonStream& daemon = *connection->stream;
     static constexpr std::string_view ping = "HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
     daemon.expires_after(timeout);
     auto [write_error, written] =
@@ -71,7 +71,7 @@ asio::awaitable<std::optional<double>> ping_engine(DaemonPool& daemons, Duration
         co_return std::nullopt;
     }
     if (parser.keep_alive() && buffer.size() == 0) {
-        daemons.release(std::move(daemon));
+        daemons.release(std::move(connection->stream));
     } else {
         daemon.close();
     }

@@ -72,6 +72,16 @@ constexpr auto error_write_timeout = std::chrono::seconds(10);
 // client takes the bytes (backpressure), and nothing grows without a limit.
 constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 
+// The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
+// whole relay (bench/: a tenth of the proxy's CPU per request).
+class RelayScratch {
+  public:
+    std::span<char> bytes() { return {bytes_.get(), relay_chunk_bytes}; }
+
+  private:
+    std::unique_ptr<char[]> bytes_ = std::make_unique_for_overwrite<char[]>(relay_chunk_bytes);
+};
+
 using Clock = std::chrono::steady_clock;
 
 long long milliseconds_between(Clock::time_point start, Clock::time_point end) {
@@ -232,7 +242,7 @@ asio::awaitable<RelayOutcome> relay_body(From& from, beast::flat_buffer& from_bu
 // Reads the next piece of a daemon answer's body into `scratch`; returns its size in `read`.
 asio::awaitable<error_code> read_body_piece(DaemonStream& daemon, beast::flat_buffer& buffer,
                                             http::response_parser<http::buffer_body>& parser,
-                                            std::vector<char>& scratch, std::size_t& read) {
+                                            std::span<char> scratch, std::size_t& read) {
     auto& piece = parser.get().body();
     piece.data = scratch.data();
     piece.size = scratch.size();
@@ -243,7 +253,7 @@ asio::awaitable<error_code> read_body_piece(DaemonStream& daemon, beast::flat_bu
 
 asio::awaitable<error_code> read_whole_body(DaemonStream& daemon, beast::flat_buffer& buffer,
                                             http::response_parser<http::buffer_body>& parser,
-                                            std::vector<char>& scratch, std::string& body) {
+                                            std::span<char> scratch, std::string& body) {
     while (!parser.is_done()) {
         std::size_t read = 0;
         if (const error_code error =
@@ -260,12 +270,12 @@ asio::awaitable<error_code> read_whole_body(DaemonStream& daemon, beast::flat_bu
 
 // A daemon connection goes back to the pool only when its answer ended cleanly and nothing of
 // a next answer is buffered; otherwise it is closed.
-void finish_daemon_connection(DaemonPool& daemons, DaemonStream& daemon, bool complete,
+void finish_daemon_connection(DaemonPool& daemons, DaemonConnection& connection, bool complete,
                               bool keep_alive, const beast::flat_buffer& leftover) {
     if (complete && keep_alive && leftover.size() == 0) {
-        daemons.release(std::move(daemon));
+        daemons.release(std::move(connection.stream));
     } else {
-        daemon.close();
+        connection.stream->close();
     }
 }
 
@@ -301,7 +311,7 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
                              "socket-proxy cannot reach the Docker engine at " + path + ": " +
                                  connection.error().message());
         }
-        DaemonStream& daemon = connection->stream;
+        DaemonStream& daemon = *connection->stream;
         const bool may_retry = connection->reused && attempt == 0;
         RequestHead lookup;
         lookup.method(http::verb::get);
@@ -326,7 +336,8 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
         auto [read_error, read] = co_await http::async_read_header(daemon, buffer, parser, nothrow);
         std::string body;
         if (!read_error) {
-            std::vector<char> scratch(relay_chunk_bytes);
+            RelayScratch scratch_storage;
+            const std::span<char> scratch = scratch_storage.bytes();
             read_error = co_await read_whole_body(daemon, buffer, parser, scratch, body);
         }
         daemon.expires_never();
@@ -340,7 +351,7 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
                 "socket-proxy: the Docker engine at " + path +
                     " did not answer which container this is: " + read_error.message());
         }
-        finish_daemon_connection(daemons, daemon, true, parser.keep_alive(), buffer);
+        finish_daemon_connection(daemons, *connection, true, parser.keep_alive(), buffer);
         const auto& answer = parser.get();
         if (answer.result() == http::status::not_found) {
             co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
@@ -658,7 +669,8 @@ class Session {
         const bool upgrade_requested = requests_upgrade(request);
         const bool has_body = !parser.is_done();
 
-        std::vector<char> scratch(relay_chunk_bytes);
+        RelayScratch scratch_storage;
+        const std::span<char> scratch = scratch_storage.bytes();
         // A write whose body says what will run is held, checked, and forwarded as checked.
         std::optional<std::string> held_body;
         if (write_body_is_checked(decision.write)) {
@@ -675,6 +687,9 @@ class Session {
             request.erase(http::field::transfer_encoding);
             request.set(http::field::content_length, std::to_string(held_body->size()));
         }
+
+        const bool streams_body = has_body && !held_body;
+        const std::string head_text = streams_body ? std::string() : serialise_head(request);
 
         ++context_.state.requests_in_flight;
         struct InFlight {
@@ -694,30 +709,31 @@ class Session {
                                                              client_keep_alive && !has_body,
                                                              client_version, started);
             }
-            DaemonStream& daemon = connection->stream;
+            DaemonStream& daemon = *connection->stream;
             const bool may_retry = connection->reused && (!has_body || held_body) && attempt == 0;
 
-            http::request_serializer<http::buffer_body> request_out(request);
             arm_response_deadline(daemon);
-            auto [head_error, head_bytes] =
-                co_await http::async_write_header(daemon, request_out, nothrow);
-            if (head_error) {
-                if (may_retry)
-                    continue;
-                co_return co_await answer_daemon_failed(request, decision, head_error,
-                                                        client_version, started);
-            }
-            if (held_body) {
-                auto [body_error, body_bytes] =
-                    co_await asio::async_write(daemon, asio::buffer(*held_body), nothrow);
-                if (body_error) {
+            if (!streams_body) {
+                // The head and a held body leave in one write.
+                const std::array<asio::const_buffer, 2> out{
+                    asio::buffer(head_text),
+                    held_body ? asio::buffer(*held_body) : asio::const_buffer()};
+                auto [write_error, written] = co_await asio::async_write(daemon, out, nothrow);
+                if (write_error) {
                     if (may_retry)
                         continue;
-                    co_return co_await answer_daemon_failed(request, decision, body_error,
+                    co_return co_await answer_daemon_failed(request, decision, write_error,
                                                             client_version, started);
                 }
-                bytes_in_ = held_body->size();
-            } else if (has_body) {
+                bytes_in_ = held_body ? held_body->size() : 0;
+            } else {
+                http::request_serializer<http::buffer_body> request_out(request);
+                auto [head_error, head_bytes] =
+                    co_await http::async_write_header(daemon, request_out, nothrow);
+                if (head_error) {
+                    co_return co_await answer_daemon_failed(request, decision, head_error,
+                                                            client_version, started);
+                }
                 daemon.expires_never();  // a request body may legitimately take long to send
                 // A request body that stops arriving is an idle client, not a flowing response.
                 const auto sent =
@@ -763,8 +779,7 @@ class Session {
     // go on when the request was answered here, nullopt when it may be forwarded.
     asio::awaitable<std::optional<bool>> hold_write_body(RequestParser& parser,
                                                          const Decision& decision,
-                                                         std::vector<char>& scratch,
-                                                         std::string& held,
+                                                         std::span<char> scratch, std::string& held,
                                                          Clock::time_point started) {
         auto& request = parser.get();
         const std::size_t limit = decision.write_limits.max_body_bytes;
@@ -829,8 +844,8 @@ class Session {
                                          http::response_parser<http::buffer_body>& parser,
                                          beast::flat_buffer& daemon_buffer, unsigned client_version,
                                          bool client_keep_alive, bool upgrade_requested,
-                                         std::vector<char>& scratch) {
-        DaemonStream& daemon = connection.stream;
+                                         std::span<char> scratch) {
+        DaemonStream& daemon = *connection.stream;
         auto& response = parser.get();
         const bool upgraded =
             upgrade_requested && response.result() == http::status::switching_protocols;
@@ -876,6 +891,10 @@ class Session {
         if (!upgraded) {
             response.keep_alive(keep_client);
         }
+        if (!upgraded && answer_is_buffered(parser, daemon_buffer, scratch.size())) {
+            co_return co_await relay_buffered_answer(request, decision, started, connection, parser,
+                                                     daemon_buffer, keep_client, scratch);
+        }
 
         const bool streaming = upgraded || !length_known;
         const OpenStream open_stream(context_.state, streaming);
@@ -903,10 +922,9 @@ class Session {
             if (streaming) {
                 // A silent stream (an idle /events) shows no write error when the client leaves;
                 // watching the client side closes the daemon stream at once instead.
-                auto finished =
-                    co_await (relay_body(daemon, daemon_buffer, parser, client_, response_out,
-                                         std::span<char>(scratch), Duration::zero()) ||
-                              close_daemon_when_client_leaves(daemon));
+                auto finished = co_await (relay_body(daemon, daemon_buffer, parser, client_,
+                                                     response_out, scratch, Duration::zero()) ||
+                                          close_daemon_when_client_leaves(daemon));
                 if (finished.index() == 0) {
                     relayed = std::get<0>(finished);
                 } else {
@@ -914,7 +932,7 @@ class Session {
                 }
             } else {
                 relayed = co_await relay_body(daemon, daemon_buffer, parser, client_, response_out,
-                                              std::span<char>(scratch), Duration::zero());
+                                              scratch, Duration::zero());
             }
         }
         if (streaming && relayed.read_error && !relayed.write_error && response.chunked()) {
@@ -938,9 +956,62 @@ class Session {
                     request, decision, status, relayed.bytes, started, std::move(extra));
 
         const bool complete = !relayed.read_error && !relayed.write_error && parser.is_done();
-        finish_daemon_connection(context_.daemons, daemon, complete, parser.keep_alive(),
+        finish_daemon_connection(context_.daemons, connection, complete, parser.keep_alive(),
                                  daemon_buffer);
         co_return complete&& keep_client;
+    }
+
+    // Most answers (/_ping, /version, an inspect) arrive whole with their head, and fit the
+    // scratch buffer: then they need no relay loop.
+    static bool answer_is_buffered(const http::response_parser<http::buffer_body>& parser,
+                                   const beast::flat_buffer& daemon_buffer, std::size_t room) {
+        if (parser.is_done()) {
+            return true;
+        }
+        const auto length = parser.content_length_remaining();
+        return length && *length <= daemon_buffer.size() && *length <= room;
+    }
+
+    // Head and body go to the client in one write.
+    asio::awaitable<bool> relay_buffered_answer(http::request<http::buffer_body>& request,
+                                                const Decision& decision, Clock::time_point started,
+                                                DaemonConnection& connection,
+                                                http::response_parser<http::buffer_body>& parser,
+                                                beast::flat_buffer& daemon_buffer, bool keep_client,
+                                                std::span<char> scratch) {
+        auto& response = parser.get();
+        auto& body = response.body();
+        body.data = scratch.data();
+        body.size = scratch.size();
+        error_code parse_error;
+        while (!parse_error && !parser.is_done() && daemon_buffer.size() > 0) {
+            const std::size_t used = parser.put(daemon_buffer.data(), parse_error);
+            daemon_buffer.consume(used);
+            if (used == 0) {
+                break;
+            }
+        }
+        if (parse_error || !parser.is_done()) {
+            connection.stream->close();
+            co_return co_await answer_daemon_failed(
+                request, decision, parse_error ? parse_error : http::error::partial_message,
+                response.version(), started);
+        }
+        const std::size_t body_size = scratch.size() - body.size;
+        const std::string head_text = serialise_head(response.base());
+        const std::array<asio::const_buffer, 2> out{asio::buffer(head_text),
+                                                    asio::buffer(scratch.data(), body_size)};
+        auto [write_error, written] = co_await asio::async_write(client_, out, nothrow);
+        const int status = static_cast<int>(response.result_int());
+        if (write_error) {
+            log_request(LogLevel::info, request, decision, status, 0, started,
+                        {{"error", "client: " + write_error.message()}});
+        } else {
+            log_request(LogLevel::debug, request, decision, status, body_size, started);
+        }
+        finish_daemon_connection(context_.daemons, connection, !write_error, parser.keep_alive(),
+                                 daemon_buffer);
+        co_return !write_error && keep_client;
     }
 
     // An answer that carries secrets or invisible containers is read whole (bounded),
@@ -952,9 +1023,8 @@ class Session {
                                           http::response_parser<http::buffer_body>& parser,
                                           beast::flat_buffer& daemon_buffer,
                                           unsigned client_version, bool client_keep_alive,
-                                          std::vector<char>& scratch,
-                                          const AnswerRewrite& rewrite) {
-        DaemonStream& daemon = connection.stream;
+                                          std::span<char> scratch, const AnswerRewrite& rewrite) {
+        DaemonStream& daemon = *connection.stream;
         std::string body;
         const error_code read_error =
             co_await read_whole_body(daemon, daemon_buffer, parser, scratch, body);
@@ -972,7 +1042,7 @@ class Session {
                 "the Docker engine's answer broke off before it could be " + rewrite.done + ": " +
                     read_error.message());
         }
-        finish_daemon_connection(context_.daemons, daemon, true, parser.keep_alive(),
+        finish_daemon_connection(context_.daemons, connection, true, parser.keep_alive(),
                                  daemon_buffer);
         const std::optional<std::string> rewritten = rewrite.apply(body);
         if (!rewritten) {
@@ -1008,9 +1078,8 @@ class Session {
                                                DaemonConnection& connection,
                                                http::response_parser<http::buffer_body>& parser,
                                                beast::flat_buffer& daemon_buffer,
-                                               unsigned client_version,
-                                               std::vector<char>& scratch) {
-        DaemonStream& daemon = connection.stream;
+                                               unsigned client_version, std::span<char> scratch) {
+        DaemonStream& daemon = *connection.stream;
         const OpenStream open_stream(context_.state, true);
         const bool chunked = client_version >= 11;
         http::response_header<> head = reframed_head(parser.get(), client_version);
@@ -1066,7 +1135,7 @@ class Session {
     asio::awaitable<void> relay_events(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
                                        http::response_parser<http::buffer_body>& parser,
                                        const std::vector<LabelSelector>& labels, bool chunked,
-                                       std::vector<char>& scratch, EventRelay& relay) {
+                                       std::span<char> scratch, EventRelay& relay) {
         std::string pending;
         std::string visible;
         while (!parser.is_done()) {
@@ -1171,7 +1240,7 @@ class Session {
     }
 
     asio::awaitable<TunnelBytes> tunnel(DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
-                                        std::vector<char>& scratch) {
+                                        std::span<char> scratch) {
         auto& client_socket = client_.socket();
         auto& daemon_socket = daemon.socket();
         TunnelBytes tunnelled;
@@ -1190,10 +1259,10 @@ class Session {
             if (error)
                 co_return tunnelled;
         }
-        std::vector<char> upstream_scratch(relay_chunk_bytes);
+        RelayScratch upstream_scratch;
         const auto [to_daemon, to_client] =
-            co_await (pipe_bytes(client_socket, daemon_socket, std::span<char>(upstream_scratch)) &&
-                      pipe_bytes(daemon_socket, client_socket, std::span<char>(scratch)));
+            co_await (pipe_bytes(client_socket, daemon_socket, upstream_scratch.bytes()) &&
+                      pipe_bytes(daemon_socket, client_socket, scratch));
         tunnelled.to_daemon += to_daemon;
         tunnelled.to_client += to_client;
         co_return tunnelled;

@@ -39,20 +39,20 @@ DaemonPool::DaemonPool(asio::any_io_executor executor, std::string socket_path,
 asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
     close_expired();
     while (!idle_.empty()) {
-        DaemonStream stream = std::move(idle_.back().stream);
+        std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
         idle_.pop_back();
-        if (idle_connection_still_usable(stream)) {
+        if (idle_connection_still_usable(*stream)) {
             co_return DaemonConnection{std::move(stream), true};
         }
-        stream.close();
+        stream->close();
     }
-    DaemonStream stream(executor_);
+    auto stream = std::make_unique<DaemonStream>(executor_);
     if (connect_timeout_.count() > 0) {
-        stream.expires_after(connect_timeout_);
+        stream->expires_after(connect_timeout_);
     }
-    auto [error] = co_await stream.async_connect(
+    auto [error] = co_await stream->async_connect(
         asio::local::stream_protocol::endpoint(socket_path_), asio::as_tuple(asio::use_awaitable));
-    stream.expires_never();
+    stream->expires_never();
     if (error) {
         ++connect_errors_;
         co_return error;
@@ -60,9 +60,9 @@ asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
     co_return DaemonConnection{std::move(stream), false};
 }
 
-void DaemonPool::release(DaemonStream stream) {
+void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {
     if (keepalive_.count() == 0 || idle_.size() >= max_idle_connections) {
-        stream.close();
+        stream->close();
         return;
     }
     idle_.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});
@@ -75,7 +75,7 @@ void DaemonPool::release(DaemonStream stream) {
 void DaemonPool::close_expired() {
     const auto now = std::chrono::steady_clock::now();
     while (!idle_.empty() && now - idle_.front().since >= keepalive_) {
-        idle_.front().stream.close();
+        idle_.front().stream->close();
         idle_.pop_front();
     }
 }
@@ -96,7 +96,7 @@ asio::awaitable<void> DaemonPool::sweep_expired() {
 void DaemonPool::close_all() {
     sweep_timer_.cancel();
     for (auto& idle : idle_) {
-        idle.stream.close();
+        idle.stream->close();
     }
     idle_.clear();
 }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 
 #include "config.hpp"
@@ -23,8 +24,10 @@ namespace socket_proxy {
 // basic_stream gives every operation on the daemon side an optional deadline.
 using DaemonStream = boost::beast::basic_stream<boost::asio::local::stream_protocol>;
 
+// Held by pointer: moving a basic_stream allocates a new one (its pending operations keep
+// the old), and the pool moved each connection four times per request (bench/).
 struct DaemonConnection {
-    DaemonStream stream;
+    std::unique_ptr<DaemonStream> stream;
     bool reused = false;  // came from the pool: the daemon may have closed it meanwhile
 };
 
@@ -38,7 +41,7 @@ class DaemonPool {
     boost::asio::awaitable<boost::system::result<DaemonConnection>> acquire();
 
     // Hands back a connection whose last response was complete and keep-alive.
-    void release(DaemonStream stream);
+    void release(std::unique_ptr<DaemonStream> stream);
 
     void close_all();
 
@@ -48,7 +51,7 @@ class DaemonPool {
 
   private:
     struct Idle {
-        DaemonStream stream;
+        std::unique_ptr<DaemonStream> stream;
         std::chrono::steady_clock::time_point since;
     };
 
