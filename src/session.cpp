@@ -30,6 +30,7 @@
 #include "label_scope.hpp"
 #include "log.hpp"
 #include "redact.hpp"
+#include "splice.hpp"
 #include "write_body.hpp"
 
 namespace socket_proxy {
@@ -71,6 +72,10 @@ constexpr auto error_write_timeout = std::chrono::seconds(10);
 // One read's worth of body in flight per direction: the daemon is only read as fast as the
 // client takes the bytes (backpressure), and nothing grows without a limit.
 constexpr std::size_t relay_chunk_bytes = 32 * 1024;
+
+// Answers at least this long, of known length and not read by the policy, are spliced; for
+// shorter ones a pipe costs more syscalls than it saves copies.
+constexpr std::uint64_t splice_threshold_bytes = 256 * 1024;
 
 // The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
 // whole relay (bench/: a tenth of the proxy's CPU per request).
@@ -174,11 +179,16 @@ struct AnswerRewrite {
     std::string done;  // "redacted", "filtered": logged, and named in the 502 when it fails
 };
 
-struct RelayOutcome {
-    error_code read_error;
-    error_code write_error;
-    std::uint64_t bytes = 0;
-};
+// The log line's account of a relay that broke off.
+std::vector<LogField> relay_error_fields(const RelayOutcome& relayed) {
+    if (relayed.read_error) {
+        return {{"error", "daemon: " + relayed.read_error.message()}};
+    }
+    if (relayed.write_error) {
+        return {{"error", "client: " + relayed.write_error.message()}};
+    }
+    return {};
+}
 
 // The buffer_body relay of Beast's http_examples.hpp, reading with read_some so that every
 // piece is passed on as soon as it arrives: an event must not wait for a buffer to fill.
@@ -895,6 +905,13 @@ class Session {
             co_return co_await relay_buffered_answer(request, decision, started, connection, parser,
                                                      daemon_buffer, keep_client, scratch);
         }
+        if (const auto length = parser.content_length_remaining();
+            !upgraded && length && *length >= splice_threshold_bytes) {
+            if (std::optional<SplicePipe> pipe = SplicePipe::open()) {
+                co_return co_await relay_spliced(request, decision, started, connection, parser,
+                                                 daemon_buffer, keep_client, *pipe);
+            }
+        }
 
         const bool streaming = upgraded || !length_known;
         const OpenStream open_stream(context_.state, streaming);
@@ -943,14 +960,9 @@ class Session {
         }
 
         const int status = static_cast<int>(response.result_int());
-        std::vector<LogField> extra;
+        std::vector<LogField> extra = relay_error_fields(relayed);
         if (streaming) {
-            extra.push_back({"stream", "ended"});
-        }
-        if (relayed.read_error) {
-            extra.push_back({"error", "daemon: " + relayed.read_error.message()});
-        } else if (relayed.write_error) {
-            extra.push_back({"error", "client: " + relayed.write_error.message()});
+            extra.insert(extra.begin(), {"stream", "ended"});
         }
         log_request(relayed.read_error || relayed.write_error ? LogLevel::info : LogLevel::debug,
                     request, decision, status, relayed.bytes, started, std::move(extra));
@@ -1012,6 +1024,40 @@ class Session {
         finish_daemon_connection(context_.daemons, connection, !write_error, parser.keep_alive(),
                                  daemon_buffer);
         co_return !write_error && keep_client;
+    }
+
+    // A long answer of known length the policy does not read: the head (with the body's
+    // first bytes, read along with it) is written, the rest spliced from socket to socket.
+    asio::awaitable<bool> relay_spliced(http::request<http::buffer_body>& request,
+                                        const Decision& decision, Clock::time_point started,
+                                        DaemonConnection& connection,
+                                        http::response_parser<http::buffer_body>& parser,
+                                        beast::flat_buffer& daemon_buffer, bool keep_client,
+                                        SplicePipe& pipe) {
+        auto& response = parser.get();
+        const std::uint64_t length = *parser.content_length_remaining();
+        const std::size_t buffered =
+            static_cast<std::size_t>(std::min<std::uint64_t>(daemon_buffer.size(), length));
+        const std::string head_text = serialise_head(response.base());
+        const std::array<asio::const_buffer, 2> out{
+            asio::buffer(head_text), asio::buffer(daemon_buffer.data().data(), buffered)};
+        auto [write_error, written] = co_await asio::async_write(client_, out, nothrow);
+        daemon_buffer.consume(buffered);
+        RelayOutcome relayed;
+        if (write_error) {
+            relayed.write_error = write_error;
+        } else {
+            relayed = co_await splice_body(connection.stream->socket(), client_.socket(), pipe,
+                                           length - buffered);
+            relayed.bytes += buffered;
+        }
+        const bool complete = !relayed.read_error && !relayed.write_error;
+        log_request(complete ? LogLevel::debug : LogLevel::info, request, decision,
+                    static_cast<int>(response.result_int()), relayed.bytes, started,
+                    relay_error_fields(relayed));
+        finish_daemon_connection(context_.daemons, connection, complete, parser.keep_alive(),
+                                 daemon_buffer);
+        co_return complete&& keep_client;
     }
 
     // An answer that carries secrets or invisible containers is read whole (bounded),

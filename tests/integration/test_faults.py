@@ -3,7 +3,10 @@
 The fake answers by the container name in the target (GET /v1.41/containers/<mode>/logs passes
 the read-only policy, and unlike /json is not an answer the proxy holds to redact): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
 `trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `silent`
-never sends a body, `lying` answers inspect with broken JSON. Anything else gets a /_ping-like 200."""
+never sends a body, `lying` answers inspect with broken JSON; `long` is a 1 MiB answer of known
+length sent in pieces (long enough to be spliced), `short` promises 1 MiB and closes after
+400 KB, `endless` promises 64 MiB and trickles until the proxy hangs up. Anything else gets a
+/_ping-like 200."""
 
 from __future__ import annotations
 
@@ -21,6 +24,10 @@ from proxytest import (HttpConnection, assert_json_error, build_request, docker_
                        is_root, write_policy)
 
 
+# Every byte position distinguishable, so a reordered or repeated piece shows.
+LONG_BODY = b"".join(b"%08d" % n for n in range(131_072 + 3))
+
+
 class FakeDaemon:
     def __init__(self, idle_close_after: float | None = None):
         self.directory = Path(tempfile.mkdtemp(prefix="spt-fake-", dir="/tmp"))
@@ -29,6 +36,7 @@ class FakeDaemon:
         self.idle_close_after = idle_close_after
         self.requests: list = []
         self.client_left_silent_stream = threading.Event()
+        self.client_left_long_answer = threading.Event()
         self.stall_released = threading.Event()
         self.closing = threading.Event()
         self.connections: list = []
@@ -161,6 +169,27 @@ class FakeDaemon:
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             return True
+        if "/long/" in target:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                               b"Content-Length: %d\r\n\r\n" % len(LONG_BODY))
+            for start in range(0, len(LONG_BODY), 300_000):
+                connection.sendall(LONG_BODY[start:start + 300_000])
+                time.sleep(0.05)
+            return True
+        if "/short/" in target:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(LONG_BODY))
+            connection.sendall(LONG_BODY[:400_000])
+            return False
+        if "/endless/" in target:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (64 << 20))
+            connection.settimeout(10)
+            try:
+                for _ in range(2000):
+                    connection.sendall(LONG_BODY[:65536])
+                    time.sleep(0.01)
+            except OSError:
+                self.client_left_long_answer.set()
+            return False
         if "/silent/" in target:
             connection.sendall(stream_head)
             if self._wait_for_peer_close(connection, 30):
@@ -317,3 +346,52 @@ def test_head_of_a_redacted_route_does_not_tell_the_secrets_length(proxy_factory
         secret_route
     plain_route = http(proxy.unix_path, "HEAD", "/v1.41/containers/any/logs", timeout=10)
     assert plain_route.status == 200 and plain_route.header("Content-Length") == "2", plain_route
+
+
+def test_a_long_answer_arrives_whole_and_both_connections_stay_usable(proxy_factory, fake_daemon):
+    # Past 256 KiB an answer of known length is spliced: exactly its bytes, and then the
+    # client's and the daemon's connections both carry the next request.
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    with HttpConnection(proxy.unix_path, timeout=10) as connection:
+        response = connection.request("GET", _target("long"))
+        assert response.status == 200, response
+        assert response.header("Content-Length") == str(len(LONG_BODY))
+        assert response.body == LONG_BODY
+        opened = len(fake_daemon.connections)
+        again = connection.request("GET", "/_ping")
+        assert again.status == 200 and again.body == b"OK", again
+    assert len(fake_daemon.connections) == opened, \
+        "the daemon connection was not reused after the long answer"
+
+
+def test_a_long_answer_cut_short_ends_the_client_connection(proxy_factory, fake_daemon):
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    connection = HttpConnection(proxy.unix_path, timeout=10)
+    connection.send(build_request("GET", _target("short")))
+    head = connection.read_head()
+    assert head.status == 200 and head.header("Content-Length") == str(len(LONG_BODY)), head
+    received = connection.buffer
+    while True:
+        data = connection.sock.recv(65536)
+        if not data:
+            break
+        received += data
+    connection.close()
+    assert received == LONG_BODY[:400_000], \
+        f"{len(received)} bytes arrived, not the 400,000 the daemon sent before it closed"
+    _still_serving(proxy)
+    assert proxy.wait_for_log(lambda line: "daemon: End of file" in line), proxy.log[-2000:]
+
+
+def test_client_leaving_a_long_answer_closes_the_daemon_side(proxy_factory, fake_daemon):
+    proxy = proxy_factory(docker_socket=fake_daemon.path)
+    connection = HttpConnection(proxy.unix_path, timeout=10)
+    connection.send(build_request("GET", _target("endless")))
+    head = connection.read_head()
+    assert head.status == 200, head
+    while len(connection.buffer) < 300_000:
+        connection._fill()
+    connection.close()
+    assert fake_daemon.client_left_long_answer.wait(10), \
+        "the proxy kept reading the daemon's answer after its client left"
+    _still_serving(proxy)
