@@ -180,6 +180,7 @@ constexpr std::size_t min_head_bytes = 1024;
 constexpr std::size_t max_head_bytes_limit = 1024 * 1024;
 constexpr std::size_t max_header_fields_limit = 10000;
 constexpr std::size_t max_connections_limit = 1'000'000;
+constexpr std::size_t max_threads = 64;
 
 std::size_t parse_count(std::string_view what, std::string_view value, std::size_t high) {
     const auto count = parse_decimal<std::size_t>(value);
@@ -284,6 +285,16 @@ constexpr std::array options{
                config.max_connections = parse_count(what, value, max_connections_limit);
            },
            [](const Config& defaults) { return std::to_string(defaults.max_connections); }},
+    Option{"--threads", "SOCKET_PROXY_THREADS", "N",
+           "threads serving client connections, each with its own event loop and daemon "
+           "connections; auto: one per CPU the process may run on, at most 4",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.threads = value == "auto" ? 0 : parse_count(what, value, max_threads);
+           },
+           [](const Config& defaults) {
+               return defaults.threads == 0 ? std::string("auto")
+                                            : std::to_string(defaults.threads);
+           }},
     Option{"--policy", "SOCKET_PROXY_POLICY", "FILE",
            "the policy file (YAML rules, first match wins; see examples/); unset: the "
            "Tecnativa-style switches if any is set, else the built-in read-only policy",

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <mutex>
 
 namespace socket_proxy {
 namespace {
@@ -32,6 +33,9 @@ void log_event(LogLevel level, std::string_view event, const std::vector<LogFiel
     std::string line = format == LogFormat::json ? format_json_log_line(now, level, event, fields)
                                                  : format_log_line(now, level, event, fields);
     line.push_back('\n');
+    // One line at a time from every serving thread: a long line takes several writes.
+    static std::mutex output;
+    const std::lock_guard lock(output);
     std::string_view rest = line;
     while (!rest.empty()) {
         ssize_t written = ::write(STDOUT_FILENO, rest.data(), rest.size());

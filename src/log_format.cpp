@@ -150,7 +150,7 @@ constexpr std::string_view numeric_keys[] = {
     "status",          "bytes_in",      "bytes_out",         "ms",
     "stream_ms",       "hidden_events", "unreadable_events", "rules",
     "max_connections", "requests",      "streams",           "count",
-    "connections"};
+    "connections",     "threads"};
 
 bool is_decimal_integer(std::string_view value) {
     return !value.empty() && value.size() <= 18 && (value == "0" || value.front() != '0') &&

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace socket_proxy {
@@ -21,12 +22,22 @@ constexpr int heap_kept_while_busy = 16 * 1024 * 1024;
 
 }  // namespace
 
-MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) {
+MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) : executor_(std::move(executor)) {
     ::mallopt(M_TRIM_THRESHOLD, heap_kept_while_busy);
-    timer_.emplace(std::move(executor));
+    timer_.emplace(executor_);
 }
 
 void MemoryTrimmer::on_quiet() {
+    if (stopped_ || posted_.exchange(true)) {
+        return;
+    }
+    asio::post(executor_, [this] {
+        posted_ = false;
+        on_quiet_here();
+    });
+}
+
+void MemoryTrimmer::on_quiet_here() {
     if (scheduled_ || stopped_) {
         return;
     }

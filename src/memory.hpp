@@ -7,6 +7,7 @@
 // per second: at once when the proxy falls quiet, else when the second is up.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,7 +20,8 @@ class MemoryTrimmer {
   public:
     explicit MemoryTrimmer(boost::asio::any_io_executor executor);
 
-    // Called when a session or an ordinary request ends and nothing but streams is in flight.
+    // Called when a session or an ordinary request ends and nothing but streams is in flight,
+    // from any serving thread: the trim itself runs on the trimmer's executor.
     void on_quiet();
 
     // From here on nothing is trimmed, and the timer is gone: call it while the io_context
@@ -27,13 +29,16 @@ class MemoryTrimmer {
     void stop();
 
   private:
+    void on_quiet_here();
     boost::asio::awaitable<void> trim_later();
     void trim();
 
+    boost::asio::any_io_executor executor_;
+    std::atomic<bool> posted_ = false;  // an on_quiet_here() is on its way
+    std::atomic<bool> stopped_ = false;
     std::optional<boost::asio::steady_timer> timer_;
     std::chrono::steady_clock::time_point last_trim_{};
     bool scheduled_ = false;
-    bool stopped_ = false;
 };
 
 }  // namespace socket_proxy

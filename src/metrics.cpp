@@ -141,6 +141,7 @@ void Metrics::record(const RequestSample& request) {
     std::string route = route_template(request.route_path);
     RequestKey key{request.allowed ? "allow" : "deny", std::string(method_label(request.method)),
                    route, std::to_string(request.status)};
+    const std::lock_guard lock(mutex_);
     if (!requests_.contains(key) && requests_.size() >= max_request_series) {
         route = "other";
         key = {std::get<0>(key), "other", route, "other"};
@@ -165,10 +166,12 @@ void Metrics::record(const RequestSample& request) {
 }
 
 void Metrics::count_refused(RefusedConnection reason) {
+    const std::lock_guard lock(mutex_);
     ++(reason == RefusedConnection::connection_limit ? refused_over_limit_ : refused_outsiders_);
 }
 
 std::string Metrics::render(const MetricsGauges& gauges) const {
+    const std::lock_guard lock(mutex_);
     std::string out;
     describe(out, "socket_proxy_build_info", "gauge", "The running socket-proxy's version.");
     sample(out, "socket_proxy_build_info", "version=\"" + escape_label(gauges.version) + "\"",

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,6 +87,8 @@ class Metrics {
     std::uint64_t bytes_to_client_ = 0;
     std::uint64_t refused_over_limit_ = 0;
     std::uint64_t refused_outsiders_ = 0;
+    // Sessions on every serving thread record; the metrics listener renders on the main one.
+    mutable std::mutex mutex_;
 };
 
 }  // namespace socket_proxy

@@ -127,8 +127,10 @@ asio::awaitable<std::string> render_page(MetricsContext context) {
     gauges.client_connections = context.state.open_sessions;
     gauges.requests_in_flight = context.state.requests_in_flight;
     gauges.open_streams = context.state.open_streams;
-    gauges.idle_daemon_connections = context.daemons.idle_count();
-    gauges.daemon_connect_errors = context.daemons.connect_errors();
+    for (const DaemonPool* pool : context.pools) {
+        gauges.idle_daemon_connections += pool->idle_count();
+        gauges.daemon_connect_errors += pool->connect_errors();
+    }
     gauges.resident_bytes = resident_bytes();
     gauges.cpu_seconds = cpu_seconds();
     gauges.open_descriptors = open_descriptors();

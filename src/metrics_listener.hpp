@@ -3,6 +3,8 @@
 // of the engine per scrape, so the policy does not apply to it.
 #pragma once
 
+#include <vector>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -14,7 +16,8 @@ namespace socket_proxy {
 
 struct MetricsContext {
     ServerState& state;
-    DaemonPool& daemons;
+    DaemonPool& daemons;                   // this thread's: the engine is pinged through it
+    std::vector<const DaemonPool*> pools;  // every serving thread's, for the gauges
     Duration engine_ping_timeout;
 };
 

@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,7 +10,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,7 +21,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "listener.hpp"
 #include "log.hpp"
@@ -111,6 +116,34 @@ std::size_t fit_connections_to_descriptors(std::size_t wanted, std::string& note
     return fitting;
 }
 
+// A serving thread beyond the main one: its own event loop and idle daemon connections, so
+// the threads share nothing on the hot path but the policy and the counters.
+struct ServingThread {
+    explicit ServingThread(const Config& config)
+        : daemons(io.get_executor(), config.docker_socket, config.timeout, config.keepalive) {}
+    asio::io_context io{1};
+    DaemonPool daemons;
+    asio::executor_work_guard<asio::io_context::executor_type> keep_running{io.get_executor()};
+    std::thread thread;
+};
+
+// SOCKET_PROXY_THREADS=auto: one per CPU the process may run on (docker's --cpuset-cpus sets
+// the mask), at most this many; a Docker socket proxy's load is small.
+constexpr std::size_t most_automatic_threads = 4;
+
+std::size_t serving_thread_count(const Config& config) {
+    if (config.threads > 0) {
+        return config.threads;
+    }
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    if (::sched_getaffinity(0, sizeof(cpus), &cpus) != 0) {
+        return 1;
+    }
+    const auto usable = static_cast<std::size_t>(CPU_COUNT(&cpus));
+    return std::clamp<std::size_t>(usable, 1, most_automatic_threads);
+}
+
 // Declaration order is teardown order in reverse: the io_context is destroyed (and with it
 // every suspended session) while the state those sessions point to still exists.
 class Server {
@@ -174,8 +207,10 @@ class Server {
                                  "SOCKET_PROXY_ALLOW_FROM");
             out_of_descriptors_response_ = refusal_response(
                 503, "socket-proxy has run out of file descriptors; try again later");
+            start_serving_threads();
             start_listening();
         } catch (const StartupError& error) {
+            stop_serving_threads();
             remove_socket_file();
             log_startup_failure(error.what());
             return 1;
@@ -187,12 +222,14 @@ class Server {
                    {"tcp", format_tcp_endpoint(config_.tcp)},
                    {"metrics", format_tcp_endpoint(config_.metrics)},
                    {"docker", config_.docker_socket},
-                   {"policy", policy_->source},
-                   {"audit_policy", audit_policy_ ? audit_policy_->source : "none"},
-                   {"max_connections", std::to_string(max_connections_)}});
+                   {"policy", policy_.load()->source},
+                   {"audit_policy", audit_policy_.load() ? audit_policy_.load()->source : "none"},
+                   {"max_connections", std::to_string(max_connections_)},
+                   {"threads", std::to_string(serving_threads_.size() + 1)}});
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
         io_.run();
+        stop_serving_threads();
         remove_socket_file();
         log_event(LogLevel::info, "stopped");
         return 0;
@@ -211,6 +248,55 @@ class Server {
         }
     }
 
+    // The main thread serves too; these are the others.
+    void start_serving_threads() {
+        const std::size_t count = serving_thread_count(config_);
+        for (std::size_t index = 1; index < count; ++index) {
+            auto serving = std::make_unique<ServingThread>(config_);
+            ServingThread& started = *serving;
+            serving_threads_.push_back(std::move(serving));
+            started.thread = std::thread([&started] { started.io.run(); });
+        }
+    }
+
+    // Each thread closes its own idle daemon connections, then its loop ends.
+    void stop_serving_threads() {
+        for (const auto& serving : serving_threads_) {
+            asio::post(serving->io, [&serving = *serving] {
+                serving.daemons.close_all();
+                serving.io.stop();
+            });
+        }
+        for (const auto& serving : serving_threads_) {
+            if (serving->thread.joinable()) {
+                serving->thread.join();
+            }
+        }
+    }
+
+    struct ServingPlace {
+        asio::any_io_executor executor;
+        DaemonPool& daemons;
+    };
+
+    // New connections go to the serving threads in turn, the main one included.
+    ServingPlace next_serving_place() {
+        const std::size_t place = next_place_++ % (serving_threads_.size() + 1);
+        if (place == 0) {
+            return {io_.get_executor(), daemons_};
+        }
+        ServingThread& serving = *serving_threads_[place - 1];
+        return {serving.io.get_executor(), serving.daemons};
+    }
+
+    std::vector<const DaemonPool*> all_daemon_pools() const {
+        std::vector<const DaemonPool*> pools{&daemons_};
+        for (const auto& serving : serving_threads_) {
+            pools.push_back(&serving->daemons);
+        }
+        return pools;
+    }
+
     void start_listening() {
         unix_acceptor_->listen(asio::socket_base::max_listen_connections);
         asio::co_spawn(io_, accept_clients<stream_protocol>(*unix_acceptor_, identify_unix_client),
@@ -224,7 +310,8 @@ class Server {
             metrics_acceptor_->listen(asio::socket_base::max_listen_connections);
             asio::co_spawn(io_,
                            serve_metrics(*metrics_acceptor_,
-                                         MetricsContext{state_, daemons_, engine_ping_timeout()}),
+                                         MetricsContext{state_, daemons_, all_daemon_pools(),
+                                                        engine_ping_timeout()}),
                            asio::detached);
         }
     }
@@ -239,7 +326,8 @@ class Server {
     asio::awaitable<void> accept_clients(typename Protocol::acceptor& acceptor, Identify identify) {
         asio::steady_timer backoff(io_);
         for (;;) {
-            auto [error, socket] = co_await acceptor.async_accept(nothrow);
+            const ServingPlace place = next_serving_place();
+            auto [error, socket] = co_await acceptor.async_accept(place.executor, nothrow);
             if (error == asio::error::operation_aborted || !acceptor.is_open()) {
                 co_return;
             }
@@ -276,10 +364,10 @@ class Server {
                                   ignored);  // answers are small and latency-bound
             }
             ++state_.open_sessions;
-            asio::co_spawn(io_,
+            asio::co_spawn(place.executor,
                            run_session<Protocol>(std::move(socket), std::move(client),
                                                  SessionContext{config_, policy_, audit_policy_,
-                                                                daemons_, state_, *memory_}),
+                                                                place.daemons, state_, *memory_}),
                            asio::detached);
         }
     }
@@ -324,7 +412,8 @@ class Server {
         if (state_.refusing_sessions >= max_refusing_sessions) {
             return;  // closed unanswered as `socket` goes out of scope
         }
-        asio::co_spawn(io_, refuse_connection<Protocol>(std::move(socket), response, state_),
+        const auto executor = socket.get_executor();
+        asio::co_spawn(executor, refuse_connection<Protocol>(std::move(socket), response, state_),
                        asio::detached);
     }
 
@@ -380,9 +469,10 @@ class Server {
                 // The candidate is what an operator edits in audit mode: it reloads too.
                 try {
                     audit_policy_ = load_audit_policy(config_);
+                    const auto candidate = audit_policy_.load();
                     log_event(LogLevel::info, "reload",
-                              {{"audit_policy", audit_policy_->source},
-                               {"rules", std::to_string(audit_policy_->rules.size())}});
+                              {{"audit_policy", candidate->source},
+                               {"rules", std::to_string(candidate->rules.size())}});
                 } catch (const std::exception& failure) {
                     log_event(LogLevel::error, "reload-failed",
                               {{"error", failure.what()},
@@ -393,17 +483,19 @@ class Server {
                 if (config_.audit) {
                     continue;
                 }
-                log_event(LogLevel::warning, "reload",
-                          {{"detail", "SIGHUP: no policy file to reload (" + policy_->source +
-                                          "); set SOCKET_PROXY_POLICY to use one"}});
+                log_event(
+                    LogLevel::warning, "reload",
+                    {{"detail", "SIGHUP: no policy file to reload (" + policy_.load()->source +
+                                    "); set SOCKET_PROXY_POLICY to use one"}});
                 continue;
             }
             try {
                 auto loaded = load_policy(config_, environment_);
-                policy_ = std::move(loaded.policy);
+                const std::shared_ptr<const Policy> reloaded = std::move(loaded.policy);
+                policy_ = reloaded;
                 log_event(LogLevel::info, "reload",
-                          {{"policy", policy_->source},
-                           {"rules", std::to_string(policy_->rules.size())}});
+                          {{"policy", reloaded->source},
+                           {"rules", std::to_string(reloaded->rules.size())}});
             } catch (const std::exception& failure) {
                 log_event(
                     LogLevel::error, "reload-failed",
@@ -460,8 +552,8 @@ class Server {
     const Config& config_;
     const Environment& environment_;
     ServerState state_;
-    std::shared_ptr<const Policy> policy_;
-    std::shared_ptr<const Policy> audit_policy_;
+    SharedPolicy policy_;
+    SharedPolicy audit_policy_;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
     asio::io_context io_{1};
@@ -471,6 +563,9 @@ class Server {
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
     std::optional<tcp::acceptor> metrics_acceptor_;
+    // After io_: destroyed first, with the sessions suspended on their event loops.
+    std::vector<std::unique_ptr<ServingThread>> serving_threads_;
+    std::size_t next_place_ = 0;
     std::size_t max_connections_ = 0;
     std::string over_limit_response_;
     std::string out_of_descriptors_response_;

@@ -617,14 +617,14 @@ class Session {
             co_return false;
         }
 
-        const std::shared_ptr<const Policy> policy = context_.policy;
+        const std::shared_ptr<const Policy> policy = context_.policy.load();
         Request asked{request.method_string(), request.target(), request[http::field::host]};
         const std::string_view content_type = request[http::field::content_type];
         asked.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
                                          "application/x-www-form-urlencoded");
         const Decision decision = decide(asked, identity_, *policy);
         audit_.reset();
-        if (const std::shared_ptr<const Policy> candidate = context_.audit_policy) {
+        if (const std::shared_ptr<const Policy> candidate = context_.audit_policy.load()) {
             const Decision audited = decide(asked, identity_, *candidate);
             audit_ = AuditVerdict{audited.allowed(), audited.rule};
         }

@@ -1,6 +1,7 @@
 // One client connection: read head → normalise and decide → forward → relay → keep-alive or close.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <memory>
@@ -14,23 +15,30 @@
 
 namespace socket_proxy {
 
-// What the server knows of its sessions, for graceful shutdown and metrics.
+// What the server knows of its sessions, for graceful shutdown and metrics. Shared by the
+// serving threads.
 struct ServerState {
-    std::size_t open_sessions = 0;       // counted by the acceptor, uncounted by the session
-    std::size_t refusing_sessions = 0;   // connections over the limit being answered 503
-    std::size_t requests_in_flight = 0;  // forwarded requests whose response has not ended
-    std::size_t open_streams = 0;        // of those, responses of unknown length and tunnels
-    Metrics metrics;                     // every answered request, counted when it ends
+    std::atomic<std::size_t> open_sessions =
+        0;  // counted by the acceptor, uncounted by the session
+    std::atomic<std::size_t> refusing_sessions =
+        0;  // connections over the limit being answered 503
+    std::atomic<std::size_t> requests_in_flight =
+        0;                                      // forwarded requests whose response has not ended
+    std::atomic<std::size_t> open_streams = 0;  // of those, responses of unknown length and tunnels
+    Metrics metrics;                            // every answered request, counted when it ends
 };
+
+// A policy swapped as a whole on reload while other threads decide by it.
+using SharedPolicy = std::atomic<std::shared_ptr<const Policy>>;
 
 struct SessionContext {
     const Config& config;
-    // Swapped as a whole on reload; each request keeps the policy it was decided under.
-    const std::shared_ptr<const Policy>& policy;
+    // Each request keeps the policy it was decided under.
+    const SharedPolicy& policy;
     // SOCKET_PROXY_MODE=audit: every request is also decided by this candidate, and logged
     // with its verdict; null otherwise.
-    const std::shared_ptr<const Policy>& audit_policy;
-    DaemonPool& daemons;
+    const SharedPolicy& audit_policy;
+    DaemonPool& daemons;  // the serving thread's own
     ServerState& state;
     MemoryTrimmer& memory;
 };

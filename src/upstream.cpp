@@ -41,6 +41,7 @@ asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
     while (!idle_.empty()) {
         std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
         idle_.pop_back();
+        count_idle();
         if (idle_connection_still_usable(*stream)) {
             co_return DaemonConnection{std::move(stream), true};
         }
@@ -66,6 +67,7 @@ void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {
         return;
     }
     idle_.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});
+    count_idle();
     if (!sweeping_) {
         sweeping_ = true;
         asio::co_spawn(executor_, sweep_expired(), asio::detached);
@@ -78,6 +80,7 @@ void DaemonPool::close_expired() {
         idle_.front().stream->close();
         idle_.pop_front();
     }
+    count_idle();
 }
 
 // Runs only while connections are idle, so an unused proxy has no timer ticking.
@@ -99,6 +102,7 @@ void DaemonPool::close_all() {
         idle.stream->close();
     }
     idle_.clear();
+    count_idle();
 }
 
 }  // namespace socket_proxy

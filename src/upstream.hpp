@@ -4,6 +4,7 @@
 // connection waits in this pool for the next request before it is closed.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -46,7 +47,8 @@ class DaemonPool {
     void close_all();
 
     [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
-    [[nodiscard]] std::size_t idle_count() const { return idle_.size(); }
+    // Readable from any thread (the metrics listener sums the serving threads' pools).
+    [[nodiscard]] std::size_t idle_count() const { return idle_count_; }
     [[nodiscard]] std::uint64_t connect_errors() const { return connect_errors_; }
 
   private:
@@ -56,6 +58,7 @@ class DaemonPool {
     };
 
     void close_expired();
+    void count_idle() { idle_count_ = idle_.size(); }
     boost::asio::awaitable<void> sweep_expired();
 
     boost::asio::any_io_executor executor_;
@@ -65,7 +68,8 @@ class DaemonPool {
     std::deque<Idle> idle_;
     boost::asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
-    std::uint64_t connect_errors_ = 0;
+    std::atomic<std::size_t> idle_count_ = 0;  // idle_.size(), for other threads
+    std::atomic<std::uint64_t> connect_errors_ = 0;
 };
 
 }  // namespace socket_proxy

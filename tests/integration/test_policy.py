@@ -170,6 +170,25 @@ def test_sighup_reloads_without_dropping_a_live_stream(proxy_factory, policy_dir
     assert proxy.proc.poll() is None
 
 
+def test_a_reload_reaches_connections_on_every_serving_thread(proxy_factory, policy_dir):
+    policy = write_policy(policy_dir, "rules:\n  - {name: reads, methods: [GET, HEAD], action: allow}\n")
+    proxy = proxy_factory("--policy", policy, "--threads", "3")
+    assert proxy.wait_for_log(lambda line: "listening" in line and "threads=3" in line), proxy.log
+    # New connections go to the threads in turn: six open ones are on all three.
+    connections = [HttpConnection(proxy.unix_path, timeout=10) for _ in range(6)]
+    try:
+        for connection in connections:
+            assert connection.request("GET", "/v1.41/info").status == 200
+        write_policy(policy_dir, "rules:\n  - {name: events-only, methods: GET, path: /events, action: allow}\n")
+        proxy.proc.send_signal(signal.SIGHUP)
+        assert proxy.wait_for_log(lambda line: "reload" in line and "rules=1" in line), proxy.log
+        for connection in connections:
+            assert_json_error(connection.request("GET", "/v1.41/info"), 403, "(rule default)")
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 # --------------------------------------------------------------------------- who is asking
 
 

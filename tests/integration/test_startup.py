@@ -163,7 +163,8 @@ def test_help_prints_usage():
 
 
 @pytest.mark.parametrize("flag,value", [("--timeout", "30x"), ("--tcp", "127.0.0.1:notaport"),
-                                        ("--uid", "-5")])
+                                        ("--uid", "-5"), ("--threads", "0"),
+                                        ("--threads", "many")])
 def test_invalid_configuration_fails_before_listening(scratch, flag, value):
     workdir, volume = scratch
     result = subprocess.run(
