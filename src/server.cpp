@@ -556,6 +556,10 @@ class Server {
     SharedPolicy audit_policy_;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
+    // Before io_, so destroyed after it: an accept pending on io_ holds a socket made for a
+    // serving thread's loop, and destroying it needs that loop. Their own sessions, destroyed
+    // with them, point only to what is declared above.
+    std::vector<std::unique_ptr<ServingThread>> serving_threads_;
     asio::io_context io_{1};
     DaemonPool daemons_;
     asio::signal_set signals_;
@@ -563,8 +567,6 @@ class Server {
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
     std::optional<tcp::acceptor> metrics_acceptor_;
-    // After io_: destroyed first, with the sessions suspended on their event loops.
-    std::vector<std::unique_ptr<ServingThread>> serving_threads_;
     std::size_t next_place_ = 0;
     std::size_t max_connections_ = 0;
     std::string over_limit_response_;
