@@ -386,24 +386,6 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
     }
 }
 
-// A response head written by hand, as Beast's serializer would write it; the proxy writes
-// such heads only for the answers it rewrites as they flow.
-std::string response_head_text(const http::response_header<>& head) {
-    std::string text = head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    text += std::to_string(head.result_int());
-    text += ' ';
-    text += head.reason();
-    text += "\r\n";
-    for (const auto& field : head) {
-        text += field.name_string();
-        text += ": ";
-        text += field.value();
-        text += "\r\n";
-    }
-    text += "\r\n";
-    return text;
-}
-
 // One chunk of a chunked body (RFC 9112 section 7.1).
 std::string chunk_text(std::string_view data) {
     std::ostringstream size;
@@ -1133,7 +1115,7 @@ class Session {
         if (chunked) {
             head.set(http::field::transfer_encoding, "chunked");
         }
-        const std::string head_text = response_head_text(head);
+        const std::string head_text = serialise_head(head);
         auto [head_error, head_bytes] =
             co_await asio::async_write(client_, asio::buffer(head_text), nothrow);
         if (head_error) {
