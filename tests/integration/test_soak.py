@@ -8,7 +8,8 @@ the proxy's 502); every denied and malformed request got its 403 or 400; every s
 cleanly when the engine went; and afterwards the proxy holds as many descriptors as before and
 about as much memory.
 
-SOCKET_PROXY_SOAK_SCALE (default 1) scales the counts, for a quick run by hand.
+SOCKET_PROXY_SOAK_SCALE (default 1) scales the counts, for a quick run by hand;
+SOCKET_PROXY_SOAK_THREADS (default 1) is the proxy's --threads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import pytest
 
 SCALE = float(os.environ.get("SOCKET_PROXY_SOAK_SCALE", "1"))
+THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "1")
 # ASan keeps freed memory in quarantine and ignores malloc_trim: memory says nothing there.
 SANITIZED = os.environ.get("SOCKET_PROXY_SANITIZED", "0").lower() in ("1", "on", "true")
 CONNECTIONS = int(1000 * SCALE)
@@ -232,6 +234,7 @@ class Soak:
 
     async def worker(self, number: int) -> None:
         reader, writer = await self.connect(number)
+        connected, served = time.monotonic(), 0
         try:
             while (index := self.take()) is not None:
                 if index % MALFORMED_EVERY == MALFORMED_EVERY - 1:
@@ -240,6 +243,7 @@ class Soak:
                     continue
                 method, target, check, legitimate = MIX[index % len(MIX)]
                 started = time.monotonic()
+                served += 1
                 try:
                     writer.write(request_bytes(method, target))
                     await writer.drain()
@@ -250,15 +254,19 @@ class Soak:
                     if legitimate and self.tally.in_restart(started, finished):
                         self.tally.cut += 1
                     else:
-                        self.tally.fail(f"{method} {target}: connection lost: {error!r}")
+                        self.tally.fail(f"{method} {target}: connection lost: {error!r} after "
+                                        f"{finished - started:.2f} s, request {served} on a "
+                                        f"connection opened {started - connected:.2f} s before")
                     writer.close()
                     reader, writer = await self.connect(number)
+                    connected, served = time.monotonic(), 0
                     self.tally.done += 1
                     continue
                 except asyncio.TimeoutError:
                     self.tally.fail(f"{method} {target}: no answer within {REQUEST_TIMEOUT} s")
                     writer.close()
                     reader, writer = await self.connect(number)
+                    connected, served = time.monotonic(), 0
                     self.tally.done += 1
                     continue
                 finished = time.monotonic()
@@ -271,6 +279,7 @@ class Soak:
                     if response.headers.get("connection", "").lower() == "close":
                         writer.close()
                         reader, writer = await self.connect(number)
+                        connected, served = time.monotonic(), 0
                     await asyncio.sleep(ENGINE_DOWN_BACKOFF)
                     continue
                 try:
@@ -285,6 +294,7 @@ class Soak:
                 if response.headers.get("connection", "").lower() == "close":
                     writer.close()
                     reader, writer = await self.connect(number)
+                    connected, served = time.monotonic(), 0
         finally:
             writer.close()
 
@@ -317,7 +327,9 @@ class Soak:
         while not stop.is_set():
             self.peak_fds = max(self.peak_fds, _fds(self.proxy.proc.pid))
             try:
-                await asyncio.wait_for(stop.wait(), 0.25)
+                # Often: the memory bound follows the peak, and a short one falls between
+                # slower samples.
+                await asyncio.wait_for(stop.wait(), 0.05)
             except asyncio.TimeoutError:
                 pass
 
@@ -353,7 +365,7 @@ def test_soak(proxy_factory, spare_engine):
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     spare_engine.start()
-    proxy = proxy_factory("--max-connections", str(limit),
+    proxy = proxy_factory("--max-connections", str(limit), "--threads", THREADS,
                           "--keepalive", "1s", docker_socket=spare_engine.socket_path)
     pid = proxy.proc.pid
 
