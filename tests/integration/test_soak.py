@@ -34,6 +34,10 @@ MALFORMED_EVERY = 50          # one request in 50 is malformed, on a connection 
 RESTART_AT = 0.4              # the engine restarts when this share of requests is done
 REQUEST_TIMEOUT = 30.0
 ENGINE_DOWN_BACKOFF = 0.05    # a client that got a 502 waits a little, as real ones do
+KEEPALIVE_S = 1.0             # the proxy's --keepalive here: it closes connections idle this long
+# The proxy's idle clock starts when it has written an answer, a little before this process
+# reads it: past this much idleness a request could cross the proxy's close.
+REUSE_IDLE_CONNECTION_S = KEEPALIVE_S * 0.5
 # Descriptors the proxy may hold beyond its start (the pool sweeps idle ones within 1 s).
 FD_SLACK = 0
 # Asio keeps the state of every descriptor it ever watched (168 bytes) on a free list for
@@ -233,8 +237,20 @@ class Soak:
             writer.close()
 
     async def worker(self, number: int) -> None:
-        reader, writer = await self.connect(number)
-        connected, served = time.monotonic(), 0
+        # A connection is opened when there is a request to send, and not reused once the
+        # proxy may have closed it as idle, as HTTP clients do. Held open unused, it would meet
+        # the proxy's head deadline (the first request's head must come within 10 s of the
+        # connect) whenever this process is starved, which a busy proxy on two cores does.
+        reader = writer = None
+        connected = answered = 0.0
+        served = 0
+
+        def hang_up() -> None:
+            nonlocal writer
+            if writer is not None:
+                writer.close()
+                writer = None
+
         try:
             while (index := self.take()) is not None:
                 if index % MALFORMED_EVERY == MALFORMED_EVERY - 1:
@@ -242,6 +258,12 @@ class Soak:
                     self.tally.done += 1
                     continue
                 method, target, check, legitimate = MIX[index % len(MIX)]
+                if writer is not None and time.monotonic() - answered > REUSE_IDLE_CONNECTION_S:
+                    hang_up()
+                if writer is None:
+                    reader, writer = await self.connect(number)
+                    connected = answered = time.monotonic()
+                    served = 0
                 started = time.monotonic()
                 served += 1
                 try:
@@ -256,30 +278,26 @@ class Soak:
                     else:
                         self.tally.fail(f"{method} {target}: connection lost: {error!r} after "
                                         f"{finished - started:.2f} s, request {served} on a "
-                                        f"connection opened {started - connected:.2f} s before")
-                    writer.close()
-                    reader, writer = await self.connect(number)
-                    connected, served = time.monotonic(), 0
+                                        f"connection opened {started - connected:.2f} s before, "
+                                        f"sent {started - answered:.2f} s after the last answer")
+                    hang_up()
                     self.tally.done += 1
                     continue
                 except asyncio.TimeoutError:
                     self.tally.fail(f"{method} {target}: no answer within {REQUEST_TIMEOUT} s")
-                    writer.close()
-                    reader, writer = await self.connect(number)
-                    connected, served = time.monotonic(), 0
+                    hang_up()
                     self.tally.done += 1
                     continue
-                finished = time.monotonic()
+                finished = answered = time.monotonic()
                 self.tally.done += 1
+                closing = response.headers.get("connection", "").lower() == "close"
                 if (legitimate and response.status in (502, 504) and
                         self.tally.in_restart(started, finished)):
                     if method != "HEAD":  # a HEAD answer has no body to read the message from
                         assert "Docker engine" in _json(response)["message"], response
                     self.tally.engine_down += 1
-                    if response.headers.get("connection", "").lower() == "close":
-                        writer.close()
-                        reader, writer = await self.connect(number)
-                        connected, served = time.monotonic(), 0
+                    if closing:
+                        hang_up()
                     await asyncio.sleep(ENGINE_DOWN_BACKOFF)
                     continue
                 try:
@@ -291,12 +309,10 @@ class Soak:
                     self.tally.correct += 1
                 else:
                     self.tally.denied += 1
-                if response.headers.get("connection", "").lower() == "close":
-                    writer.close()
-                    reader, writer = await self.connect(number)
-                    connected, served = time.monotonic(), 0
+                if closing:
+                    hang_up()
         finally:
-            writer.close()
+            hang_up()
 
     async def stream(self, number: int, ready: asyncio.Event, opened: list) -> None:
         reader, writer = await self.connect(number)
@@ -366,7 +382,8 @@ def test_soak(proxy_factory, spare_engine):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
     spare_engine.start()
     proxy = proxy_factory("--max-connections", str(limit), "--threads", THREADS,
-                          "--keepalive", "1s", docker_socket=spare_engine.socket_path)
+                          "--keepalive", f"{KEEPALIVE_S:g}s",
+                          docker_socket=spare_engine.socket_path)
     pid = proxy.proc.pid
 
     async def warm_up():
