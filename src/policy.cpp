@@ -2,7 +2,9 @@
 #include "policy.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -293,41 +295,76 @@ PathPattern PathPattern::parse(std::string_view pattern) {
     return result;
 }
 
-bool PathPattern::matches(std::string_view route_path) const {
-    if (route_path.empty() || route_path.front() != '/') {
-        return false;
-    }
-    const std::vector<std::string_view> path = route_segments(route_path);
-    const bool globstar = !segments.empty() && segments.back() == kGlobstar;
-    const std::size_t fixed_count = segments.size() - (globstar ? 1 : 0);
+namespace {
 
-    // reachable[j]: the pattern segments seen so far match exactly the first j path segments.
-    // Linear per pattern segment, so a pattern with several "{name...}" cannot blow up.
-    std::vector<char> reachable(path.size() + 1, 0);
+// reachable[j]: the pattern segments seen so far match exactly the first j path segments.
+// Linear per pattern segment, so a pattern with several "{name...}" cannot blow up.
+// `reachable` and `next` hold path.size() + 1 entries each.
+bool segments_match(std::span<const std::string> pattern, std::span<const std::string_view> path,
+                    std::span<char> reachable, std::span<char> next) {
+    const bool globstar = !pattern.empty() && pattern.back() == kGlobstar;
+    const std::size_t fixed_count = pattern.size() - (globstar ? 1 : 0);
+    std::fill(reachable.begin(), reachable.end(), 0);
     reachable[0] = 1;
     for (std::size_t i = 0; i < fixed_count; ++i) {
-        const std::string_view segment = segments[i];
-        std::vector<char> next(path.size() + 1, 0);
+        const std::string_view segment = pattern[i];
+        std::fill(next.begin(), next.end(), 0);
+        bool any = false;
         if (is_multi_placeholder(segment)) {
             bool run = false;  // a start is reachable and every segment since is non-empty
             for (std::size_t j = 0; j < path.size(); ++j) {
                 run = (run || reachable[j]) && !path[j].empty();
                 next[j + 1] = run;
+                any = any || run;
             }
         } else {
             const bool placeholder = is_placeholder(segment);
             for (std::size_t j = 0; j < path.size(); ++j) {
                 if (reachable[j] && (placeholder ? !path[j].empty() : path[j] == segment)) {
                     next[j + 1] = 1;
+                    any = true;
                 }
             }
         }
-        reachable = std::move(next);
+        if (!any) {
+            return false;  // most rules fail on their first literal segment
+        }
+        std::swap(reachable, next);
     }
     if (globstar) {
         return std::find(reachable.begin(), reachable.end(), 1) != reachable.end();
     }
     return reachable[path.size()] != 0;
+}
+
+}  // namespace
+
+bool PathPattern::matches(std::string_view route_path) const {
+    if (route_path.empty() || route_path.front() != '/') {
+        return false;
+    }
+    // Every rule is matched on every request: routes of a usual depth are split onto the stack,
+    // so the policy check allocates nothing. Deeper paths (names may hold slashes) take the heap.
+    constexpr std::size_t kInlineSegments = 32;
+    std::array<std::string_view, kInlineSegments> inline_path;
+    std::size_t count = 0;
+    std::string_view rest = route_path.substr(1);
+    while (count < kInlineSegments) {
+        const std::size_t slash = rest.find('/');
+        inline_path[count++] = rest.substr(0, slash);
+        if (slash == std::string_view::npos) {
+            std::array<char, kInlineSegments + 1> reachable{};
+            std::array<char, kInlineSegments + 1> next{};
+            return segments_match(segments, std::span(inline_path).first(count),
+                                  std::span(reachable).first(count + 1),
+                                  std::span(next).first(count + 1));
+        }
+        rest.remove_prefix(slash + 1);
+    }
+    const std::vector<std::string_view> path = route_segments(route_path);
+    std::vector<char> reachable(path.size() + 1);
+    std::vector<char> next(path.size() + 1);
+    return segments_match(segments, path, reachable, next);
 }
 
 Policy Policy::read_only() {

@@ -130,6 +130,24 @@ TEST(PathPatternMatches, SegmentBySegment) {
     }
 }
 
+// Short paths are matched on the stack, deep ones on the heap: both must agree at the seam.
+TEST(PathPatternMatches, DeepPathsMatchLikeShallowOnes) {
+    const PathPattern export_route = PathPattern::parse("/containers/{id...}/export");
+    const PathPattern exact_depth = PathPattern::parse("/a/{x...}/z");
+    for (std::size_t depth = 1; depth <= 80; ++depth) {
+        SCOPED_TRACE(::testing::Message() << depth << " name segments");
+        std::string name;
+        for (std::size_t i = 0; i < depth; ++i) {
+            name += (i == 0 ? "" : "/") + std::string("n") + std::to_string(i);
+        }
+        EXPECT_TRUE(export_route.matches("/containers/" + name + "/export"));
+        EXPECT_FALSE(export_route.matches("/containers/" + name + "/exports"));
+        EXPECT_FALSE(export_route.matches("/containers/" + name + "//export"));
+        EXPECT_TRUE(exact_depth.matches("/a/" + name + "/z"));
+        EXPECT_FALSE(exact_depth.matches("/a/" + name + "/z/"));
+    }
+}
+
 struct Expectation {
     std::string_view method;
     std::string_view target;
