@@ -56,7 +56,7 @@ inline bool is_clean(std::string_view path) {
            !path.ends_with("/..");
 }
 
-// The route the daemon's mux matches for an origin-form target, or nullopt when it answers
+// The route the engine's mux matches for an origin-form target, or nullopt when it answers
 // without routing (400, 301).
 inline std::optional<std::string> daemon_route(std::string_view origin_form_target) {
     const std::string_view raw_path = origin_form_target.substr(0, origin_form_target.find('?'));
@@ -64,14 +64,23 @@ inline std::optional<std::string> daemon_route(std::string_view origin_form_targ
     if (!path || path->empty() || path->front() != '/' || !is_clean(*path)) {
         return std::nullopt;
     }
-    // "/v" [0-9.]+ "/" rest: the versioned registration of every route.
+    // Docker: "/v" [0-9.]+ "/" rest, the versioned registration of every route. Podman:
+    // "/v" [0-9] [0-9A-Za-z.-]* "/" rest, which Docker answers 404 where its own does not
+    // match: a target routes by whichever of the two the version fits.
     if (path->size() > 2 && (*path)[1] == 'v') {
+        const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+        const auto docker_char = [&](char c) { return is_digit(c) || c == '.'; };
+        const auto podman_char = [&](char c) {
+            return docker_char(c) || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        };
         std::size_t end = 2;
-        while (end < path->size() &&
-               (((*path)[end] >= '0' && (*path)[end] <= '9') || (*path)[end] == '.')) {
+        bool docker = true;
+        while (end < path->size() && podman_char((*path)[end])) {
+            docker = docker && docker_char((*path)[end]);
             ++end;
         }
-        if (end > 2 && end < path->size() && (*path)[end] == '/') {
+        if (end > 2 && end < path->size() && (*path)[end] == '/' &&
+            (docker || is_digit((*path)[2]))) {
             return path->substr(end);
         }
     }

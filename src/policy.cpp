@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "read_guard.hpp"
+#include "write_routes.hpp"
+
 namespace socket_proxy {
 namespace {
 
@@ -234,6 +237,12 @@ void deny(Decision& decision, const Request& request, std::string rule, std::str
 // judged here, its body by the session, which holds it and calls refuse_write() before
 // forwarding.
 void limit_write(Decision& decision, const Request& request, const WriteLimits& limits) {
+    if (const auto refusal =
+            refuse_write_route(request.method, decision.target->route_path, limits)) {
+        deny(decision, request, decision.rule,
+             "rule " + decision.rule + " does not allow this: it " + *refusal);
+        return;
+    }
     decision.write = write_kind(request.method, decision.target->route_path);
     decision.write_limits = limits;
     if (decision.write == WriteKind::none || write_body_is_checked(decision.write)) {
@@ -249,6 +258,19 @@ void limit_write(Decision& decision, const Request& request, const WriteLimits& 
     }
     if (const auto refusal = refuse_write(decision.write, decision.target->query, {}, limits)) {
         deny(decision, request, rule, "rule " + rule + " does not allow this: " + *refusal);
+    }
+}
+
+// An allowed read whose query would make the daemon print secret values into an answer the
+// proxy cannot rewrite (read_guard.hpp) is refused under every rule that keeps secrets; a rule
+// with redaction off has agreed to show them.
+void guard_read(Decision& decision, const Request& request) {
+    if (!decision.allowed() || !decision.redact) {
+        return;
+    }
+    if (const auto refusal = refuse_read(request.method, decision.target->route_path,
+                                         decision.target->query, request.form_body)) {
+        deny(decision, request, "read-guard", *refusal);
     }
 }
 
@@ -268,11 +290,13 @@ int status_for(TargetError error) {
     return 403;  // well-formed but refused on doubt
 }
 
-Rule deny_rule(std::string name, std::string pattern, std::string why) {
+// HEAD too by default: HEAD /containers/{id}/archive returns file metadata (docker-api.md,
+// Methods).
+Rule deny_rule(std::string name, std::string pattern, std::string why,
+               std::vector<std::string> methods = {"GET", "HEAD"}) {
     Rule rule;
     rule.name = std::move(name);
-    // HEAD too: HEAD /containers/{id}/archive returns file metadata (docker-api.md, Methods).
-    rule.methods = {"GET", "HEAD"};
+    rule.methods = std::move(methods);
     rule.path = PathPattern::parse(pattern);
     rule.verdict = Verdict::deny;
     rule.why = std::move(why);
@@ -385,6 +409,44 @@ Policy Policy::read_only() {
                   "this route exports image tarballs with every layer and every baked-in secret"),
         deny_rule("deny-images-export", "/images/get",
                   "this route exports image tarballs with every layer and every baked-in secret"),
+        deny_rule("deny-image-attestations", "/images/{name...}/attestations",
+                  "this route returns build provenance, which holds the build's arguments and "
+                  "Dockerfile"),
+        // A read behind a write method: API versions before 1.24 answer POST .../copy with a
+        // tar of the named path, so a policy that allows writes must still not hand it out.
+        deny_rule("deny-container-copy", "/containers/{id...}/copy",
+                  "this route (API before 1.24) reads files of the container's file system",
+                  {"POST"}),
+        // Podman's own API routes these only behind a version prefix; the rules also match the
+        // unversioned path, which Podman answers 404. The source, and why every other libpod
+        // GET route is allowed: read_routes.cpp.
+        deny_rule("deny-libpod-container-export", "/libpod/containers/{name...}/export",
+                  "this route exports the container's whole file system as a tar archive"),
+        deny_rule("deny-libpod-container-archive", "/libpod/containers/{name...}/archive",
+                  "this route reads files of the container's file system (HEAD: their metadata)"),
+        deny_rule("deny-libpod-container-healthcheck", "/libpod/containers/{name...}/healthcheck",
+                  "this route runs the container's health-check command inside it"),
+        deny_rule("deny-libpod-images-export", "/libpod/images/export",
+                  "this route exports image tarballs with every layer and every baked-in secret"),
+        deny_rule("deny-libpod-image-export", "/libpod/images/{name...}/get",
+                  "this route exports image tarballs with every layer and every baked-in secret"),
+        deny_rule("deny-libpod-volume-export", "/libpod/volumes/{name...}/export",
+                  "this route exports the volume's contents as a tar archive"),
+        deny_rule("deny-libpod-artifact-extract", "/libpod/artifacts/{name...}/extract",
+                  "this route returns the artifact's files"),
+        deny_rule("deny-libpod-quadlet-file", "/libpod/quadlets/{name...}/file",
+                  "this route returns a Quadlet unit file, which may hold secret values"),
+        deny_rule("deny-libpod-secrets", "/libpod/secrets/**",
+                  "this route reveals Podman's secrets (with showsecret, their values)"),
+        deny_rule("deny-libpod-generate-kube", "/libpod/generate/kube",
+                  "this route generates Kubernetes YAML holding the containers' environment "
+                  "values"),
+        deny_rule("deny-libpod-kube-generate", "/libpod/kube/generate",
+                  "this route generates Kubernetes YAML holding the containers' environment "
+                  "values"),
+        deny_rule("deny-libpod-generate-systemd", "/libpod/generate/{name...}/systemd",
+                  "this route generates systemd units holding the containers' command lines, "
+                  "environment values included"),
     };
 
     Rule read_only;
@@ -478,6 +540,7 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
                  rule.why.empty() ? "the policy denies this request" : rule.why);
         } else {
             limit_write(decision, request, rule.body.value_or(WriteLimits{}));
+            guard_read(decision, request);
         }
         return decision;
     }
@@ -489,6 +552,7 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         deny(decision, request, "default", "no rule of the policy allows this request");
     } else {
         limit_write(decision, request, WriteLimits{});
+        guard_read(decision, request);
     }
     return decision;
 }

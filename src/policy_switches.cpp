@@ -12,6 +12,9 @@ struct Section {
     std::string_view variable;
     std::string_view path;  // a PathPattern on the normalised route
     bool on_by_default;
+    // GET and HEAD even with POST=1: the proxy does not check libpod write bodies (a privileged
+    // container in /libpod/containers/create), so only a policy file opens those writes.
+    bool reads_only = false;
 };
 
 // Tecnativa's list, each a route tree instead of a regular-expression prefix: /containers/**
@@ -40,10 +43,68 @@ constexpr std::array sections{
     Section{"TASKS", "/tasks/**", false},
     Section{"VERSION", "/version", true},
     Section{"VOLUMES", "/volumes/**", false},
+    // The LinuxServer fork's LIBPOD_* sections, for Podman's /v{version}/libpod/ API; PING and
+    // VERSION on by default there too.
+    Section{"LIBPOD_CONTAINERS", "/libpod/containers/**", false, true},
+    Section{"LIBPOD_EVENTS", "/libpod/events", false, true},
+    Section{"LIBPOD_EXEC", "/libpod/exec/**", false, true},
+    Section{"LIBPOD_GENERATE", "/libpod/generate/**", false, true},
+    Section{"LIBPOD_IMAGES", "/libpod/images/**", false, true},
+    Section{"LIBPOD_INFO", "/libpod/info", false, true},
+    Section{"LIBPOD_MANIFESTS", "/libpod/manifests/**", false, true},
+    Section{"LIBPOD_NETWORKS", "/libpod/networks/**", false, true},
+    Section{"LIBPOD_PING", "/libpod/_ping", true, true},
+    Section{"LIBPOD_PLAY", "/libpod/play/**", false, true},
+    Section{"LIBPOD_PODS", "/libpod/pods/**", false, true},
+    Section{"LIBPOD_SECRETS", "/libpod/secrets/**", false, true},
+    Section{"LIBPOD_SYSTEM", "/libpod/system/**", false, true},
+    Section{"LIBPOD_VERSION", "/libpod/version", true, true},
+    Section{"LIBPOD_VOLUMES", "/libpod/volumes/**", false, true},
 };
 
-constexpr std::array<std::string_view, 5> method_switches{"POST", "DELETE", "ALLOW_START",
-                                                          "ALLOW_STOP", "ALLOW_RESTARTS"};
+// The read-only policy's deny rules that a section exists to lift: SECRETS=1 is asked for
+// precisely to read /secrets.
+constexpr std::array<std::string_view, 5> lifted_by_section{
+    "deny-secrets", "deny-configs", "deny-libpod-secrets", "deny-libpod-generate-kube",
+    "deny-libpod-generate-systemd"};
+
+constexpr std::array<std::string_view, 15> method_switches{"POST",
+                                                           "DELETE",
+                                                           "ALLOW_START",
+                                                           "ALLOW_STOP",
+                                                           "ALLOW_RESTARTS",
+                                                           "LIBPOD_ALLOW_START",
+                                                           "LIBPOD_ALLOW_STOP",
+                                                           "LIBPOD_ALLOW_RESTARTS",
+                                                           "LIBPOD_ALLOW_PAUSE",
+                                                           "LIBPOD_ALLOW_UNPAUSE",
+                                                           "LIBPOD_ALLOW_POD_START",
+                                                           "LIBPOD_ALLOW_POD_STOP",
+                                                           "LIBPOD_ALLOW_POD_RESTARTS",
+                                                           "LIBPOD_ALLOW_POD_PAUSE",
+                                                           "LIBPOD_ALLOW_POD_UNPAUSE"};
+
+// The LinuxServer fork's libpod actions, each a POST without a body on one container or pod.
+struct Action {
+    std::string_view variable;
+    std::string_view path;
+};
+constexpr std::array libpod_actions{
+    Action{"LIBPOD_ALLOW_START", "/libpod/containers/{name}/start"},
+    Action{"LIBPOD_ALLOW_STOP", "/libpod/containers/{name}/stop"},
+    Action{"LIBPOD_ALLOW_RESTARTS", "/libpod/containers/{name}/stop"},
+    Action{"LIBPOD_ALLOW_RESTARTS", "/libpod/containers/{name}/restart"},
+    Action{"LIBPOD_ALLOW_RESTARTS", "/libpod/containers/{name}/kill"},
+    Action{"LIBPOD_ALLOW_PAUSE", "/libpod/containers/{name}/pause"},
+    Action{"LIBPOD_ALLOW_UNPAUSE", "/libpod/containers/{name}/unpause"},
+    Action{"LIBPOD_ALLOW_POD_START", "/libpod/pods/{name}/start"},
+    Action{"LIBPOD_ALLOW_POD_STOP", "/libpod/pods/{name}/stop"},
+    Action{"LIBPOD_ALLOW_POD_RESTARTS", "/libpod/pods/{name}/stop"},
+    Action{"LIBPOD_ALLOW_POD_RESTARTS", "/libpod/pods/{name}/restart"},
+    Action{"LIBPOD_ALLOW_POD_RESTARTS", "/libpod/pods/{name}/kill"},
+    Action{"LIBPOD_ALLOW_POD_PAUSE", "/libpod/pods/{name}/pause"},
+    Action{"LIBPOD_ALLOW_POD_UNPAUSE", "/libpod/pods/{name}/unpause"},
+};
 
 std::optional<bool> as_boolean(std::string_view value) {
     std::string lower(value);
@@ -125,7 +186,8 @@ std::optional<SwitchPolicy> policy_from_switches(const Environment& environment)
     // (CONTAINERS=1 there also hands out /containers/{id}/export). A policy file can allow them.
     const Policy read_only = Policy::read_only();
     for (const Rule& rule : read_only.rules) {
-        const bool section_rule = rule.name == "deny-secrets" || rule.name == "deny-configs";
+        const bool section_rule = std::find(lifted_by_section.begin(), lifted_by_section.end(),
+                                            rule.name) != lifted_by_section.end();
         if (rule.verdict == Verdict::deny && rule.path && !section_rule) {
             policy.rules.push_back(rule);
         }
@@ -151,13 +213,20 @@ std::optional<SwitchPolicy> policy_from_switches(const Environment& environment)
         policy.rules.push_back(
             make_rule("switch-ALLOW_STOP", {"POST"}, "/containers/{id...}/stop", Verdict::allow));
     }
+    for (const Action& action : libpod_actions) {
+        if (writes && is_on(action.variable, false)) {
+            policy.rules.push_back(make_rule("switch-" + std::string(action.variable), {"POST"},
+                                             action.path, Verdict::allow));
+        }
+    }
     // POST=0 is GET and HEAD only (HAProxy's METH_GET is both); POST=1 is any method.
-    const std::vector<std::string> section_methods =
-        writes ? std::vector<std::string>{} : std::vector<std::string>{"GET", "HEAD"};
+    const std::vector<std::string> reads{"GET", "HEAD"};
+    const std::vector<std::string> section_methods = writes ? std::vector<std::string>{} : reads;
     for (const Section& section : sections) {
         if (is_on(section.variable, section.on_by_default)) {
             policy.rules.push_back(make_rule("switch-" + std::string(section.variable),
-                                             section_methods, section.path, Verdict::allow));
+                                             section.reads_only ? reads : section_methods,
+                                             section.path, Verdict::allow));
         }
     }
     if (!writes) {

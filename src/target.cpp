@@ -2,6 +2,7 @@
 // Every decision here mirrors a fact in ../shared/docker-api.md; a difference is a bypass.
 #include "target.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -95,25 +96,38 @@ bool has_dot_segment(std::string_view path) {
     return false;
 }
 
-bool is_version_char(char c) {
-    return (c >= '0' && c <= '9') || c == '.';
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
 }
 
-// gorilla/mux registers every route also behind "/v{version:[0-9.]+}", so exactly one such
-// prefix followed by '/' is stripped; "/v/..." and "/v1.41" (no '/') are not prefixes.
+bool is_docker_version_char(char c) {
+    return is_digit(c) || c == '.';
+}
+
+bool is_podman_version_char(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
+}
+
+// Docker registers every route also behind "/v{version:[0-9.]+}" (moby daemon/server/server.go);
+// Podman behind "/v{version:[0-9][0-9A-Za-z.-]*}" (pkg/api/server/handler_api.go, VersionedPath),
+// which routes "/v4.0.0-rc1/", "/v4x/" and "/v1.41-x/containers/c1/export" too. Exactly one
+// prefix that either engine routes, followed by '/', is stripped, so a deny rule holds on both;
+// "/v/...", "/v1.41" (no '/') and "/version" are not prefixes.
 // Returns the length of the version text after "/v", or 0 when there is no prefix.
 std::size_t version_length(std::string_view path) {
     if (!path.starts_with("/v")) {
         return 0;
     }
     std::size_t end = 2;
-    while (end < path.size() && is_version_char(path[end])) {
+    while (end < path.size() && is_podman_version_char(path[end])) {
         ++end;
     }
     if (end == 2 || end >= path.size() || path[end] != '/') {
         return 0;
     }
-    return end - 2;
+    const std::string_view version = path.substr(2, end - 2);
+    const bool docker = std::all_of(version.begin(), version.end(), is_docker_version_char);
+    return docker || is_digit(version.front()) ? version.size() : 0;
 }
 
 // Decodes exactly once, like Go's url.PathUnescape: a second pass would let "%252F"

@@ -1,9 +1,13 @@
 // Normalising a request target into the path the Docker daemon will route.
 //
 // The daemon (Go net/http + gorilla/mux) percent-decodes the path once before routing,
-// accepts absolute-form targets, strips any `/v<digits and dots>` prefix, and answers 301
+// accepts absolute-form targets, strips a version prefix (`/v<digits and dots>`; Podman also
+// `/v<digit><letters, digits, '.', '-'>`), and answers 301
 // to a cleaned path instead of routing `//`, `/./`, `/../`. The policy must decide on the
 // same path, so everything the proxy cannot map to exactly one route is refused here.
+// Podman routes on the still-escaped path (gorilla/mux UseEncodedPath): the proxy forwards the
+// canonical encoding of the decoded path, in which no route's literal segment carries an
+// escape, so Podman too routes exactly what the policy saw.
 // Facts: ../shared/docker-api.md. Pure: no I/O.
 #pragma once
 
@@ -17,7 +21,8 @@ struct Target {
     // Percent-decoded path with the version prefix removed; always starts with '/'.
     // This is what policy rules match on, e.g. "/containers/c1/json".
     std::string route_path;
-    // The version as written after "/v" ("1.41", "01.041"), empty when unversioned.
+    // The version as written after "/v" ("1.41", "01.041", "4.0.0-rc1"), empty when
+    // unversioned.
     std::string api_version;
     // Raw query string without the '?', passed through untouched (the daemon ignores it for
     // routing).

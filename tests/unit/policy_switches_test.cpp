@@ -140,5 +140,114 @@ TEST(PolicySwitchesTest, RefusesSwitchesBesideAPolicyFile) {
     }
 }
 
+// The LinuxServer fork's LIBPOD_* switches, on Podman's libpod routes under any prefix Podman
+// routes. Its sections allow reads only, even with POST=1: libpod write bodies are not checked.
+TEST(PolicySwitchesTest, MapsTheLibpodSwitches) {
+    constexpr Verdict allow = Verdict::allow;
+    constexpr Verdict deny = Verdict::deny;
+    const SwitchRow rows[] = {
+        {{{"CONTAINERS", "1"}}, "GET", "/libpod/_ping", allow, "switch-LIBPOD_PING"},
+        {{{"CONTAINERS", "1"}}, "GET", "/v4.3.1/libpod/version", allow, "switch-LIBPOD_VERSION"},
+        {{{"CONTAINERS", "1"}}, "GET", "/v4.3.1/libpod/containers/json", deny, "default"},
+        {{{"LIBPOD_PING", "0"}}, "GET", "/libpod/_ping", deny, "default"},
+        {{{"LIBPOD_CONTAINERS", "1"}},
+         "GET",
+         "/v4.3.1/libpod/containers/json",
+         allow,
+         "switch-LIBPOD_CONTAINERS"},
+        {{{"LIBPOD_CONTAINERS", "1"}},
+         "GET",
+         "/v4.0.0-rc1/libpod/containers/c1/json",
+         allow,
+         "switch-LIBPOD_CONTAINERS"},
+        {{{"LIBPOD_CONTAINERS", "1"}}, "GET", "/v4.3.1/libpod/containersfoo", deny, "default"},
+        {{{"LIBPOD_CONTAINERS", "1"}}, "GET", "/v4.3.1/containers/json", deny, "default"},
+        // Files and secrets stay refused where the section is on.
+        {{{"LIBPOD_CONTAINERS", "1"}},
+         "GET",
+         "/v4.3.1/libpod/containers/c1/export",
+         deny,
+         "deny-libpod-container-export"},
+        {{{"LIBPOD_CONTAINERS", "1"}},
+         "HEAD",
+         "/v4x/libpod/containers/c1/archive?path=/",
+         deny,
+         "deny-libpod-container-archive"},
+        {{{"LIBPOD_IMAGES", "1"}},
+         "GET",
+         "/v4.3.1/libpod/images/export?references=a",
+         deny,
+         "deny-libpod-images-export"},
+        {{{"LIBPOD_IMAGES", "1"}},
+         "GET",
+         "/v4.3.1/libpod/images/a/json",
+         allow,
+         "switch-LIBPOD_IMAGES"},
+        // A section that exists to read them lifts the denial, as SECRETS=1 does.
+        {{{"LIBPOD_SECRETS", "1"}},
+         "GET",
+         "/v4.3.1/libpod/secrets/json",
+         allow,
+         "switch-LIBPOD_SECRETS"},
+        {{{"LIBPOD_GENERATE", "1"}},
+         "GET",
+         "/v4.3.1/libpod/generate/kube?names=c1",
+         allow,
+         "switch-LIBPOD_GENERATE"},
+        {{{"LIBPOD_SECRETS", "0"}}, "GET", "/v4.3.1/libpod/secrets/json", deny, "default"},
+        // Reads only, whatever POST says.
+        {{{"LIBPOD_CONTAINERS", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/containers/create",
+         deny,
+         "default"},
+        {{{"LIBPOD_CONTAINERS", "1"}, {"POST", "1"}},
+         "GET",
+         "/v4.3.1/libpod/containers/json",
+         allow,
+         "switch-LIBPOD_CONTAINERS"},
+        // Actions, with POST=1 only.
+        {{{"LIBPOD_ALLOW_START", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/containers/c1/start",
+         allow,
+         "switch-LIBPOD_ALLOW_START"},
+        {{{"LIBPOD_ALLOW_START", "1"}},
+         "POST",
+         "/v4.3.1/libpod/containers/c1/start",
+         deny,
+         "switch-POST"},
+        {{{"LIBPOD_ALLOW_RESTARTS", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/containers/c1/kill",
+         allow,
+         "switch-LIBPOD_ALLOW_RESTARTS"},
+        {{{"LIBPOD_ALLOW_RESTARTS", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/containers/c1/exec",
+         deny,
+         "default"},
+        {{{"LIBPOD_ALLOW_POD_PAUSE", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/pods/p1/pause",
+         allow,
+         "switch-LIBPOD_ALLOW_POD_PAUSE"},
+        {{{"LIBPOD_ALLOW_PAUSE", "1"}, {"POST", "1"}},
+         "POST",
+         "/v4.3.1/libpod/pods/p1/pause",
+         deny,
+         "default"},
+    };
+    for (const SwitchRow& row : rows) {
+        SCOPED_TRACE(::testing::Message() << row.method << " " << row.target);
+        const auto switches = policy_from_switches(environment_of(row.variables));
+        ASSERT_TRUE(switches.has_value());
+        const Decision decision =
+            decide(Request{row.method, row.target, "docker"}, Client{}, switches->policy);
+        EXPECT_EQ(decision.verdict, row.verdict) << decision.message;
+        EXPECT_EQ(decision.rule, row.rule) << decision.message;
+    }
+}
+
 }  // namespace
 }  // namespace socket_proxy

@@ -3,6 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <utility>
+
+#include "read_routes.hpp"
+#include "redact.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -439,6 +448,269 @@ TEST(PolicyEvaluation, DecisionCarriesTheNormalisedTarget) {
     EXPECT_EQ(decision.target->route_path, "/containers/c1/export");
     EXPECT_EQ(decision.target->api_version, "1.41");
     EXPECT_EQ(decision.target->forward_target, "/v1.41/containers/c1/export");
+}
+
+// Podman's libpod routes, under every prefix Podman routes (measured on podman 4.3: each of these
+// returns the data when Podman is asked directly).
+TEST(PolicyReadOnly, DeniesLibpodReadsThatLeakFilesOrSecrets) {
+    const Expectation table[] = {
+        {"GET", "/v4.3.1/libpod/containers/c1/export", "", deny, "deny-libpod-container-export",
+         403},
+        {"GET", "/v4.0.0-rc1/libpod/containers/c1/export", "", deny, "deny-libpod-container-export",
+         403},
+        {"GET", "/v5.0.0-dev/libpod/containers/c1/export", "", deny, "deny-libpod-container-export",
+         403},
+        {"GET", "/v4x/libpod/containers/c1/export", "", deny, "deny-libpod-container-export", 403},
+        {"GET", "/libpod/containers/c1/export", "", deny, "deny-libpod-container-export", 403},
+        {"GET", "/v4.0.0/libpod/containers/c1/%65xport", "", deny, "deny-libpod-container-export",
+         403},
+        {"GET", "/v4.0.0/%6Cibpod/containers/c1/export", "", deny, "deny-libpod-container-export",
+         403},
+        {"GET", "http://d/v4.0.0/libpod/containers/c1/export", "d", deny,
+         "deny-libpod-container-export", 403},
+        {"GET", "/v4.0.0/libpod/containers/c1/archive?path=/etc", "", deny,
+         "deny-libpod-container-archive", 403},
+        {"HEAD", "/v4.0.0/libpod/containers/c1/archive?path=/etc", "", deny,
+         "deny-libpod-container-archive", 403},
+        {"GET", "/v4.0.0/libpod/containers/c1/healthcheck", "", deny,
+         "deny-libpod-container-healthcheck", 403},
+        {"GET", "/v4.0.0/libpod/images/export?references=busybox", "", deny,
+         "deny-libpod-images-export", 403},
+        {"GET", "/v4.0.0/libpod/images/myorg/app:1/get", "", deny, "deny-libpod-image-export", 403},
+        {"GET", "/v5.6.0/libpod/volumes/v1/export", "", deny, "deny-libpod-volume-export", 403},
+        {"GET", "/v5.6.0/libpod/artifacts/quay.io/a/b/extract", "", deny,
+         "deny-libpod-artifact-extract", 403},
+        {"GET", "/v5.8.0/libpod/quadlets/web.container/file", "", deny, "deny-libpod-quadlet-file",
+         403},
+        {"GET", "/v4.0.0/libpod/secrets/json", "", deny, "deny-libpod-secrets", 403},
+        {"GET", "/v4.0.0/libpod/secrets/s1/json?showsecret=true", "", deny, "deny-libpod-secrets",
+         403},
+        {"GET", "/v4.0.0/libpod/generate/kube?names=c1", "", deny, "deny-libpod-generate-kube",
+         403},
+        {"GET", "/v4.0.0/libpod/kube/generate?names=c1", "", deny, "deny-libpod-kube-generate",
+         403},
+        {"GET", "/v4.0.0/libpod/generate/c1/systemd?new=true", "", deny,
+         "deny-libpod-generate-systemd", 403},
+        // Podman routes Docker's paths behind its own prefixes too.
+        {"GET", "/v1x/containers/c1/export", "", deny, "deny-container-export", 403},
+        {"GET", "/v1.41-x/images/get?names=busybox", "", deny, "deny-images-export", 403},
+        {"HEAD", "/v4.0.0-rc1/containers/c1/archive?path=/", "", deny, "deny-container-archive",
+         403},
+        {"GET", "/v1.55/images/app/attestations?statement=1", "", deny, "deny-image-attestations",
+         403},
+        // A read behind a write method (API before 1.24).
+        {"POST", "/v1.23/containers/c1/copy", "", deny, "deny-container-copy", 403},
+        {"POST", "/v1x/containers/c1/copy", "", deny, "deny-container-copy", 403},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+TEST(PolicyReadOnly, AllowsPlainLibpodReads) {
+    const Expectation table[] = {
+        {"GET", "/libpod/_ping", "", allow, "read-only", 0},
+        {"HEAD", "/libpod/_ping", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/info", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/version", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/containers/json?all=true", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/containers/c1/exists", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/containers/c1/json", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/containers/c1/logs?stdout=true", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/images/myorg/export/json", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/containers/export/json", "", allow, "read-only", 0},
+        {"GET", "/v4.3.1/libpod/pods/json", "", allow, "read-only", 0},
+        // Not the export route: Podman answers 404 to a trailing slash.
+        {"GET", "/v4.3.1/libpod/containers/c1/export/", "", allow, "read-only", 0},
+    };
+    const Policy policy = Policy::read_only();
+    for (const Expectation& row : table) {
+        expect_decision(policy, row);
+    }
+}
+
+// The route table (read_routes.cpp) against the built-in policy and the redaction.
+
+std::vector<std::string_view> split_methods(std::string_view methods) {
+    std::vector<std::string_view> out;
+    while (!methods.empty()) {
+        const std::size_t comma = methods.find(',');
+        out.push_back(methods.substr(0, comma));
+        methods = comma == std::string_view::npos ? std::string_view{} : methods.substr(comma + 1);
+    }
+    return out;
+}
+
+// "/containers/{name:.*}/json" -> "/containers/{name...}/json": the engine's template as a
+// pattern, to check the row's sample is a request on that route.
+std::string template_as_pattern(std::string_view route) {
+    std::string pattern;
+    for (const std::string_view segment : route_segments(route)) {
+        pattern += '/';
+        const std::size_t colon = segment.find(':');
+        if (segment.starts_with('{') && colon != std::string_view::npos) {
+            pattern += std::string(segment.substr(0, colon)) + "...}";
+        } else {
+            pattern += segment;
+        }
+    }
+    return pattern;
+}
+
+// The sample under the other prefixes the engines route, and with its last letter escaped.
+std::vector<std::string> sample_variants(std::string_view sample) {
+    const std::size_t question = sample.find('?');
+    const std::string path(sample.substr(0, question));
+    const std::string query(question == std::string_view::npos ? "" : sample.substr(question));
+    std::string bare = path;
+    if (const NormaliseResult normalised = normalise_target(path, "");
+        normalised.ok() && !normalised.target->api_version.empty()) {
+        bare = normalised.target->route_path;
+    }
+    std::string escaped = bare;
+    const std::size_t last = escaped.find_last_not_of("/");
+    if (last != std::string::npos && std::isalpha(static_cast<unsigned char>(escaped[last]))) {
+        static constexpr char hex[] = "0123456789ABCDEF";
+        const auto byte = static_cast<unsigned char>(escaped[last]);
+        escaped.replace(last, 1, std::string{'%', hex[byte >> 4], hex[byte & 0x0f]});
+    }
+    return {bare + query, "/v1.41" + bare + query, "/v4.0.0-rc1" + bare + query,
+            "/v5x" + escaped + query};
+}
+
+TEST(ReadRoutes, NoRouteThatCarriesFilesSecretsOrRunsIsSimplyAllowed) {
+    for (const ReadRoute& row : read_routes()) {
+        SCOPED_TRACE(row.route);
+        if (row.carries == Carries::files || row.carries == Carries::secrets ||
+            row.carries == Carries::runs) {
+            EXPECT_NE(row.read_only, ReadOnlyAnswer::allowed)
+                << row.route << " carries files, secrets or runs a process: deny, redact or guard";
+        }
+    }
+}
+
+TEST(ReadRoutes, EachSampleIsARequestOnItsRoute) {
+    std::set<std::pair<int, std::string_view>> seen;
+    for (const ReadRoute& row : read_routes()) {
+        SCOPED_TRACE(row.route);
+        EXPECT_TRUE(seen.emplace(static_cast<int>(row.engine), row.route).second) << "listed twice";
+        const NormaliseResult normalised = normalise_target(row.sample, "");
+        ASSERT_TRUE(normalised.ok()) << normalised.reason;
+        EXPECT_TRUE(PathPattern::parse(template_as_pattern(row.route))
+                        .matches(normalised.target->route_path))
+            << row.sample << " is not on " << template_as_pattern(row.route);
+        EXPECT_FALSE(split_methods(row.methods).empty());
+    }
+}
+
+// Why a decision is not what the row says, or empty when it is.
+std::string misclassified(const ReadRoute& row, const Decision& decision) {
+    const bool denied = decision.verdict == Verdict::deny;
+    bool holds = false;
+    switch (row.read_only) {
+        case ReadOnlyAnswer::allowed:
+            holds = !denied;
+            break;
+        case ReadOnlyAnswer::denied:
+            holds = denied && decision.status == 403 && decision.rule.starts_with("deny-");
+            break;
+        case ReadOnlyAnswer::redacted:
+            holds =
+                !denied && decision.redact && route_carries_secrets(decision.target->route_path);
+            break;
+        case ReadOnlyAnswer::guarded:
+            holds = denied && decision.status == 403;
+            break;
+    }
+    if (holds) {
+        return {};
+    }
+    if (denied) {
+        return "denied by rule " + decision.rule;
+    }
+    return decision.target && route_carries_secrets(decision.target->route_path)
+               ? "allowed and redacted"
+               : "allowed as the daemon answers";
+}
+
+// Each row's sample, under every prefix either engine routes and with a letter escaped, is
+// answered as the row says: a deny rule lost, a redaction route dropped or a query guard
+// loosened fails here, naming the route.
+TEST(ReadRoutes, TheBuiltInPolicyAnswersEachRouteAsClassified) {
+    const Policy policy = Policy::read_only();
+    for (const ReadRoute& row : read_routes()) {
+        SCOPED_TRACE(row.route);
+        std::vector<std::string> targets = sample_variants(row.sample);
+        targets.insert(targets.begin(), std::string(row.sample));
+        for (const std::string_view method : split_methods(row.methods)) {
+            for (const std::string& target : targets) {
+                const Decision decision = decide({method, target, ""}, Client{}, policy);
+                const std::string problem = misclassified(row, decision);
+                EXPECT_TRUE(problem.empty()) << method << " " << target << " is " << problem;
+            }
+        }
+        // A guard refuses only the query that prints secrets, never the route.
+        if (row.read_only == ReadOnlyAnswer::guarded) {
+            const std::string plain(row.sample.substr(0, row.sample.find('?')));
+            const Decision decision = decide({"GET", plain, ""}, Client{}, policy);
+            EXPECT_TRUE(decision.allowed()) << plain << ": " << decision.message;
+        }
+    }
+}
+
+// Every deny rule of the built-in policy on a read names a route of the table: a rule added
+// for an engine route keeps its row. (POST .../copy, a read behind a write method, is in the
+// write routes' table.)
+TEST(ReadRoutes, EveryPathDenyRuleOfTheBuiltInPolicyHasARow) {
+    const Policy policy = Policy::read_only();
+    for (const Rule& rule : policy.rules) {
+        const bool on_reads =
+            std::find(rule.methods.begin(), rule.methods.end(), "GET") != rule.methods.end();
+        if (rule.verdict != Verdict::deny || !rule.path || !on_reads) {
+            continue;
+        }
+        SCOPED_TRACE(rule.name);
+        const bool listed =
+            std::any_of(read_routes().begin(), read_routes().end(), [&](const ReadRoute& row) {
+                const NormaliseResult normalised = normalise_target(row.sample, "");
+                return row.read_only == ReadOnlyAnswer::denied && normalised.ok() &&
+                       rule.path->matches(normalised.target->route_path);
+            });
+        EXPECT_TRUE(listed) << rule.path->source << " has no denied row in read_routes.cpp";
+    }
+}
+
+// docs/read-routes.md is the table for readers: each row there, with its answer.
+TEST(ReadRoutes, TheDocListsEveryRouteWithItsAnswer) {
+    std::ifstream file(std::string(SOCKET_PROXY_SOURCE_DIR) + "/docs/read-routes.md");
+    ASSERT_TRUE(file) << "docs/read-routes.md not found";
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(file, line);) {
+        lines.push_back(line);
+    }
+    const auto answer_word = [](ReadOnlyAnswer answer) {
+        switch (answer) {
+            case ReadOnlyAnswer::allowed:
+                return "allowed";
+            case ReadOnlyAnswer::denied:
+                return "denied";
+            case ReadOnlyAnswer::redacted:
+                return "redacted";
+            case ReadOnlyAnswer::guarded:
+                return "guarded";
+        }
+        return "";
+    };
+    for (const ReadRoute& row : read_routes()) {
+        const std::string cell = "| `" + std::string(row.route) + "` |";
+        const std::string_view answer = answer_word(row.read_only);
+        const bool listed = std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
+            return line.find(cell) != std::string::npos &&
+                   line.find("| " + std::string(answer)) != std::string::npos;
+        });
+        EXPECT_TRUE(listed) << row.route << " (" << answer << ") is not in docs/read-routes.md";
+    }
 }
 
 }  // namespace
