@@ -1,8 +1,9 @@
-// Any bytes as the body of an allowed POST /containers/create under the safe defaults: what
-// refuse_write() lets through must not be privileged, share a host namespace or mount a host
-// path as the daemon reads it. The model below reads the body the daemon's way independently:
-// Boost.JSON keeps the last of duplicate keys, as Go does, and every key is folded and
-// compared, none looked up.
+// Any bytes as the body of an allowed POST /containers/create, and of a POST
+// /containers/{id}/start (a HostConfig before API 1.24), under the safe defaults: what
+// refuse_write() lets through must not be privileged, share a host namespace (or another
+// container's, which may be the host's) or mount a host path as the daemon reads it. The model
+// below reads the body the daemon's way independently: Boost.JSON keeps the last of duplicate keys,
+// as Go does, and every key is folded and compared, none looked up.
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -43,7 +44,8 @@ bool asks_for_root(const json::object& config) {
             return true;
         }
         if ((name == "pidmode" || name == "networkmode" || name == "ipcmode") &&
-            value.is_string() && value.get_string() == "host") {
+            value.is_string() &&
+            (value.get_string() == "host" || value.get_string().starts_with("container:"))) {
             return true;
         }
         if (name == "binds" && value.is_array()) {
@@ -61,16 +63,20 @@ bool asks_for_root(const json::object& config) {
     return false;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    const std::string_view body(reinterpret_cast<const char*>(data), size);
+void check(socket_proxy::WriteKind kind, std::string_view body) {
     const socket_proxy::WriteLimits defaults;
-    if (socket_proxy::refuse_write(socket_proxy::WriteKind::container_create, "", body, defaults)) {
-        return 0;
+    if (socket_proxy::refuse_write(kind, "", body, defaults)) {
+        return;
     }
+    if (kind == socket_proxy::WriteKind::container_start && body.size() <= 7) {
+        return;  // the engine reads a start body only above 7 bytes
+    }
+    // Go's decoder nests up to 10,000 levels; Boost.JSON's default stops at 32.
+    json::parse_options options;
+    options.max_depth = 10'000;
     json::error_code error;
-    const json::value document = json::parse(json::string_view(body.data(), body.size()), error);
+    const json::value document =
+        json::parse(json::string_view(body.data(), body.size()), error, {}, options);
     if (error || !document.is_object()) {
         std::abort();  // let through what the daemon cannot even read as a create body
     }
@@ -84,5 +90,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             std::abort();
         }
     }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view body(reinterpret_cast<const char*>(data), size);
+    check(socket_proxy::WriteKind::container_create, body);
+    check(socket_proxy::WriteKind::container_start, body);
     return 0;
 }

@@ -304,11 +304,15 @@ class RuleReader {
             {"remote_build", &WriteLimits::remote_build},
             {"image_import", &WriteLimits::image_import},
             {"plugin_privileges", &WriteLimits::plugin_privileges},
+            {"remote_mounts", &WriteLimits::remote_mounts},
+            {"libpod_writes", &WriteLimits::libpod_writes},
         };
         const std::pair<std::string_view, std::vector<std::string> WriteLimits::*> lists[] = {
             {"capabilities", &WriteLimits::capabilities},
             {"bind_sources", &WriteLimits::bind_sources},
             {"images", &WriteLimits::images},
+            {"secrets", &WriteLimits::secrets},
+            {"configs", &WriteLimits::configs},
         };
         for (const auto& entry : node) {
             const std::string key = entry.first.as<std::string>();
@@ -335,7 +339,8 @@ class RuleReader {
                 fail(entry.first, field,
                      "is not a body limit: use privileged, host_namespaces, capabilities, "
                      "devices, unconfined, bind_sources, volumes_from, exec_root, images, "
-                     "remote_build, image_import, plugin_privileges, max_size");
+                     "remote_build, image_import, plugin_privileges, remote_mounts, "
+                     "libpod_writes, secrets, configs, max_size");
             }
         }
         return limits;

@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace socket_proxy {
@@ -22,6 +24,7 @@ enum class WriteKind {
     none,
     container_create,  // POST /containers/create: JSON, Config + HostConfig
     container_update,  // POST /containers/{id}/update: JSON, resources and restart policy
+    container_start,   // POST /containers/{id}/start: before API 1.24, a HostConfig body
     exec_create,       // POST /containers/{id}/exec: JSON, User, Privileged
     service_write,     // POST /services/create, /services/{id}/update: JSON, TaskTemplate
     volume_create,     // POST /volumes/create: JSON, Driver, DriverOpts
@@ -48,21 +51,97 @@ struct WriteLimits {
                               // Privileges
     std::vector<std::string> bind_sources;  // host directories binds and volume devices may use
     bool volumes_from = false;
-    bool exec_root = false;           // exec with User root or 0
-    std::vector<std::string> images;  // repositories ("docker.io/library/nginx", "ghcr.io/me/*");
-                                      // empty: any image
-    bool remote_build = false;        // /build?remote=
-    bool image_import = false;        // /images/create?fromSrc=
-    bool plugin_privileges = false;   // a plugin granted host privileges
+    bool exec_root = false;            // exec as uid 0, as exec_user_is_root() reads User
+    std::vector<std::string> images;   // repositories ("docker.io/library/nginx", "ghcr.io/me/*");
+                                       // empty: any image
+    bool remote_build = false;         // /build?remote=
+    bool image_import = false;         // /images/create?fromSrc=
+    bool plugin_privileges = false;    // a plugin granted host privileges
+    bool remote_mounts = false;        // local-driver volumes of a network file system (nfs, cifs)
+    bool libpod_writes = false;        // Podman's own write routes, whose bodies are not checked
+    std::vector<std::string> secrets;  // swarm secrets a service may mount, by SecretName
+    std::vector<std::string> configs;  // swarm configs a service may mount, by ConfigName
     std::size_t max_body_bytes = 1024 * 1024;
 };
 
-// nullopt when the request is within the limits, else the reason, naming the field and the
-// setting that would allow it, e.g. `HostConfig.Privileged is true (body.privileged)`.
-// `query` is the raw query string; `body` the whole body (empty for the query-only kinds).
+// The shape a held body may have, so that reading it stays linear in its size. Docker's
+// deepest body (a service's TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.DriverConfig
+// .Options) nests 8 levels; its largest free-form objects are Labels and driver options, which
+// hold dozens of keys. Deeper is refused with 400, more keys in one object with 413.
+inline constexpr std::size_t max_body_depth = 64;
+inline constexpr std::size_t max_object_keys = 10'000;
+
+// Why a write is refused, and the status that says so: 403 for what the limits do not allow
+// (and for a body that is not JSON), 400 for one nested deeper than max_body_depth, 413 for
+// one with more than max_object_keys keys in an object.
+struct WriteRefusal {
+    int status = 403;
+    std::string reason;
+};
+
+// nullopt when the request is within the limits, else the refusal (a reference only the engine
+// can resolve is refused here: judge_write_body() is the session's way), whose reason names the
+// field and the setting that would allow it, e.g. `HostConfig.Privileged is true
+// (body.privileged)`. `query` is the raw query string; `body` the whole body (empty for the
+// query-only kinds).
+[[nodiscard]] std::optional<WriteRefusal> judge_write(WriteKind kind, std::string_view query,
+                                                      std::string_view body,
+                                                      const WriteLimits& limits);
+
+// What a body names that only the engine can tell apart: a container whose namespace it joins
+// (`NetworkMode: container:X`, which is the host's when X runs with the host's), a network a
+// service attaches to (the host network by its id or an id prefix).
+struct EngineReference {
+    enum class Kind { namespace_owner, network };
+    Kind kind = Kind::namespace_owner;
+    std::string where;  // the field, for the refusal: "HostConfig.NetworkMode"
+    std::string name;   // the container or network as the body names it
+    std::string mode;   // namespace_owner: X's HostConfig field to read, e.g. "NetworkMode"
+};
+
+struct WriteJudgement {
+    std::optional<WriteRefusal> refusal;
+    // Without a refusal: every reference must pass judge_reference() before forwarding.
+    std::vector<EngineReference> references;
+};
+
+// judge_write() for the session, which asks the engine about the references itself.
+[[nodiscard]] WriteJudgement judge_write_body(WriteKind kind, std::string_view query,
+                                              std::string_view body, const WriteLimits& limits);
+
+// The engine's route that describes a reference ("/containers/X/json", "/networks/X"); it
+// resolves names, ids and id prefixes as the engine does when it creates the container or
+// service.
+[[nodiscard]] std::string reference_target(const EngineReference& reference);
+
+// The refusal the engine's answer to reference_target() calls for: the container's own mode is
+// the host's or joins another container's, the network is the host's, the engine does not
+// know it (403); an answer the proxy cannot read (502). nullopt when it may be forwarded.
+[[nodiscard]] std::optional<WriteRefusal> judge_reference(const EngineReference& reference,
+                                                          unsigned status, std::string_view answer);
+
+// The body with each borrowed namespace's container named by the full id the engine resolved
+// it to (`container:agent` -> `container:<64 hex>`), so that a container renamed to that name
+// between the question and the create is not the one joined; nullopt when the body cannot be
+// written back. The engine stores the full id itself, so the create means the same.
+[[nodiscard]] std::optional<std::string> pin_borrowed_namespaces(
+    std::string_view body, const std::vector<std::pair<EngineReference, std::string>>& resolved);
+
+// judge_write()'s reason alone, for the query-only kinds, whose refusals are all 403.
 [[nodiscard]] std::optional<std::string> refuse_write(WriteKind kind, std::string_view query,
                                                       std::string_view body,
                                                       const WriteLimits& limits);
+
+// Whether an exec `User` runs as uid 0, read as the engine reads it (moby's getUser, then
+// runc's user.GetExecUserPath; measured on Docker 20.10, see write_body.cpp): the part before
+// the first ':' is the user; empty means uid 0; a Go strconv.Atoi number ("+0", "-0", "00")
+// is a uid; anything else a name in the container's /etc/passwd, of which only "root" is
+// known to be 0. An empty `User` as a whole is the container's own user, decided at create.
+[[nodiscard]] bool exec_user_is_root(std::string_view user);
+
+// Go's strconv.Atoi on 64-bit: an optional sign, then at least one decimal digit, within
+// int64; nullopt where Go returns an error.
+[[nodiscard]] std::optional<std::int64_t> go_atoi(std::string_view text);
 
 // A capability as the daemon reads CapAdd: any case, with or without "CAP_":
 // "cap_net_admin" -> "NET_ADMIN". Rules' `capabilities` lists are kept in this form.

@@ -7,6 +7,7 @@ token (issue 4), checked against what the engine itself answers."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import types
@@ -125,3 +126,62 @@ def test_the_cli_works_against_the_swarm_through_the_proxy(swarm, swarm_proxy, t
     token = docker("swarm", "join-token", "manager", host=host)
     assert "SWMTKN-" not in token.stdout + token.stderr, token
     assert "SWMTKN-" in docker("swarm", "join-token", "manager", host=swarm.host).stdout
+
+
+SERVICE_WRITER = """
+rules:
+  - {name: reads, methods: [GET, HEAD], action: allow}
+  - {name: services, methods: [POST, DELETE], path: /services/**, action: allow}
+"""
+
+
+def test_a_service_cannot_reach_the_host_network_by_id_or_prefix(swarm, proxy_factory,
+                                                                 policy_dir):
+    """The engine resolves a network target by name, id or id prefix (swarmkit's getNetwork,
+    then the local predefined networks): the proxy asks it, and the host network by any name is
+    refused. A secret mounted into a service needs the rule to name it."""
+    from proxytest import write_policy
+    proxy = proxy_factory("--policy", write_policy(policy_dir, SERVICE_WRITER),
+                          docker_socket=swarm.engine.socket_path)
+    networks = direct(swarm, "/v1.41/networks").json()
+    host_ids = [network["Id"] for network in networks if network["Name"] == "host"]
+    assert host_ids, networks
+    overlay = f"spt-overlay-{random_suffix()}"
+    docker("network", "create", "--driver", "overlay", overlay, host=swarm.host, check=True)
+
+    def create(targets, extra=None, socket_path=None):
+        spec = {"Name": f"spt-net-{random_suffix()}",
+                "TaskTemplate": {"ContainerSpec": {"Image": TEST_IMAGE,
+                                                   "Command": ["sleep", "60"], **(extra or {})},
+                                 "Networks": [{"Target": target} for target in targets]}}
+        return http(socket_path or proxy.unix_path, "POST", "/v1.41/services/create",
+                    headers={"Content-Type": "application/json"},
+                    body=json.dumps(spec).encode())
+
+    swarm_host_id = None
+    for target in [host_ids[0], host_ids[0][:6], "swarm's own"]:
+        if target == "swarm's own":
+            target = swarm_host_id
+        else:
+            # Control: the engine takes the local host network's id or prefix for the swarm's
+            # predefined host network.
+            control = create([target], socket_path=swarm.engine.socket_path)
+            assert control.status == 201, control
+            spec = direct(swarm, f"/v1.41/services/{control.json()['ID']}").json()["Spec"]
+            swarm_host_id = spec["TaskTemplate"]["Networks"][0]["Target"]
+            docker("service", "rm", control.json()["ID"], host=swarm.host)
+        refused = create([target])
+        assert_json_error(refused, 403, f"names network {target}, the host's network "
+                                        "(body.host_namespaces)")
+    allowed = create([overlay])
+    assert allowed.status == 201, allowed
+    docker("service", "rm", allowed.json()["ID"], host=swarm.host)
+    secret = docker("secret", "ls", "--format", "{{.ID}} {{.Name}}", host=swarm.host,
+                    check=True).stdout.split()
+    mounted = create([], {"Secrets": [{"SecretID": secret[0], "SecretName": secret[1],
+                                        "File": {"Name": "s", "UID": "0", "GID": "0",
+                                                 "Mode": 292}}]})
+    assert_json_error(mounted, 403, f"mounts {secret[1]}, which is not allowed (body.secrets)")
+    assert not [s for s in direct(swarm, "/v1.41/services").json()
+                if s["Spec"]["Name"].startswith("spt-net-") and s["ID"] != allowed.json()["ID"]]
+    docker("network", "rm", overlay, host=swarm.host)

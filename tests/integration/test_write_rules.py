@@ -207,3 +207,187 @@ def test_check_names_a_bad_body_limit(policy_dir):
                        "    body: {bind_sources: [relative/path]}\n", "bad2.yaml")
     result = run_binary("check", "--policy", bad)
     assert result.returncode == 2 and "not an absolute host path" in result.stderr
+
+
+def engine_request(method: str, target: str, body: bytes = b""):
+    """A request to the real engine, without the proxy: the control rows."""
+    from proxytest import DOCKER_SOCKET
+    return http(DOCKER_SOCKET, method, target,
+                headers={"Content-Type": "application/json"}, body=body)
+
+
+def host_config(name: str) -> dict:
+    return json.loads(docker("inspect", name, check=True).stdout)[0]["HostConfig"]
+
+
+def test_a_legacy_start_body_is_checked_as_a_host_config(writer, containers, tmp_path):
+    # Control: the engine applies a HostConfig sent at start before API 1.24 (a harmless bind
+    # here; a privileged start needs capabilities the test engine may lack, but inspect shows
+    # Privileged applied all the same).
+    control = containers.run("spt-start-control", ["sleep", "600"], start=False)
+    response = engine_request("POST", f"/v1.23/containers/{control}/start",
+                              json.dumps({"Binds": [f"{tmp_path}:/host"]}).encode())
+    assert response.status == 204, response
+    assert host_config(control)["Binds"] == [f"{tmp_path}:/host"]
+    docker("rm", "-f", control)
+
+    target = containers.run("spt-start", ["sleep", "600"], start=False)
+    response = http(writer.unix_path, "POST", f"/v1.23/containers/{target}/start",
+                    headers={"Content-Type": "application/json"},
+                    body=json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode())
+    assert_json_error(response, 403,
+                      f"socket-proxy refused the body of POST /containers/{target}/start: "
+                      "Privileged is true (body.privileged)", "rule run-containers")
+    config = host_config(target)
+    assert config["Privileged"] is False and not config["Binds"], config
+    assert not containers.running(target)
+    # An ordinary start, without a body (Content-Length: 0) and from the CLI, goes through.
+    response = http(writer.unix_path, "POST", f"/v1.23/containers/{target}/start",
+                    headers={"Content-Length": "0"})
+    assert response.status == 204, response
+    assert containers.running(target)
+    other = containers.run("spt-start-cli", ["sleep", "600"], start=False)
+    result = docker("start", other, host=writer.docker_host())
+    assert result.returncode == 0, result.stderr
+    assert containers.running(other)
+    assert host_config(other)["Privileged"] is False
+
+
+# Each runs as uid 0 on the engine (the control below measures it for every run).
+ROOT_USERS = ["+0", ":0", ":", "+0:+0", "-0", "00", "0:0", "::"]
+
+
+def test_exec_users_the_engine_runs_as_root_are_refused(writer, containers):
+    target = containers.run("spt-exec-users", ["sleep", "600"])
+    for user in ROOT_USERS:
+        control = docker("exec", "-u", user, target, "id", "-u")
+        assert control.returncode == 0 and control.stdout.strip() == "0", (user, control)
+        result = docker("exec", "-u", user, target, "id", "-u", host=writer.docker_host())
+        assert result.returncode != 0, (user, result.stdout)
+        assert f"User is {user}, the root user (body.exec_root)" in result.stderr, \
+            (user, result.stderr)
+    result = docker("exec", "-u", "+1000", target, "id", "-u", host=writer.docker_host())
+    assert result.returncode == 0 and result.stdout.strip() == "1000", result.stderr
+
+
+def test_borrowed_namespaces_are_refused(writer, containers):
+    """A container may join another's namespaces only when the engine says that one's own are
+    not the host's: by name, id prefix or full id, as the engine resolves them."""
+    # Control: a container on the host's network lends it to any container that joins it.
+    lender = f"spt-hostns-{random_suffix()}"
+    containers.names.append(lender)
+    docker("run", "-d", "--name", lender, "--network", "host", "--pid", "host", "--ipc", "host",
+           TEST_IMAGE, "sleep", "600", check=True)
+    borrowed = docker("run", "--rm", "--network", f"container:{lender}", TEST_IMAGE,
+                      "cat", "/sys/class/net/docker0/address")
+    assert borrowed.returncode == 0 and borrowed.stdout.strip(), borrowed
+    lender_id = docker("inspect", "-f", "{{.Id}}", lender, check=True).stdout.strip()
+    for flag, field in [("--network", "NetworkMode"), ("--pid", "PidMode"),
+                        ("--ipc", "IpcMode")]:
+        for reference in (lender, lender_id[:12], lender_id):
+            name = f"spt-borrow-{random_suffix()}"
+            result = docker("run", "--rm", "--name", name, flag, f"container:{reference}",
+                            TEST_IMAGE, "true", host=writer.docker_host())
+            assert result.returncode != 0
+            assert (f"HostConfig.{field} names container {reference}, whose {field} is the "
+                    "host's") in result.stderr, result.stderr
+            assert not engine_has_container(name)
+
+    # A sidecar of its own namespaces lends them; a chain through it is not followed.
+    sidecar = f"spt-sidecar-{random_suffix()}"
+    containers.names.append(sidecar)
+    docker("run", "-d", "--name", sidecar, "--network", "none", "--ipc", "shareable",
+           TEST_IMAGE, "sleep", "600", check=True)
+    joined = docker("run", "--rm", "--network", f"container:{sidecar}", "--pid",
+                    f"container:{sidecar}", "--ipc", f"container:{sidecar}", TEST_IMAGE,
+                    "cat", "/proc/1/cmdline", host=writer.docker_host())
+    assert joined.returncode == 0 and "sleep" in joined.stdout, joined
+    rider = f"spt-rider-{random_suffix()}"
+    containers.names.append(rider)
+    docker("run", "-d", "--name", rider, "--network", f"container:{sidecar}", TEST_IMAGE,
+           "sleep", "600", check=True)
+    chained = docker("run", "--rm", "--network", f"container:{rider}", TEST_IMAGE, "true",
+                     host=writer.docker_host())
+    assert chained.returncode != 0 and "follows no chain" in chained.stderr, chained.stderr
+    missing = docker("run", "--rm", "--network", "container:spt-no-such-container", TEST_IMAGE,
+                     "true", host=writer.docker_host())
+    assert missing.returncode != 0 and "which the engine does not know" in missing.stderr, \
+        missing.stderr
+
+
+MOUNT_POLICY = """
+rules:
+  - {name: reads, methods: [GET, HEAD], action: allow}
+  - name: app-volumes
+    methods: [POST, DELETE]
+    path: /volumes/**
+    body: {bind_sources: [{data}]}
+    action: allow
+  - name: app-containers
+    methods: [POST, DELETE]
+    path: /containers/**
+    body: {bind_sources: [{data}]}
+    action: allow
+"""
+
+
+def test_mount_options_that_name_host_paths_are_refused(proxy_factory, policy_dir, tmp_path):
+    data = tmp_path / "data"
+    for layer in ("lower", "upper", "work"):
+        (data / layer).mkdir(parents=True)
+    proxy = proxy_factory("--policy", write_policy(policy_dir,
+                                                   MOUNT_POLICY.replace("{data}", str(data))))
+    overlay = {"type": "overlay", "device": "overlay",
+               "o": f"lowerdir=/etc:{data}/lower,upperdir={data}/upper,workdir={data}/work"}
+    name = f"spt-overlay-{random_suffix()}"
+    response = http(proxy.unix_path, "POST", "/v1.41/volumes/create",
+                    headers={"Content-Type": "application/json"},
+                    body=json.dumps({"Name": name, "DriverOpts": overlay}).encode())
+    assert_json_error(response, 403, "DriverOpts.o lowerdir mounts the host path /etc, outside "
+                      "the allowed host paths (body.bind_sources)", "rule app-volumes")
+    assert docker("volume", "inspect", name).returncode != 0
+    container = f"spt-overlay-{random_suffix()}"
+    result = docker("run", "--rm", "--name", container, "--mount",
+                    f"type=volume,dst=/x,volume-driver=local,volume-opt=type=overlay,"
+                    f"volume-opt=device=overlay,volume-opt=o=lowerdir=/etc",
+                    TEST_IMAGE, "cat", "/x/shadow", host=proxy.docker_host())
+    assert result.returncode != 0
+    assert "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options.o lowerdir mounts the host " \
+        "path /etc" in result.stderr, result.stderr
+    assert not engine_has_container(container)
+    result = docker("volume", "create", "--opt", "type=nfs", "--opt", "device=:/export",
+                    "--opt", "o=addr=127.0.0.1", name, host=proxy.docker_host())
+    assert result.returncode != 0 and "DriverOpts.type is nfs, a network file system" in \
+        result.stderr and "(body.remote_mounts)" in result.stderr, result.stderr
+    assert docker("volume", "inspect", name).returncode != 0
+    # Within bind_sources, the same volume is created.
+    overlay["o"] = f"lowerdir={data}/lower,upperdir={data}/upper,workdir={data}/work"
+    response = http(proxy.unix_path, "POST", "/v1.41/volumes/create",
+                    headers={"Content-Type": "application/json"},
+                    body=json.dumps({"Name": name, "DriverOpts": overlay}).encode())
+    try:
+        assert response.status == 201, response
+    finally:
+        docker("volume", "rm", "-f", name)
+
+
+def test_bodies_too_wide_or_too_deep_are_refused_with_their_status(writer):
+    name = f"spt-wide-{random_suffix()}"
+    labels = ",".join(f'"k{i}":""' for i in range(20_000))
+    response = create(writer, ('{"Image":"%s","Labels":{%s}}' % (TEST_IMAGE, labels)).encode(),
+                      name)
+    assert_json_error(response, 413, "an object with more than 10000 keys, too many to check")
+    deep = '{"Image":"%s","Labels":%s%s}' % (TEST_IMAGE, "[" * 100, "]" * 100)
+    response = create(writer, deep.encode(), name)
+    assert_json_error(response, 400, "nests deeper than 64 levels")
+    assert not engine_has_container(name)
+
+
+def test_check_lists_the_new_body_limits(policy_dir):
+    from test_policy import run_binary
+    policy = write_policy(policy_dir, "rules:\n  - name: services\n    methods: POST\n"
+                          "    action: allow\n    body: {remote_mounts: true, secrets: [db],"
+                          " configs: [nginx]}\n", "services.yaml")
+    result = run_binary("check", "--policy", policy)
+    assert result.returncode == 0, result.stderr
+    assert "body remote_mounts secrets=db configs=nginx" in result.stdout, result.stdout

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "policy.hpp"
@@ -164,6 +166,9 @@ TEST(WriteBodyTest, ExecServicesVolumesPluginsBuildsAndImports) {
             {WriteKind::exec_create, "", R"({"Cmd":["id"],"User":"root"})",
              "User is root, the root user (body.exec_root)"},
             {WriteKind::exec_create, "", R"({"Cmd":["id"],"user":"0:0"})", "the root user"},
+            {WriteKind::exec_create, "", R"({"Cmd":["id"],"User":"+0"})", "User is +0, the root"},
+            {WriteKind::exec_create, "", R"({"Cmd":["id"],"User":":"})", "the root user"},
+            {WriteKind::exec_create, "", R"({"Cmd":["id"],"User":""})", ""},
             {WriteKind::exec_create, "", R"({"Cmd":["id"],"Privileged":true})",
              "Privileged is true"},
             {WriteKind::container_update, "",
@@ -203,6 +208,338 @@ TEST(WriteBodyTest, ExecServicesVolumesPluginsBuildsAndImports) {
         WriteLimits{});
 }
 
+// Each value below was run on Docker 20.10 (exec, then `id -u`): see exec_user_is_root().
+TEST(WriteBodyTest, ExecUsersAreReadAsTheEngineReadsThem) {
+    const std::pair<std::string_view, bool> rows[] = {
+        {"0", true},
+        {"root", true},
+        {"+0", true},
+        {"-0", true},
+        {"00", true},
+        {"+00", true},
+        {"000000000000000000000000000000", true},
+        {"0:0", true},
+        {":0", true},
+        {":", true},
+        {"::", true},
+        {"::5", true},
+        {"0:", true},
+        {"root:", true},
+        {"+0:+0", true},
+        {"0:0:0", true},
+        {"", false},  // the container's own user, decided at create
+        {"1000", false},
+        {"+1000", false},
+        {"0000000000000000000000000000001000", false},
+        {"1000:0", false},  // uid 1000, group 0
+        {"nobody", false},
+        {"ROOT", false},
+        {" 0", false},
+        {"0 ", false},
+        {"0x0", false},
+        {"+", false},
+        {"-", false},
+        {"+-0", false},
+        {"9223372036854775808", false},   // overflows: a name, not found
+        {"-9223372036854775808", false},  // in range, not 0
+        {"-1", false},
+    };
+    for (const auto& [user, root] : rows) {
+        EXPECT_EQ(exec_user_is_root(user), root) << '"' << user << '"';
+    }
+    EXPECT_EQ(go_atoi("9223372036854775807"), std::optional<std::int64_t>(INT64_MAX));
+    EXPECT_EQ(go_atoi("-9223372036854775808"), std::optional<std::int64_t>(INT64_MIN));
+    EXPECT_EQ(go_atoi("9223372036854775808"), std::nullopt);
+    EXPECT_EQ(go_atoi("-9223372036854775809"), std::nullopt);
+    EXPECT_EQ(go_atoi("-0012"), std::optional<std::int64_t>(-12));
+    EXPECT_EQ(go_atoi(""), std::nullopt);
+    EXPECT_EQ(go_atoi("1_000"), std::nullopt);
+}
+
+constexpr auto start = WriteKind::container_start;
+
+TEST(WriteBodyTest, AStartBodyIsAHostConfig) {
+    WriteLimits limits;
+    limits.bind_sources = {"/srv/app"};
+    limits.images = {"docker.io/library/busybox"};
+    expect_rows(
+        {
+            {start, "", "", ""},
+            // At most 7 bytes: the engine does not read it.
+            {start, "", "{}", ""},
+            {start, "", "null", ""},
+            {start, "", "garbage", ""},
+            {start, "", "garbage!", "not JSON"},
+            {start, "", R"({"Privileged":true,"Binds":["/:/host"]})",
+             "Privileged is true (body.privileged)"},
+            {start, "", R"({"Binds":["/:/host"]})", "Binds mounts the host path /,"},
+            {start, "", R"({"HostConfig":{"PidMode":"host"}})", "HostConfig.PidMode is host"},
+            {start, "", R"({"privileged":false,"PRIVILEGED":true})", "twice"},
+            {start, "", R"({"Binds":["/srv/app/data:/data"],"NetworkMode":"none"})", ""},
+            // A start names no image: the images limit is create's.
+            {start, "", R"({"CapDrop":["ALL"]})", ""},
+        },
+        limits);
+}
+
+TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
+    WriteLimits limits;
+    limits.bind_sources = {"/srv/app"};
+    const auto volume = [](std::string_view options) {
+        return R"({"Name":"v","DriverOpts":)" + std::string(options) + "}";
+    };
+    const auto mount = [](std::string_view options) {
+        return R"({"HostConfig":{"Mounts":[{"Type":"volume","Target":"/x","VolumeOptions":)"
+               R"({"DriverConfig":{"Options":)" +
+               std::string(options) + "}}}]}}";
+    };
+    const std::string bodies[] = {
+        volume(R"({"type":"overlay","device":"overlay","o":"lowerdir=/etc:/srv/app/data"})"),
+        volume(
+            R"({"type":"overlay","device":"/srv/app","o":"lowerdir=/srv/app/l,upperdir=/tmp/u,workdir=/srv/app/w"})"),
+        volume(
+            R"({"type":"overlay","o":"lowerdir=/srv/app/l,upperdir=/srv/app/u,workdir=/var/w"})"),
+        volume(R"({"type":"overlay","o":"lowerdir=etc,upperdir=/srv/app/u,workdir=/srv/app/w"})"),
+        volume(R"({"type":"overlay","o":"lowerdir=/srv/app/a\\:/etc"})"),
+        volume(R"({"type":"overlay","o":"lowerdir+=/etc"})"),
+        volume(R"({"type":"none","device":"/srv/app/../../etc","o":"rbind,ro"})"),
+        volume(R"({"type":"xfs","device":"/dev/sdb1"})"),
+        volume(R"({"type":"ext4","device":"/srv/app/disk","o":"journal_path=/dev/sda2"})"),
+        volume(R"({"type":"proc","device":"proc"})"),
+        volume(R"({"type":"sysfs","device":"/srv/app"})"),
+        volume(R"({"type":"NFS","device":":/export","o":"addr=10.0.0.1"})"),
+        volume(R"({"type":"cifs","device":"//srv/app"})"),
+        mount(R"({"type":"overlay","device":"overlay","o":"lowerdir=/etc"})"),
+        mount(R"({"type":"nfs4","device":":/","o":"addr=127.0.0.1"})"),
+    };
+    const std::string_view refusals[] = {
+        "DriverOpts.o lowerdir mounts the host path /etc, outside",
+        "DriverOpts.o upperdir mounts the host path /tmp/u",
+        "DriverOpts.o workdir mounts the host path /var/w",
+        "DriverOpts.o lowerdir mounts the host path etc",
+        "a path with escapes",
+        "lowerdir+ mounts the host path /etc",
+        "DriverOpts.device mounts the host path /srv/app/../../etc",
+        "DriverOpts.device mounts the host path /dev/sdb1",
+        "journal_path mounts the host path /dev/sda2",
+        "DriverOpts.type is proc, a file system the proxy cannot tell",
+        "(body.privileged)",
+        "DriverOpts.type is nfs, a network file system",
+        "(body.remote_mounts)",
+        "Mounts[0].VolumeOptions.DriverConfig.Options.o lowerdir mounts the host path /etc",
+        "Options.type is nfs4",
+    };
+    for (std::size_t i = 0; i < std::size(bodies); ++i) {
+        const WriteKind kind =
+            bodies[i].starts_with(R"({"Name")") ? WriteKind::volume_create : create;
+        const auto refusal = refuse_write(kind, "", bodies[i], limits);
+        ASSERT_TRUE(refusal) << bodies[i] << " was allowed";
+        EXPECT_NE(refusal->find(refusals[i]), std::string::npos)
+            << bodies[i] << "\n  reason: " << *refusal << "\n  expected: " << refusals[i];
+    }
+    expect_rows(
+        {
+            {WriteKind::volume_create, "",
+             volume(
+                 R"({"type":"overlay","device":"overlay","o":"lowerdir=/srv/app/a:/srv/app/b,upperdir=/srv/app/u,workdir=/srv/app/w"})"),
+             ""},
+            {WriteKind::volume_create, "",
+             volume(R"({"type":"tmpfs","device":"tmpfs","o":"size=64m,uid=1000"})"), ""},
+            {WriteKind::volume_create, "",
+             volume(R"({"type":"none","device":"/srv/app/data","o":"bind"})"), ""},
+            {WriteKind::volume_create, "",
+             volume(R"({"type":"tmpfs","device":"/srv/app","o":"bind"})"), ""},
+            {WriteKind::volume_create, "", volume(R"({"type":"ext4","device":"/srv/app/dev"})"),
+             ""},
+            {WriteKind::volume_create, "",
+             R"({"Name":"v","Driver":"rexray","DriverOpts":{"size":"1"}})", ""},
+        },
+        limits);
+    limits.remote_mounts = true;
+    expect_rows(
+        {{WriteKind::volume_create, "",
+          volume(R"({"type":"nfs","device":":/export","o":"addr=10.0.0.1,nfsvers=4"})"), ""},
+         {WriteKind::volume_create, "",
+          volume(R"({"type":"cifs","device":"//nas/share","o":"credentials=/root/.smb"})"),
+          "credentials mounts the host path /root/.smb"}},
+        limits);
+}
+
+TEST(WriteBodyTest, BorrowedNamespacesNeedHostNamespaces) {
+    WriteLimits limits;
+    expect_rows(
+        {
+            // Without the engine's word (judge_write alone) a borrowed namespace is refused.
+            {create, "", R"({"HostConfig":{"NetworkMode":"container:agent"}})",
+             "HostConfig.NetworkMode names agent, which only the engine can resolve "
+             "(body.host_namespaces)"},
+            {create, "", R"({"HostConfig":{"IpcMode":"Container:agent"}})",
+             "IpcMode is Container:"},
+            {create, "", R"({"HostConfig":{"UTSMode":"container:agent"}})",
+             "UTSMode is container:"},
+            {create, "", R"({"HostConfig":{"UsernsMode":"container:agent"}})",
+             "UsernsMode is container:"},
+            {create, "",
+             R"({"HostConfig":{"NetworkMode":"my-net","IpcMode":"shareable","PidMode":""}})", ""},
+            {WriteKind::build, "networkmode=container:agent", "", "networkmode is container:agent"},
+        },
+        limits);
+    limits.host_namespaces = true;
+    expect_rows({{create, "", R"({"HostConfig":{"NetworkMode":"container:agent"}})", ""}}, limits);
+}
+
+// The session asks the engine about each container whose namespace a body joins, wherever the
+// engine reads the mode from, and judges X's own mode from its inspect answer.
+TEST(WriteBodyTest, BorrowedNamespacesAreQuestionsForTheEngine) {
+    const WriteJudgement judged = judge_write_body(
+        create, "",
+        R"({"NetworkMode":"container:top","HostConfig":{"NetworkMode":"container:agent",
+            "PidMode":"container:0123abc","IpcMode":"container:agent"}})",
+        WriteLimits{});
+    ASSERT_FALSE(judged.refusal) << judged.refusal->reason;
+    std::vector<std::string> asked;
+    for (const EngineReference& reference : judged.references) {
+        asked.push_back(reference.where + " " + reference.name + " " + reference.mode + " " +
+                        reference_target(reference));
+    }
+    EXPECT_EQ(asked, (std::vector<std::string>{
+                         "NetworkMode top NetworkMode /containers/top/json",
+                         "HostConfig.NetworkMode agent NetworkMode /containers/agent/json",
+                         "HostConfig.PidMode 0123abc PidMode /containers/0123abc/json",
+                         "HostConfig.IpcMode agent IpcMode /containers/agent/json"}));
+
+    const EngineReference network_of{EngineReference::Kind::namespace_owner,
+                                     "HostConfig.NetworkMode", "agent", "NetworkMode"};
+    const auto inspect = [](std::string_view mode) {
+        return R"({"Id":"ab","HostConfig":{"NetworkMode":")" + std::string(mode) + R"("}})";
+    };
+    EXPECT_FALSE(judge_reference(network_of, 200, inspect("bridge")));
+    EXPECT_FALSE(judge_reference(network_of, 200, inspect("my-net")));
+    const auto host = judge_reference(network_of, 200, inspect("host"));
+    ASSERT_TRUE(host);
+    EXPECT_EQ(host->status, 403);
+    EXPECT_NE(host->reason.find("NetworkMode is the host's"), std::string::npos) << host->reason;
+    EXPECT_NE(host->reason.find("(body.host_namespaces)"), std::string::npos);
+    EXPECT_TRUE(judge_reference(network_of, 200, inspect("container:0123")));
+    EXPECT_EQ(judge_reference(network_of, 404, "")->status, 403);
+    EXPECT_EQ(judge_reference(network_of, 200, R"({"HostConfig":{}})")->status, 502);
+    EXPECT_EQ(judge_reference(network_of, 200, "not json")->status, 502);
+}
+
+// A container renamed to the borrowed name between the question and the create must not be
+// the one joined: the forwarded body names the container the engine described, by its id.
+TEST(WriteBodyTest, BorrowedNamespacesAreForwardedPinnedToTheIdsTheEngineGave) {
+    const std::string id(64, 'a');
+    const std::string body =
+        R"({"Image":"b","NetworkMode":"container:agent","HostConfig":{"PidMode":"container:agent",
+            "IpcMode":"shareable","Memory":1.5e3,"Labels":{"k":"container:agent"}}})";
+    const WriteJudgement judged = judge_write_body(create, "", body, WriteLimits{});
+    ASSERT_EQ(judged.references.size(), 2U);
+    std::vector<std::pair<EngineReference, std::string>> resolved;
+    for (const EngineReference& reference : judged.references) {
+        resolved.emplace_back(reference, id);
+    }
+    const std::optional<std::string> pinned = pin_borrowed_namespaces(body, resolved);
+    ASSERT_TRUE(pinned);
+    EXPECT_EQ(*pinned,
+              R"({"Image":"b","NetworkMode":"container:)" + id +
+                  R"(","HostConfig":{"PidMode":"container:)" + id +
+                  R"(","IpcMode":"shareable","Memory":1.5E3,"Labels":{"k":"container:agent"}}})"
+                  "\n");
+    // The pinned body is judged as the original was: only the names changed.
+    EXPECT_EQ(judge_write_body(create, "", *pinned, WriteLimits{}).references.size(), 2U);
+    resolved.front().first.name = "other";
+    EXPECT_FALSE(pin_borrowed_namespaces(body, resolved));
+}
+
+TEST(WriteBodyTest, ServiceNetworksAreResolvedByTheEngine) {
+    const WriteJudgement judged = judge_write_body(
+        WriteKind::service_write, "",
+        R"({"TaskTemplate":{"ContainerSpec":{"Image":"b"},"Networks":[{"Target":"8d1e"}]},
+            "Networks":[{"Target":"front"}]})",
+        WriteLimits{});
+    ASSERT_FALSE(judged.refusal) << judged.refusal->reason;
+    ASSERT_EQ(judged.references.size(), 2U);
+    EXPECT_EQ(reference_target(judged.references[0]), "/networks/8d1e");
+    EXPECT_EQ(reference_target(judged.references[1]), "/networks/front");
+    const EngineReference& network = judged.references[0];
+    EXPECT_FALSE(
+        judge_reference(network, 200, R"({"Name":"front","Id":"8d1e","Driver":"overlay"})"));
+    EXPECT_TRUE(judge_reference(network, 200, R"({"Name":"host","Id":"8d1e","Driver":"host"})"));
+    EXPECT_TRUE(judge_reference(network, 200, R"({"Name":"h2","Id":"8d1e","Driver":"host"})"));
+    EXPECT_TRUE(judge_reference(network, 404, R"({"message":"network 8d1e not found"})"));
+    WriteLimits host;
+    host.host_namespaces = true;
+    EXPECT_TRUE(judge_write_body(WriteKind::service_write, "",
+                                 R"({"TaskTemplate":{"Networks":[{"Target":"8d1e"}]}})", host)
+                    .references.empty());
+}
+
+TEST(WriteBodyTest, ServiceSecretsAndConfigsAreNamedByTheRule) {
+    WriteLimits limits;
+    const auto service = [](std::string_view spec) {
+        return R"({"TaskTemplate":{"ContainerSpec":{"Image":"b",)" + std::string(spec) + "}}}";
+    };
+    constexpr auto write = WriteKind::service_write;
+    expect_rows(
+        {
+            {write, "", service(R"("Secrets":[{"SecretID":"x1","SecretName":"db"}])"),
+             "ContainerSpec.Secrets[0] mounts db, which is not allowed (body.secrets)"},
+            {write, "", service(R"("Configs":[{"ConfigID":"c1","ConfigName":"nginx"}])"),
+             "ContainerSpec.Configs[0] mounts nginx, which is not allowed (body.configs)"},
+            {write, "", service(R"("Secrets":[],"Configs":null)"), ""},
+            {write, "", service(R"("Secrets":{"SecretName":"db"})"), "Secrets is not a list"},
+        },
+        limits);
+    limits.secrets = {"db"};
+    limits.configs = {"nginx"};
+    expect_rows(
+        {
+            {write, "",
+             service(
+                 R"("Secrets":[{"SecretID":"x1","secretname":"db"}],"Configs":[{"ConfigName":"nginx"}])"),
+             ""},
+            {write, "",
+             service(R"("Secrets":[{"SecretID":"x1","SecretName":"db"},{"SecretID":"x2"}])"),
+             "Secrets[1] names no SecretName"},
+            {write, "", service(R"("Secrets":[{"SecretName":"DB"}])"), "mounts DB"},
+        },
+        limits);
+}
+
+TEST(WriteBodyTest, BodiesTooDeepOrWideAreRefusedWithTheirStatus) {
+    const WriteLimits limits;
+    const auto status_of = [&](WriteKind kind, const std::string& body) {
+        const auto refusal = judge_write(kind, "", body, limits);
+        return refusal ? refusal->status : 0;
+    };
+    const auto nested = [](std::size_t depth) {
+        return R"({"Labels":)" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
+    };
+    EXPECT_EQ(status_of(create, nested(max_body_depth)), 0);
+    EXPECT_EQ(status_of(create, nested(max_body_depth + 1)), 400);
+    const auto refusal = judge_write(create, "", nested(max_body_depth + 1), limits);
+    ASSERT_TRUE(refusal);
+    EXPECT_NE(refusal->reason.find("nests deeper than 64 levels"), std::string::npos)
+        << refusal->reason;
+    const auto labels = [](std::size_t count, bool alike) {
+        std::string body = R"({"Labels":{)";
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::string key = alike && i == count - 1 ? "K0" : "k" + std::to_string(i);
+            body += (i ? R"(,")" : R"(")") + key + R"(":"")";
+        }
+        return body + "}}";
+    };
+    EXPECT_EQ(status_of(create, labels(max_object_keys, false)), 0);
+    EXPECT_EQ(status_of(create, labels(max_object_keys + 1, false)), 413);
+    EXPECT_EQ(status_of(create, labels(100, true)), 403);
+    EXPECT_EQ(status_of(create, R"({"HostConfig":{"Privileged":true}})"), 403);
+    // Keys that fold alike are found wherever they are in the object, not only when adjacent.
+    EXPECT_EQ(status_of(create, R"({"a":1,"Privileged":false,"b":{"x":1,"X":2},"c":3})"), 403);
+    EXPECT_EQ(status_of(create, R"({"a":{"x":1},"b":{"x":1},"A":2})"), 403);
+    EXPECT_EQ(status_of(create, R"({"a":{"x":1},"b":{"x":1}})"), 0);
+}
+
 TEST(WriteBodyTest, WritesAreKnownByTheirRoute) {
     const std::pair<std::string_view, WriteKind> rows[] = {
         {"/containers/create", WriteKind::container_create},
@@ -214,7 +551,9 @@ TEST(WriteBodyTest, WritesAreKnownByTheirRoute) {
         {"/plugins/pull", WriteKind::plugin_pull},
         {"/images/create", WriteKind::image_create},
         {"/build", WriteKind::build},
-        {"/containers/c1/start", WriteKind::none},
+        {"/containers/c1/start", WriteKind::container_start},
+        {"/containers/my/app/start", WriteKind::container_start},
+        {"/containers/start", WriteKind::none},
         {"/exec/e1/start", WriteKind::none},
         {"/containers/exec", WriteKind::none},
     };
