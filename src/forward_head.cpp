@@ -80,9 +80,21 @@ void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
     }
 }
 
+Expectation read_expectation(const http::fields& fields) {
+    if (fields.count(http::field::expect) == 0) {
+        return Expectation::none;
+    }
+    if (fields.count(http::field::expect) == 1 &&
+        beast::iequals(fields[http::field::expect], "100-continue")) {
+        return Expectation::continue_100;
+    }
+    return Expectation::unsupported;
+}
+
 void prepare_forwarded_head(RequestHead& request, const Target& target,
                             const boost::optional<std::uint64_t>& content_length, bool upgrade) {
     remove_hop_by_hop_fields(request, upgrade);
+    request.erase(http::field::expect);
     if (content_length) {
         // Beast accepts repeated or listed identical lengths ("5, 5"), which Go reads
         // differently: the daemon gets the one number the proxy framed the body by.

@@ -30,8 +30,18 @@ using ResponseHead = boost::beast::http::response_header<>;
 // nor any field the Connection header names. An upgrade keeps its Connection/Upgrade pair.
 void remove_hop_by_hop_fields(boost::beast::http::fields& fields, bool keep_upgrade);
 
+// What a request's Expect field asks of the proxy (RFC 9110 section 10.1.1).
+enum class Expectation {
+    none,
+    continue_100,  // "100-continue": the proxy answers 100 itself before it reads the body
+    unsupported,   // anything else: 417, as Go's server answers it
+};
+[[nodiscard]] Expectation read_expectation(const boost::beast::http::fields& fields);
+
 // Turns the client's parsed request head into the daemon's: the normalised target, HTTP/1.1
-// keep-alive, one Content-Length (the number the body is framed by), a Host.
+// keep-alive, one Content-Length (the number the body is framed by), a Host, and no Expect:
+// the proxy has the body in hand or is relaying it, so the daemon's interim 100 would only be
+// one more answer in front of the real one on a pooled connection.
 // `content_length` is the parser's (Beast's optional), the number the body is framed by.
 void prepare_forwarded_head(RequestHead& request, const Target& target,
                             const boost::optional<std::uint64_t>& content_length, bool upgrade);

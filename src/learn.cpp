@@ -1,5 +1,6 @@
 #include "learn.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <map>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "metrics.hpp"
+#include "policy.hpp"
 
 namespace socket_proxy {
 namespace json = boost::json;
@@ -43,6 +45,22 @@ std::string_view string_field(const json::object& line, std::string_view key) {
                : std::string_view();
 }
 
+// The built-in read-only policy's reason for refusing this route whatever the method (an
+// export, an archive, a secret), or empty.
+std::string built_in_block(std::string_view method, std::string_view route) {
+    static const Policy built_in = Policy::read_only();
+    for (const Rule& rule : built_in.rules) {
+        const bool method_matches =
+            rule.methods.empty() ||
+            std::find(rule.methods.begin(), rule.methods.end(), method) != rule.methods.end();
+        if (rule.verdict == Verdict::deny && rule.path && method_matches &&
+            rule.path->matches(route)) {
+            return rule.why;
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 std::string learned_path_pattern(std::string_view route_path) {
@@ -60,8 +78,14 @@ std::string learned_path_pattern(std::string_view route_path) {
 
 LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
     LearnedPolicy learned;
-    std::map<std::string, std::set<std::string>> methods_by_pattern;
-    std::set<std::string> allowed_patterns;  // of those, the ones allowed when logged
+    struct Seen {
+        std::size_t allowed = 0;
+        std::size_t refused = 0;
+        std::string blocked_by;  // why the built-in policy refuses this route, if it does
+    };
+    // By pattern, then method: a rule allows a method on a pattern, so that is what each
+    // refusal and each block is counted against.
+    std::map<std::string, std::map<std::string, Seen>> seen;
     std::istringstream lines{std::string(log)};
     std::string line;
     while (std::getline(lines, line)) {
@@ -81,7 +105,8 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
         }
         ++learned.requests;
         const std::string_view method = string_field(entry, "method");
-        const std::string pattern = learned_path_pattern(string_field(entry, "route"));
+        const std::string_view route = string_field(entry, "route");
+        const std::string pattern = learned_path_pattern(route);
         if (pattern == "/_ping") {
             continue;  // the ping rule above allows it
         }
@@ -89,37 +114,62 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
             ++learned.outside_api;
             continue;
         }
+        Seen& counts = seen[pattern][std::string(method)];
         if (string_field(entry, "decision") == "allow") {
             ++learned.allowed_seen;
-            allowed_patterns.insert(pattern);
+            ++counts.allowed;
+        } else {
+            ++counts.refused;
         }
-        methods_by_pattern[pattern].insert(std::string(method));
+        if (counts.blocked_by.empty()) {
+            counts.blocked_by = built_in_block(method, route);
+        }
     }
-    if (methods_by_pattern.empty()) {
+    if (seen.empty()) {
         return learned;
     }
     std::string yaml = "# Learned by `socket-proxy learn` from " + std::string(source) + ", " +
                        std::to_string(learned.requests) +
-                       " requests.\n# Review it: every route below was asked for, nothing else "
-                       "is allowed, and writes\n# keep the safe body limits (README: Writes that "
-                       "cannot become root).\n"
+                       " requests.\n# Review it: every route below was asked for and allowed, "
+                       "nothing else is allowed, and\n# writes keep the safe body limits (README: "
+                       "Writes that cannot become root).\n"
                        "default: deny\nrules:\n"
                        "  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}"
                        "  # the image's health check\n";
+    std::string left_out;
     std::set<std::string> names{"ping"};
-    for (const auto& [pattern, methods] : methods_by_pattern) {
+    for (const auto& [pattern, by_method] : seen) {
         std::string name = rule_name(pattern);
         for (int suffix = 2; names.contains(name); ++suffix) {
             name = rule_name(pattern) + "-" + std::to_string(suffix);
         }
         names.insert(name);
-        std::string method_list;
-        for (const std::string& method : methods) {
-            method_list += (method_list.empty() ? "" : ", ") + method;
+        std::string allowed_methods;
+        for (const auto& [method, counts] : by_method) {
+            const std::string rule = "{name: " + name + ", methods: [" + method + "], path: \"" +
+                                     pattern + "\", action: allow}";
+            if (!counts.blocked_by.empty()) {
+                left_out += "  # - " + rule +
+                            "\n  #   the built-in policy blocks it: " + counts.blocked_by + "\n";
+            } else if (counts.refused > 0) {
+                left_out += "  # - " + rule + "\n  #   refused when logged (" +
+                            std::to_string(counts.refused) + " of " +
+                            std::to_string(counts.refused + counts.allowed) + " requests)\n";
+            } else {
+                allowed_methods += (allowed_methods.empty() ? "" : ", ") + method;
+            }
         }
-        yaml += "  - {name: " + name + ", methods: [" + method_list + "], path: \"" + pattern +
-                "\", action: allow}";
-        yaml += allowed_patterns.contains(pattern) ? "\n" : "  # refused when logged: review\n";
+        if (!allowed_methods.empty()) {
+            yaml += "  - {name: " + name + ", methods: [" + allowed_methods + "], path: \"" +
+                    pattern + "\", action: allow}\n";
+        }
+    }
+    if (!left_out.empty()) {
+        yaml +=
+            "  # Left out, for the reason under each: a refusal is not a permission, and a\n"
+            "  # client active while learning must not be able to plant one. To learn writes,\n"
+            "  # run the proxy under a policy that allows them while it learns.\n" +
+            left_out;
     }
     learned.yaml = std::move(yaml);
     return learned;

@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 
+#include "daemon_request.hpp"
+
 #ifndef SOCKET_PROXY_VERSION
 #define SOCKET_PROXY_VERSION "dev"
 #endif
@@ -48,32 +50,10 @@ using Clock = std::chrono::steady_clock;
 // One HEAD /_ping per scrape: whether the engine answers, and how fast, right now.
 asio::awaitable<std::optional<double>> ping_engine(DaemonPool& daemons, Duration timeout) {
     const auto started = Clock::now();
-    auto connection = co_await daemons.acquire();
-    if (!connection) {
+    const DaemonAnswer answer =
+        co_await daemon_request(daemons, timeout, http::verb::head, "/_ping", 0);
+    if (answer.error || answer.status != 200) {
         co_return std::nullopt;
-    }
-    DaemonStream& daemon = *connection->stream;
-    static constexpr std::string_view ping = "HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
-    daemon.expires_after(timeout);
-    auto [write_error, written] =
-        co_await asio::async_write(daemon, asio::buffer(ping.data(), ping.size()), nothrow);
-    if (write_error) {
-        daemon.close();
-        co_return std::nullopt;
-    }
-    http::response_parser<http::buffer_body> parser;
-    parser.skip(true);  // HEAD: no body follows
-    beast::flat_buffer buffer;
-    auto [read_error, read] = co_await http::async_read_header(daemon, buffer, parser, nothrow);
-    daemon.expires_never();
-    if (read_error || parser.get().result() != http::status::ok) {
-        daemon.close();
-        co_return std::nullopt;
-    }
-    if (parser.keep_alive() && buffer.size() == 0) {
-        daemons.release(std::move(connection->stream));
-    } else {
-        daemon.close();
     }
     co_return std::chrono::duration<double>(Clock::now() - started).count();
 }

@@ -19,16 +19,20 @@
 #include <chrono>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "daemon_request.hpp"
 #include "forward_head.hpp"
 #include "http_head.hpp"
 #include "json.hpp"
 #include "label_scope.hpp"
 #include "log.hpp"
+#include "privileges.hpp"
 #include "redact.hpp"
 #include "splice.hpp"
 #include "write_body.hpp"
@@ -314,76 +318,35 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
         return ContainerLookup{ContainerLookup::Outcome::failed, {}, status, std::move(message)};
     };
     const std::string& path = daemons.socket_path();
-    for (int attempt = 0;; ++attempt) {
-        auto connection = co_await daemons.acquire();
-        if (!connection) {
-            co_return failed(http::status::bad_gateway,
-                             "socket-proxy cannot reach the Docker engine at " + path + ": " +
-                                 connection.error().message());
-        }
-        DaemonStream& daemon = *connection->stream;
-        const bool may_retry = connection->reused && attempt == 0;
-        RequestHead lookup;
-        lookup.method(http::verb::get);
-        lookup.target("/containers/" + encode_path(reference) + "/json");
-        lookup.version(11);
-        lookup.set(http::field::host, "docker");
-        const std::string lookup_text = serialise_head(lookup);
-        expire_after(daemon, timeout);
-        auto [write_error, written] =
-            co_await asio::async_write(daemon, asio::buffer(lookup_text), nothrow);
-        if (write_error) {
-            if (may_retry)
-                continue;
-            co_return failed(http::status::bad_gateway,
-                             "socket-proxy could not ask the Docker engine at " + path +
-                                 " about the container: " + write_error.message());
-        }
-        http::response_parser<http::buffer_body> parser;
-        parser.header_limit(max_response_head_bytes);
-        parser.body_limit(boost::none);  // read_whole_body holds the limit
-        beast::flat_buffer buffer;
-        auto [read_error, read] = co_await http::async_read_header(daemon, buffer, parser, nothrow);
-        std::string body;
-        if (!read_error) {
-            RelayScratch scratch_storage;
-            const std::span<char> scratch = scratch_storage.bytes();
-            read_error = co_await read_whole_body(daemon, buffer, parser, scratch, body);
-        }
-        daemon.expires_never();
-        if (read_error) {
-            if (may_retry && read_error != beast::error::timeout && buffer.size() == 0 &&
-                body.empty())
-                continue;
-            co_return failed(
-                read_error == beast::error::timeout ? http::status::gateway_timeout
-                                                    : http::status::bad_gateway,
-                "socket-proxy: the Docker engine at " + path +
-                    " did not answer which container this is: " + read_error.message());
-        }
-        finish_daemon_connection(daemons, *connection, true, parser.keep_alive(), buffer);
-        const auto& answer = parser.get();
-        if (answer.result() == http::status::not_found) {
-            co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
-        }
-        if (answer.result() != http::status::ok) {
-            co_return failed(http::status::bad_gateway,
-                             "socket-proxy: the Docker engine answered " +
-                                 std::to_string(answer.result_int()) +
-                                 " when asked which container this is: " + body);
-        }
-        const std::optional<ContainerIdentity> identity = read_container_identity(body, labels);
-        if (!identity) {
-            co_return failed(http::status::bad_gateway,
-                             "socket-proxy: the Docker engine's description of the container "
-                             "is not JSON the proxy can read; nothing was forwarded");
-        }
-        co_return ContainerLookup{identity->visible ? ContainerLookup::Outcome::visible
-                                                    : ContainerLookup::Outcome::hidden,
-                                  identity->id,
-                                  {},
-                                  {}};
+    const DaemonAnswer answer = co_await daemon_request(
+        daemons, timeout, http::verb::get, "/containers/" + encode_path(reference) + "/json",
+        max_redacted_body_bytes);
+    if (answer.error) {
+        co_return failed(answer.error == beast::error::timeout ? http::status::gateway_timeout
+                                                               : http::status::bad_gateway,
+                         "socket-proxy: the Docker engine at " + path +
+                             " did not answer which container this is: " + answer.error.message());
     }
+    if (answer.status == 404) {
+        co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
+    }
+    if (answer.status != 200) {
+        co_return failed(http::status::bad_gateway,
+                         "socket-proxy: the Docker engine answered " +
+                             std::to_string(answer.status) +
+                             " when asked which container this is: " + answer.body);
+    }
+    const std::optional<ContainerIdentity> identity = read_container_identity(answer.body, labels);
+    if (!identity) {
+        co_return failed(http::status::bad_gateway,
+                         "socket-proxy: the Docker engine's description of the container "
+                         "is not JSON the proxy can read; nothing was forwarded");
+    }
+    co_return ContainerLookup{
+        identity->visible ? ContainerLookup::Outcome::visible : ContainerLookup::Outcome::hidden,
+        identity->id,
+        {},
+        {}};
 }
 
 // One chunk of a chunked body (RFC 9112 section 7.1).
@@ -661,15 +624,45 @@ class Session {
         const bool upgrade_requested = requests_upgrade(request);
         const bool has_body = !parser.is_done();
 
+        const Expectation expectation = read_expectation(request);
+        if (expectation == Expectation::unsupported) {
+            // Go's server answers 417 to any expectation but 100-continue; the body is unread.
+            Decision refused = decision;
+            refused.verdict = Verdict::deny;
+            refused.status = static_cast<int>(http::status::expectation_failed);
+            refused.message =
+                "socket-proxy refused the request: its Expect field asks for "
+                "something other than 100-continue";
+            log_request(LogLevel::warning, request, refused, refused.status, 0, started);
+            co_await answer_error(http::status::expectation_failed, refused.message, false,
+                                  client_version);
+            co_return false;
+        }
+        if (expectation == Expectation::continue_100 && has_body && client_version >= 11 &&
+            !co_await send_continue()) {
+            co_return false;
+        }
+
         RelayScratch scratch_storage;
         const std::span<char> scratch = scratch_storage.bytes();
         // A write whose body says what will run is held, checked, and forwarded as checked.
         std::optional<std::string> held_body;
         if (write_body_is_checked(decision.write)) {
+            // Beast adds the trailer fields of a chunked body to the head it parsed, and a held
+            // body's head leaves after the body was read: the daemon gets the head the policy
+            // decided on, and what a trailer says is dropped. (A streamed body's head has left
+            // before its trailer arrives, and the relay writes no trailer.)
+            std::optional<RequestHead> head_before_body;
+            if (has_body && parser.chunked()) {
+                head_before_body.emplace(request.base());
+            }
             held_body.emplace();
             if (const auto refused =
                     co_await hold_write_body(parser, decision, scratch, *held_body, started)) {
                 co_return *refused;
+            }
+            if (head_before_body) {
+                request.base() = *head_before_body;
             }
         }
 
@@ -739,18 +732,13 @@ class Session {
                 arm_response_deadline(daemon);
             }
 
-            http::response_parser<http::buffer_body> response_parser;
-            response_parser.header_limit(max_response_head_bytes);
-            response_parser.body_limit(boost::none);  // image exports are gigabytes
-            if (is_head) {
-                response_parser.skip(true);
-            }
+            std::optional<http::response_parser<http::buffer_body>> response_parser;
             beast::flat_buffer daemon_buffer;
             // Beast reads as much as the buffer has room for, at least 512 bytes: an empty
             // buffer relays a 64 MB answer in 512-byte reads (61 MB/s, bench/).
             daemon_buffer.reserve(relay_chunk_bytes);
-            auto [response_error, response_bytes] =
-                co_await http::async_read_header(daemon, daemon_buffer, response_parser, nothrow);
+            const error_code response_error = co_await read_final_answer_head(
+                daemon, daemon_buffer, response_parser, is_head, upgrade_requested);
             daemon.expires_never();  // from here on the response flows: no deadline cuts it
             if (response_error) {
                 if (may_retry && response_error != beast::error::timeout &&
@@ -761,8 +749,50 @@ class Session {
                                                         client_version, started);
             }
             co_return co_await relay_response(request, decision, started, connection.value(),
-                                              response_parser, daemon_buffer, client_version,
+                                              *response_parser, daemon_buffer, client_version,
                                               client_keep_alive, upgrade_requested, scratch);
+        }
+    }
+
+    // The client waits for this before it sends a body it announced with Expect: 100-continue.
+    // Returns whether the client can still be written to.
+    asio::awaitable<bool> send_continue() {
+        static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+        client_.expires_after(error_write_timeout);
+        auto [error, written] = co_await asio::async_write(
+            client_, asio::buffer(interim.data(), interim.size()), nothrow);
+        client_.expires_never();
+        co_return !error;
+    }
+
+    // The daemon's answer head, past any interim (1xx) answers: those are the daemon's
+    // business with the proxy, and a 100 taken for the answer would leave the real one
+    // unread on a connection that goes back to the pool, to be read as another client's.
+    // A 101 is final only when the client asked to upgrade.
+    static asio::awaitable<error_code> read_final_answer_head(
+        DaemonStream& daemon, beast::flat_buffer& daemon_buffer,
+        std::optional<http::response_parser<http::buffer_body>>& parser, bool is_head,
+        bool upgrade_requested) {
+        constexpr int max_interim_answers = 8;  // a daemon that sends only 1xx is lying
+        for (int interim = 0;; ++interim) {
+            parser.emplace();
+            parser->header_limit(max_response_head_bytes);
+            parser->body_limit(boost::none);  // image exports are gigabytes
+            if (is_head) {
+                parser->skip(true);
+            }
+            auto [error, ignored] =
+                co_await http::async_read_header(daemon, daemon_buffer, *parser, nothrow);
+            if (error) {
+                co_return error;
+            }
+            const unsigned status = parser->get().result_int();
+            if (status < 100 || status >= 200 || (status == 101 && upgrade_requested)) {
+                co_return error_code();
+            }
+            if (status == 101 || interim + 1 == max_interim_answers) {
+                co_return make_error_code(boost::system::errc::protocol_error);
+            }
         }
     }
 
@@ -819,9 +849,57 @@ class Session {
             co_return co_await refuse(http::status::bad_request,
                                       "the body cannot be read: " + error.message(), false);
         }
-        if (const auto refusal =
-                refuse_write(decision.write, decision.target->query, held, decision.write_limits)) {
-            co_return co_await refuse(http::status::forbidden, *refusal, request.keep_alive());
+        WriteJudgement judged =
+            judge_write_body(decision.write, decision.target->query, held, decision.write_limits);
+        std::vector<std::pair<EngineReference, std::string>> resolved;
+        if (!judged.refusal) {
+            judged.refusal = co_await ask_engine_about(judged.references, resolved);
+        }
+        if (!judged.refusal && !resolved.empty()) {
+            if (std::optional<std::string> pinned = pin_borrowed_namespaces(held, resolved)) {
+                held = std::move(*pinned);
+            } else {
+                judged.refusal = WriteRefusal{403,
+                                              "the body cannot be written back with the "
+                                              "containers it joins named by their ids"};
+            }
+        }
+        if (judged.refusal) {
+            co_return co_await refuse(static_cast<http::status>(judged.refusal->status),
+                                      judged.refusal->reason, request.keep_alive());
+        }
+        co_return std::nullopt;
+    }
+
+    // The containers and networks a checked body names, as the engine resolves them: the first
+    // refusal their descriptions call for. Each container whose namespace is joined comes back
+    // in `resolved` with its full id, to pin the body to.
+    asio::awaitable<std::optional<WriteRefusal>> ask_engine_about(
+        const std::vector<EngineReference>& references,
+        std::vector<std::pair<EngineReference, std::string>>& resolved) {
+        for (const EngineReference& reference : references) {
+            const DaemonAnswer answer =
+                co_await daemon_request(context_.daemons, context_.config.timeout, http::verb::get,
+                                        reference_target(reference), max_redacted_body_bytes);
+            if (answer.error) {
+                co_return WriteRefusal{answer.error == beast::error::timeout ? 504 : 502,
+                                       reference.where + " names " + reference.name +
+                                           ", and the Docker engine did not say what it is: " +
+                                           answer.error.message()};
+            }
+            if (auto refusal = judge_reference(reference, answer.status, answer.body)) {
+                co_return refusal;
+            }
+            if (reference.kind == EngineReference::Kind::namespace_owner) {
+                const std::optional<ContainerIdentity> identity =
+                    read_container_identity(answer.body, {});
+                if (!identity) {
+                    co_return WriteRefusal{502, reference.where + " names " + reference.name +
+                                                    ", and the engine's description of it "
+                                                    "has no id the proxy can read"};
+                }
+                resolved.emplace_back(reference, identity->id);
+            }
         }
         co_return std::nullopt;
     }
@@ -1309,6 +1387,14 @@ class Session {
                 ? "socket-proxy could not connect to the Docker engine at " + path + " within " +
                       format_duration(context_.config.timeout)
                 : "socket-proxy cannot reach the Docker engine at " + path + ": " + error.message();
+        if (error == asio::error::access_denied) {
+            // Started before the engine existed, the proxy could not know the socket's group:
+            // say who it runs as, who owns the socket, and the setting that fixes it.
+            if (const DaemonSocketCheck check = check_daemon_socket(path);
+                check.state == DaemonSocketState::permission_denied) {
+                message = "socket-proxy " + check.message;
+            }
+        }
         log_request(LogLevel::error, request, decision, static_cast<int>(status), 0, started,
                     {{"error", message}});
         co_await answer_error(status, message, keep_alive, client_version);

@@ -56,6 +56,38 @@ def test_learn_then_replay_allows_the_same_traffic_and_nothing_else(proxy_factor
             result.stderr, (command, result.stderr)
 
 
+def test_a_client_active_while_learning_cannot_plant_a_permission(proxy_factory, policy_dir,
+                                                                   ticker):
+    """Refused requests and routes the built-in policy blocks stay out of the learned rules,
+    even when a permissive policy let them through while learning."""
+    permissive = write_policy(policy_dir, "rules:\n  - {name: everything, action: allow}\n", "permissive.yaml")
+    recorder = proxy_factory("--policy", permissive,
+                             env={"SOCKET_PROXY_LOG_FORMAT": "json", "DEBUG": "1"})
+    assert http(recorder.unix_path, "GET", f"/v1.41/containers/{ticker.name}/json").status == 200
+    assert http(recorder.unix_path, "HEAD",
+                f"/v1.41/containers/{ticker.name}/archive?path=/etc").status == 200
+    assert http(recorder.unix_path, "GET", "/v1.41/swarm/unlockkey").status != 403
+    recorder.stop()
+    refusing = proxy_factory(env={"SOCKET_PROXY_LOG_FORMAT": "json", "DEBUG": "1"})
+    assert http(refusing.unix_path, "POST", f"/v1.41/containers/{ticker.name}/kill").status == 403
+    refusing.stop()
+    log = (recorder.workdir / "stdout.log").read_text() + \
+        (refusing.workdir / "stdout.log").read_text()
+    (policy_dir / "both.log").write_text(log)
+
+    learned = subprocess.run([proxy_binary(), "learn", str(policy_dir / "both.log")],
+                             capture_output=True, text=True, timeout=30)
+    assert learned.returncode == 0, learned.stderr
+    assert "the built-in policy blocks it" in learned.stdout, learned.stdout
+    assert "refused when logged (1 of 1 requests)" in learned.stdout, learned.stdout
+    replay = proxy_factory("--policy", write_policy(policy_dir, learned.stdout, "learned.yaml"))
+    assert http(replay.unix_path, "GET", f"/v1.41/containers/{ticker.name}/json").status == 200
+    for method, target in [("HEAD", f"/v1.41/containers/{ticker.name}/archive?path=/etc"),
+                           ("GET", "/v1.41/swarm/unlockkey"),
+                           ("POST", f"/v1.41/containers/{ticker.name}/kill")]:
+        assert http(replay.unix_path, method, target).status == 403, (method, learned.stdout)
+
+
 def test_learn_explains_a_log_it_cannot_use(tmp_path):
     text_log = tmp_path / "text.log"
     text_log.write_text("2026-12-02T01:00:00.000+00:00 info listening unix=/run/proxy/docker.sock\n")

@@ -7,6 +7,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -268,3 +269,30 @@ def test_runs_unprivileged_with_the_docker_group(proxy_factory):
     assert http(proxy.unix_path, "GET", "/_ping").status == 200
     info = os.stat(proxy.unix_path)
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (1000, 0o660)
+
+
+@needs_root
+def test_an_engine_that_appears_after_the_proxy_gets_a_502_naming_the_fix(proxy_factory):
+    """Started as root before the engine existed, the proxy dropped to 1000:1000 without the
+    socket's group: each request's 502, and its log line, say who the proxy runs as, who owns
+    the socket, and the compose line that fixes it."""
+    directory = tempfile.mkdtemp(prefix="spt-late-engine-", dir="/tmp")
+    os.chmod(directory, 0o755)
+    path = os.path.join(directory, "docker.sock")
+    proxy = proxy_factory(docker_socket=path, tcp=False)
+    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        engine.bind(path)
+        os.chown(path, 0, docker_socket_gid())
+        os.chmod(path, 0o660)
+        engine.listen(4)
+        response = http(proxy.unix_path, "GET", "/v1.41/containers/json")
+        message = assert_json_error(response, 502, path)
+        assert "as uid 1000 gid 1000" in message, message
+        assert f"owner 0:{docker_socket_gid()}" in message, message
+        assert f'user: "0:{docker_socket_gid()}"' in message, message
+        assert proxy.wait_for_log(lambda line: f'user: \\"0:{docker_socket_gid()}\\"' in line
+                                  or f'user: "0:{docker_socket_gid()}"' in line, timeout=5)
+    finally:
+        engine.close()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "target.hpp"
 
@@ -108,6 +109,10 @@ TEST(ForwardHeadTest, RebuildsTheHeadFromWhatWasDecided) {
          "Content-Length: 0\r\n\r\n",
          "POST /exec/e1/start HTTP/1.1\r\nHost: docker\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n"
          "Content-Length: 0\r\n\r\n"},
+        {"Expect never reaches the daemon: its 100 would stand in front of the real answer",
+         "POST /containers/create HTTP/1.1\r\nHost: docker\r\nExpect: 100-continue\r\n"
+         "Content-Length: 2\r\n\r\n",
+         "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 2\r\n\r\n"},
     };
     for (const auto& row : rows) {
         SCOPED_TRACE(row.name);
@@ -119,6 +124,24 @@ TEST(ForwardHeadTest, RebuildsTheHeadFromWhatWasDecided) {
         prepare_forwarded_head(parsed.head, *normalised.target, parsed.content_length,
                                requests_upgrade(parsed.head));
         EXPECT_EQ(serialise_head(parsed.head), row.daemon_head);
+    }
+}
+
+TEST(ExpectationTest, OnlyOneExactHundredContinueIsHonoured) {
+    const std::pair<std::string_view, Expectation> rows[] = {
+        {"", Expectation::none},
+        {"Expect: 100-continue\r\n", Expectation::continue_100},
+        {"Expect: 100-Continue\r\n", Expectation::continue_100},
+        {"Expect: 100-continue, x\r\n", Expectation::unsupported},
+        {"Expect: 100-continue\r\nExpect: 100-continue\r\n", Expectation::unsupported},
+        {"Expect: 102-processing\r\n", Expectation::unsupported},
+        {"Expect:\r\n", Expectation::unsupported},
+    };
+    for (const auto& [fields, expected] : rows) {
+        SCOPED_TRACE(fields);
+        const Parsed parsed = parse("POST /x HTTP/1.1\r\nHost: docker\r\n" + std::string(fields) +
+                                    "Content-Length: 0\r\n\r\n");
+        EXPECT_EQ(read_expectation(parsed.head), expected);
     }
 }
 
