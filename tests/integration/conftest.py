@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import compat
-from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, Containers, docker,
+from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, TEST_LABEL, Containers, docker,
                        proxy_binary, random_suffix, start_proxy, ticker_command)
 
 
@@ -43,6 +43,15 @@ def pytest_sessionfinish(session):
     path = compat.write_table()
     if path is not None:
         print(f"\ncompatibility table: {path}")
+    # The suite leaves the machine's engine as it found it: still able to run a container on
+    # its default network (a spare dockerd once deleted docker0 from under it).
+    if _engine_problem() is None:
+        result = docker("run", "--rm", "--network", "bridge", "--label", TEST_LABEL,
+                        TEST_IMAGE, "true", timeout=120)
+        if result.returncode != 0:
+            print(f"\nthe host's engine can no longer run a container on its default network: "
+                  f"{result.stderr.strip()}")
+            session.exitstatus = 1
 
 
 def _engine_problem() -> str | None:
@@ -163,7 +172,11 @@ def spare_engine(engine):
     from spare_engine import SpareEngine
 
     spare = SpareEngine()
+    bridge_before = SpareEngine.host_bridge_exists()
     yield spare
     if spare.proc is not None and spare.proc.poll() is not None:
         print(f"--- spare dockerd exited with {spare.proc.returncode} ---\n{spare.log_tail()}")
     spare.remove()
+    # The suite must leave the developer's Docker as it found it.
+    if bridge_before and not SpareEngine.host_bridge_exists():
+        pytest.fail("the spare engine deleted the host's docker0 bridge", pytrace=False)

@@ -2,9 +2,11 @@
 
 Restarting the engine that the rest of the suite uses would kill its test containers, so the
 tests that need an engine to go away run their own dockerd: same binary, own socket, data
-root, exec root and containerd namespace, no bridge and no iptables rules, so it touches
-nothing of the main engine. It is a real engine, not a fake: the proxy sees exactly what it
-would see when the host's dockerd restarts.
+root, exec root and containerd namespace, no bridge and no iptables rules, and a network
+namespace of its own: a dockerd started with `--bridge none` deletes the interface `docker0`
+wherever it runs, which in the host's namespace would leave the host's engine unable to run a
+container on its default network until it restarts. It is a real engine, not a fake: the
+proxy sees exactly what it would see when the host's dockerd restarts.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class SpareEngine:
         if dockerd is None:
             raise AssertionError("dockerd not found: run scripts/test-deps")
         argv = [
+            # A new network namespace has its loopback down (swarm listens on 127.0.0.1);
+            # sh execs dockerd, so the pid stays dockerd's.
+            "unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
             dockerd,
             "--host", f"unix://{self.socket_path}",
             "--data-root", str(self.root / "data"),
@@ -92,6 +97,10 @@ class SpareEngine:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    @staticmethod
+    def host_bridge_exists() -> bool:
+        return Path("/sys/class/net/docker0").exists()
 
     def remove(self) -> None:
         self.stop()

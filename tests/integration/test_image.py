@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(600)
 BUILD_TIMEOUT = 540
 # `docker image ls` counts MB as 10^6 bytes. 3.25 MB on 2026-12-01: 2.8 MB of binary, of
 # which yaml-cpp's archive (built without section garbage collection) is about 0.8 MB.
-SIZE_LIMIT_BYTES = 3_500_000
+SIZE_LIMIT_BYTES = 4_000_000
 DEFAULT_ENV = {
     "SOCKET_PROXY_VOLUME": "/run/proxy",
     "SOCKET_PROXY_DOCKER_SOCKET": "/run/docker.sock",
@@ -136,7 +136,7 @@ def test_image_holds_only_a_static_binary_and_the_zones(image):
             assert target in zones, f"{zone} -> {member.linkname} points outside the zones"
 
 
-def test_image_size_is_under_3_5_mb(image):
+def test_image_size_is_under_4_mb(image):
     size = inspect(docker, image)["Size"]
     shown = docker("image", "ls", "--format", "{{.Size}}", image, check=True).stdout.strip()
     print(f"{image}: {size} bytes, docker image ls: {shown}")
