@@ -329,6 +329,11 @@ class RuleReader {
                 limits.*(flag->second) = value == "true";
             } else if (list != std::end(lists)) {
                 limits.*(list->second) = read_body_list(entry.second, field, key);
+                if (key == "bind_sources") {
+                    if (const auto problem = bind_sources_problem(limits.bind_sources)) {
+                        fail(entry.second, field, *problem);
+                    }
+                }
             } else if (key == "max_size") {
                 try {
                     limits.max_body_bytes = parse_size(field, scalar(entry.second, field));

@@ -266,50 +266,96 @@ bool nonempty(const json::value* value) {
     return !(value->is_string() && value->get_string().empty());
 }
 
-// A host path is allowed when it is one of bind_sources or below one, compared on clean
-// absolute paths: "/srv/data/../../etc" is not below "/srv/data".
-bool host_path_allowed(std::string_view path, const std::vector<std::string>& allowed) {
+// Whether a mount lets the container write to the host path it names.
+enum class Access { read_only, writable };
+
+// Only a JSON true is read-only: anything else the daemon reads as false or refuses.
+bool read_only_flag(const json::value* value) {
+    return value && value->is_bool() && value->get_bool();
+}
+
+// The segments of an absolute host path; nullopt for a relative path or one with "." or ".."
+// segments, which the kernel resolves through whatever the path holds: refused on doubt.
+std::optional<std::vector<std::string_view>> host_path_segments(std::string_view path) {
     if (path.empty() || path.front() != '/') {
-        return false;
+        return std::nullopt;
     }
-    std::vector<std::string_view> clean;
+    std::vector<std::string_view> segments;
     for (const std::string_view segment : route_segments(path)) {
-        if (segment.empty() || segment == ".") {
-            continue;
+        if (segment == "." || segment == "..") {
+            return std::nullopt;
         }
-        if (segment == "..") {
-            if (clean.empty()) {
-                return false;
-            }
-            clean.pop_back();
-            continue;
-        }
-        clean.push_back(segment);
-    }
-    for (const std::string& root : allowed) {
-        std::vector<std::string_view> root_segments;
-        for (const std::string_view segment : route_segments(root)) {
-            if (!segment.empty()) {
-                root_segments.push_back(segment);
-            }
-        }
-        if (root_segments.size() <= clean.size() &&
-            std::equal(root_segments.begin(), root_segments.end(), clean.begin())) {
-            return true;
+        if (!segment.empty()) {
+            segments.push_back(segment);
         }
     }
-    return false;
+    return segments;
 }
 
-void check_bind_source(Verdicts& verdicts, const std::string& where, std::string_view source) {
-    if (!host_path_allowed(source, verdicts.limits.bind_sources)) {
-        verdicts.refuse(
-            where,
-            "mounts the host path " + std::string(source) + ", outside the allowed host paths",
-            "bind_sources");
+// How bind_sources admits a host path. The kernel follows symlinks in a mount's source, and a
+// container with a path mounted writable can plant one there (`ln -s / link`; measured on
+// Docker 20.10: a second container's bind of <dir>/link mounts what the link names). So an
+// entry admits exactly itself, whose own components no container can replace, and an entry
+// ending in "/**" admits what is below it read-only only, so that nothing the proxy lets run
+// can write there; entries never nest (policy_file.cpp refuses that).
+enum class HostPathVerdict { allowed, outside, writable_below };
+
+HostPathVerdict judge_host_path(std::string_view path, Access access,
+                                const std::vector<std::string>& allowed) {
+    const auto segments = host_path_segments(path);
+    if (!segments) {
+        return HostPathVerdict::outside;
+    }
+    HostPathVerdict verdict = HostPathVerdict::outside;
+    for (const std::string& entry : allowed) {
+        const bool tree = entry.ends_with("/**");
+        const auto root = host_path_segments(
+            tree ? std::string_view(entry).substr(0, entry.size() - 3) : std::string_view(entry));
+        if (!root) {
+            continue;
+        }
+        const bool equal = *root == *segments;
+        const bool below = root->size() < segments->size() &&
+                           std::equal(root->begin(), root->end(), segments->begin());
+        if (equal && !tree) {
+            return HostPathVerdict::allowed;
+        }
+        if (tree && (equal || below)) {
+            if (access == Access::read_only) {
+                return HostPathVerdict::allowed;
+            }
+            verdict = HostPathVerdict::writable_below;
+        }
+    }
+    return verdict;
+}
+
+void check_bind_source(Verdicts& verdicts, const std::string& where, std::string_view source,
+                       Access access) {
+    switch (judge_host_path(source, access, verdicts.limits.bind_sources)) {
+        case HostPathVerdict::allowed:
+            return;
+        case HostPathVerdict::writable_below:
+            verdicts.refuse(where,
+                            "mounts the host path " + std::string(source) +
+                                " writable, below an entry that admits read-only mounts only "
+                                "(a container that can write there could plant a symlink the "
+                                "kernel follows)",
+                            "bind_sources");
+            return;
+        case HostPathVerdict::outside:
+            verdicts.refuse(where,
+                            "mounts the host path " + std::string(source) +
+                                ", which is not one of the allowed host paths (list it "
+                                "exactly, or a directory above it as DIR/** for read-only "
+                                "mounts)",
+                            "bind_sources");
+            return;
     }
 }
 
+// "src:dst[:mode]" as moby's Linux parser reads it: the mode is a comma-separated list, "ro"
+// among it makes the mount read-only.
 void check_binds(Verdicts& verdicts, const std::string& where, const json::value* binds) {
     if (!binds) {
         return;
@@ -320,12 +366,31 @@ void check_binds(Verdicts& verdicts, const std::string& where, const json::value
         return;
     }
     for (const std::string& bind : *entries) {
-        const std::string_view source = std::string_view(bind).substr(0, bind.find(':'));
+        std::vector<std::string_view> parts;
+        for (std::size_t start = 0; start <= bind.size();) {
+            const std::size_t colon = std::min(bind.find(':', start), bind.size());
+            parts.push_back(std::string_view(bind).substr(start, colon - start));
+            start = colon + 1;
+        }
+        const std::string_view source = parts.front();
         // A source without a leading '/' is a named volume, which volume_create checks.
-        if (!source.empty() && source.front() != '/' && bind.find(':') != std::string::npos) {
+        if (!source.empty() && source.front() != '/' && parts.size() > 1) {
             continue;
         }
-        check_bind_source(verdicts, where, source);
+        if (parts.size() > 3) {
+            verdicts.refuse_unreadable(where, "a list of src:dst[:mode] binds");
+            return;
+        }
+        bool read_only = false;
+        if (parts.size() == 3) {
+            for (std::size_t start = 0; start <= parts[2].size();) {
+                const std::size_t comma = std::min(parts[2].find(',', start), parts[2].size());
+                read_only = read_only || parts[2].substr(start, comma - start) == "ro";
+                start = comma + 1;
+            }
+        }
+        check_bind_source(verdicts, where, source,
+                          read_only ? Access::read_only : Access::writable);
     }
 }
 
@@ -413,22 +478,30 @@ void check_local_volume_options(Verdicts& verdicts, const std::string& where,
             continue;
         }
         // lowerdir lists layers; every other path option is split the same way, which can only
-        // find more paths to check.
+        // find more paths to check. Overlay only reads its lower layers.
+        const Access access =
+            type == "overlay" && (key == "lowerdir" || key == "lowerdir+" || key == "datadir+")
+                ? Access::read_only
+                : Access::writable;
         for (std::size_t start = 0; start <= value.size();) {
             const std::size_t colon = std::min(value.find(':', start), value.size());
             check_bind_source(verdicts, at_o + " " + std::string(key),
-                              value.substr(start, colon - start));
+                              value.substr(start, colon - start), access);
             start = colon + 1;
         }
     }
+    const Access device_access =
+        std::find(mount_options.begin(), mount_options.end(), "ro") != mount_options.end()
+            ? Access::read_only
+            : Access::writable;
     if (bind) {
-        check_bind_source(verdicts, at_device, device);
+        check_bind_source(verdicts, at_device, device, device_access);
     } else if (type.empty() || type == "none" || type == "overlay" || memory_file_system(type)) {
         // Overlay's and tmpfs's device is only a name. Without bind, "" and "none" are no file
         // system the kernel mounts, but their device is checked as a host path all the same:
         // deny on doubt.
         if ((type.empty() || type == "none") && !device.empty()) {
-            check_bind_source(verdicts, at_device, device);
+            check_bind_source(verdicts, at_device, device, Access::writable);
         }
     } else if (network_file_system(type)) {
         if (!verdicts.limits.remote_mounts) {
@@ -439,7 +512,7 @@ void check_local_volume_options(Verdicts& verdicts, const std::string& where,
                             "remote_mounts");
         }
     } else if (block_file_system(type)) {
-        check_bind_source(verdicts, at_device, device);
+        check_bind_source(verdicts, at_device, device, device_access);
     } else if (!verdicts.limits.privileged) {
         verdicts.refuse(where + ".type",
                         "is " + type +
@@ -497,7 +570,9 @@ void check_mounts(Verdicts& verdicts, const std::string& where, const json::valu
         const std::string_view source_text =
             source && source->is_string() ? std::string_view(source->get_string()) : "";
         if (kind == "bind") {
-            check_bind_source(verdicts, at + ".Source", source_text);
+            check_bind_source(
+                verdicts, at + ".Source", source_text,
+                read_only_flag(field(spec, "ReadOnly")) ? Access::read_only : Access::writable);
         } else if (kind == "volume") {
             if (const json::value* options = field(spec, "VolumeOptions");
                 options && options->is_object()) {
@@ -1149,6 +1224,35 @@ bool exec_user_is_root(std::string_view user) {
     }
     const std::optional<std::int64_t> uid = go_atoi(name);
     return uid && *uid == 0;
+}
+
+std::optional<std::string> bind_sources_problem(const std::vector<std::string>& entries) {
+    std::vector<std::pair<std::string_view, std::vector<std::string_view>>> roots;
+    for (const std::string& entry : entries) {
+        const std::string_view root = entry.ends_with("/**")
+                                          ? std::string_view(entry).substr(0, entry.size() - 3)
+                                          : std::string_view(entry);
+        const auto segments = host_path_segments(root.empty() ? "/" : root);
+        if (!segments) {
+            return "\"" + entry + "\" is not an absolute host path without . or .. segments";
+        }
+        roots.emplace_back(entry, *segments);
+    }
+    for (const auto& [outer, outer_segments] : roots) {
+        for (const auto& [inner, inner_segments] : roots) {
+            if (&outer == &inner || outer_segments.size() > inner_segments.size() ||
+                !std::equal(outer_segments.begin(), outer_segments.end(), inner_segments.begin())) {
+                continue;
+            }
+            if (outer_segments.size() == inner_segments.size() && &outer > &inner) {
+                continue;  // the same path twice: named once, below
+            }
+            return "\"" + std::string(inner) + "\" lies within \"" + std::string(outer) +
+                   "\": a container that may write the one could put a symlink in place of the "
+                   "other, which the kernel follows; list paths that do not contain each other";
+        }
+    }
+    return std::nullopt;
 }
 
 std::string capability_name(std::string_view name) {

@@ -49,7 +49,9 @@ struct WriteLimits {
     bool unconfined = false;  // SecurityOpt beyond no-new-privileges/apparmor/label types,
                               // Masked/ReadonlyPaths without Docker's defaults, service
                               // Privileges
-    std::vector<std::string> bind_sources;  // host directories binds and volume devices may use
+    // Host paths mounts may name: "/srv/app" exactly (read-write), "/srv/app/**" that and
+    // anything below it, read-only. No entry contains another.
+    std::vector<std::string> bind_sources;
     bool volumes_from = false;
     bool exec_root = false;            // exec as uid 0, as exec_user_is_root() reads User
     std::vector<std::string> images;   // repositories ("docker.io/library/nginx", "ghcr.io/me/*");
@@ -142,6 +144,13 @@ struct WriteJudgement {
 // Go's strconv.Atoi on 64-bit: an optional sign, then at least one decimal digit, within
 // int64; nullopt where Go returns an error.
 [[nodiscard]] std::optional<std::int64_t> go_atoi(std::string_view text);
+
+// Why a rule's bind_sources cannot be held safely, or nullopt: an entry that is no clean
+// absolute path, or two entries one of which contains the other (an entry admits exactly
+// itself, and "DIR/**" read-only mounts below DIR; a container that may write one entry could
+// otherwise plant a symlink at the other).
+[[nodiscard]] std::optional<std::string> bind_sources_problem(
+    const std::vector<std::string>& entries);
 
 // A capability as the daemon reads CapAdd: any case, with or without "CAP_":
 // "cap_net_admin" -> "NET_ADMIN". Rules' `capabilities` lists are kept in this form.

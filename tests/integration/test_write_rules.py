@@ -188,7 +188,8 @@ def test_limits_let_through_what_the_rule_names(proxy_factory, policy_dir, tmp_p
     assert result.returncode == 0 and result.stdout == "from-the-host\n", result.stderr
     result = docker("run", "--rm", "-v", f"{data}/../:/up", TEST_IMAGE, "true",
                     host=proxy.docker_host())
-    assert result.returncode != 0 and "outside the allowed host paths" in result.stderr
+    assert result.returncode != 0 and "which is not one of the allowed host paths" in \
+        result.stderr, result.stderr
     result = docker("run", "--rm", "--cap-add", "SYS_PTRACE", TEST_IMAGE, "true",
                     host=proxy.docker_host())
     assert result.returncode != 0 and "CAP_SYS_PTRACE" in result.stderr
@@ -315,18 +316,65 @@ def test_borrowed_namespaces_are_refused(writer, containers):
         missing.stderr
 
 
+SYMLINK_POLICY = """
+rules:
+  - {name: reads, methods: [GET, HEAD], action: allow}
+  - name: app-containers
+    methods: [POST, DELETE]
+    path: /containers/**
+    body: {bind_sources: ["{app}", "{shared}/**"]}
+    action: allow
+"""
+
+
+def test_a_planted_symlink_cannot_widen_a_bind(proxy_factory, policy_dir, tmp_path):
+    """One container with a writable bind plants `ln -s /etc link`; a second one's bind of
+    that link would mount the host's /etc (shown on the engine directly). Through the proxy an
+    entry admits exactly itself, and DIR/** only read-only mounts, which plant nothing."""
+    app, shared = tmp_path / "app", tmp_path / "shared"
+    app.mkdir()
+    shared.mkdir()
+    (shared / "note").write_text("shared\n")
+    policy = SYMLINK_POLICY.replace("{app}", str(app)).replace("{shared}", str(shared))
+    proxy = proxy_factory("--policy", write_policy(policy_dir, policy))
+    planted = docker("run", "--rm", "-v", f"{app}:/app", TEST_IMAGE, "ln", "-s", "/etc",
+                     "/app/link", host=proxy.docker_host())
+    assert planted.returncode == 0, planted.stderr
+    direct = docker("run", "--rm", "-v", f"{app}/link:/host:ro", TEST_IMAGE, "cat",
+                    "/host/hostname")
+    assert direct.returncode == 0 and direct.stdout.strip(), direct
+    for volume in (f"{app}/link:/host:ro", f"{app}/link:/host"):
+        through = docker("run", "--rm", "-v", volume, TEST_IMAGE, "cat", "/host/hostname",
+                         host=proxy.docker_host())
+        assert through.returncode != 0 and "not one of the allowed host paths" in \
+            through.stderr, through.stderr
+    read_only = docker("run", "--rm", "-v", f"{shared}:/s:ro", TEST_IMAGE, "cat", "/s/note",
+                       host=proxy.docker_host())
+    assert read_only.returncode == 0 and read_only.stdout == "shared\n", read_only.stderr
+    writable = docker("run", "--rm", "-v", f"{shared}:/s", TEST_IMAGE, "ln", "-s", "/etc",
+                      "/s/link", host=proxy.docker_host())
+    assert writable.returncode != 0 and "admits read-only mounts only" in writable.stderr, \
+        writable.stderr
+    assert not (shared / "link").exists()
+    nested = write_policy(policy_dir, SYMLINK_POLICY.replace("{app}", str(app)).replace(
+        "{shared}", str(app / "sub")), "nested.yaml")
+    from test_policy import run_binary
+    checked = run_binary("check", "--policy", nested)
+    assert checked.returncode == 2 and "lies within" in checked.stderr, checked.stderr
+
+
 MOUNT_POLICY = """
 rules:
   - {name: reads, methods: [GET, HEAD], action: allow}
   - name: app-volumes
     methods: [POST, DELETE]
     path: /volumes/**
-    body: {bind_sources: [{data}]}
+    body: {bind_sources: ["{data}/lower/**", "{data}/upper", "{data}/work"]}
     action: allow
   - name: app-containers
     methods: [POST, DELETE]
     path: /containers/**
-    body: {bind_sources: [{data}]}
+    body: {bind_sources: ["{data}/lower/**", "{data}/upper", "{data}/work"]}
     action: allow
 """
 
@@ -343,8 +391,8 @@ def test_mount_options_that_name_host_paths_are_refused(proxy_factory, policy_di
     response = http(proxy.unix_path, "POST", "/v1.41/volumes/create",
                     headers={"Content-Type": "application/json"},
                     body=json.dumps({"Name": name, "DriverOpts": overlay}).encode())
-    assert_json_error(response, 403, "DriverOpts.o lowerdir mounts the host path /etc, outside "
-                      "the allowed host paths (body.bind_sources)", "rule app-volumes")
+    assert_json_error(response, 403, "DriverOpts.o lowerdir mounts the host path /etc, which is "
+                      "not one of the allowed host paths", "(body.bind_sources)", "rule app-volumes")
     assert docker("volume", "inspect", name).returncode != 0
     container = f"spt-overlay-{random_suffix()}"
     result = docker("run", "--rm", "--name", container, "--mount",

@@ -136,12 +136,12 @@ TEST(WriteBodyTest, TheDaemonsWaysOfReadingKeysCannotSlipPast) {
 TEST(WriteBodyTest, LimitsLetThroughWhatTheRuleNames) {
     WriteLimits limits;
     limits.capabilities = {"NET_ADMIN"};
-    limits.bind_sources = {"/srv/app"};
+    limits.bind_sources = {"/srv/app/**", "/srv/data"};
     limits.images = {"docker.io/library/busybox", "ghcr.io/me/*"};
     expect_rows(
         {
             {create, "", R"({"Image":"busybox","HostConfig":{"CapAdd":["CAP_NET_ADMIN"],
-               "Binds":["/srv/app/data:/data","/srv/app:/app:ro"]}})",
+               "Binds":["/srv/app/data:/data:ro","/srv/app:/app:z,ro","/srv/data:/d"]}})",
              ""},
             {create, "",
              R"({"Image":"busybox:1.36","HostConfig":{"Binds":["/srv/app/../../etc:/e"]}})",
@@ -275,7 +275,7 @@ TEST(WriteBodyTest, AStartBodyIsAHostConfig) {
             {start, "", R"({"Binds":["/:/host"]})", "Binds mounts the host path /,"},
             {start, "", R"({"HostConfig":{"PidMode":"host"}})", "HostConfig.PidMode is host"},
             {start, "", R"({"privileged":false,"PRIVILEGED":true})", "twice"},
-            {start, "", R"({"Binds":["/srv/app/data:/data"],"NetworkMode":"none"})", ""},
+            {start, "", R"({"Binds":["/srv/app:/data"],"NetworkMode":"none"})", ""},
             // A start names no image: the images limit is create's.
             {start, "", R"({"CapDrop":["ALL"]})", ""},
         },
@@ -284,7 +284,7 @@ TEST(WriteBodyTest, AStartBodyIsAHostConfig) {
 
 TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
     WriteLimits limits;
-    limits.bind_sources = {"/srv/app"};
+    limits.bind_sources = {"/srv/app/**"};
     const auto volume = [](std::string_view options) {
         return R"({"Name":"v","DriverOpts":)" + std::string(options) + "}";
     };
@@ -297,8 +297,7 @@ TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
         volume(R"({"type":"overlay","device":"overlay","o":"lowerdir=/etc:/srv/app/data"})"),
         volume(
             R"({"type":"overlay","device":"/srv/app","o":"lowerdir=/srv/app/l,upperdir=/tmp/u,workdir=/srv/app/w"})"),
-        volume(
-            R"({"type":"overlay","o":"lowerdir=/srv/app/l,upperdir=/srv/app/u,workdir=/var/w"})"),
+        volume(R"({"type":"overlay","o":"lowerdir=/srv/app/l,workdir=/var/w"})"),
         volume(R"({"type":"overlay","o":"lowerdir=etc,upperdir=/srv/app/u,workdir=/srv/app/w"})"),
         volume(R"({"type":"overlay","o":"lowerdir=/srv/app/a\\:/etc"})"),
         volume(R"({"type":"overlay","o":"lowerdir+=/etc"})"),
@@ -313,7 +312,7 @@ TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
         mount(R"({"type":"nfs4","device":":/","o":"addr=127.0.0.1"})"),
     };
     const std::string_view refusals[] = {
-        "DriverOpts.o lowerdir mounts the host path /etc, outside",
+        "DriverOpts.o lowerdir mounts the host path /etc, which is not one of the allowed",
         "DriverOpts.o upperdir mounts the host path /tmp/u",
         "DriverOpts.o workdir mounts the host path /var/w",
         "DriverOpts.o lowerdir mounts the host path etc",
@@ -339,22 +338,32 @@ TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
     }
     expect_rows(
         {
+            // Overlay only reads its lower layers; what it writes needs exact entries (below).
             {WriteKind::volume_create, "",
              volume(
                  R"({"type":"overlay","device":"overlay","o":"lowerdir=/srv/app/a:/srv/app/b,upperdir=/srv/app/u,workdir=/srv/app/w"})"),
-             ""},
+             "upperdir mounts the host path /srv/app/u writable, below an entry"},
             {WriteKind::volume_create, "",
              volume(R"({"type":"tmpfs","device":"tmpfs","o":"size=64m,uid=1000"})"), ""},
             {WriteKind::volume_create, "",
-             volume(R"({"type":"none","device":"/srv/app/data","o":"bind"})"), ""},
+             volume(R"({"type":"none","device":"/srv/app/data","o":"bind,ro"})"), ""},
             {WriteKind::volume_create, "",
-             volume(R"({"type":"tmpfs","device":"/srv/app","o":"bind"})"), ""},
-            {WriteKind::volume_create, "", volume(R"({"type":"ext4","device":"/srv/app/dev"})"),
-             ""},
+             volume(R"({"type":"none","device":"/srv/app/data","o":"bind"})"),
+             "device mounts the host path /srv/app/data writable"},
+            {WriteKind::volume_create, "",
+             volume(R"({"type":"tmpfs","device":"/srv/app","o":"bind,ro"})"), ""},
+            {WriteKind::volume_create, "",
+             volume(R"({"type":"ext4","device":"/srv/app/dev","o":"ro"})"), ""},
             {WriteKind::volume_create, "",
              R"({"Name":"v","Driver":"rexray","DriverOpts":{"size":"1"}})", ""},
         },
         limits);
+    limits.bind_sources = {"/srv/app/lower/**", "/srv/app/upper", "/srv/app/work"};
+    expect_rows({{WriteKind::volume_create, "",
+                  volume(R"({"type":"overlay","device":"overlay","o":"lowerdir=/srv/app/lower/)"
+                         R"(a,upperdir=/srv/app/upper,workdir=/srv/app/work"})"),
+                  ""}},
+                limits);
     limits.remote_mounts = true;
     expect_rows(
         {{WriteKind::volume_create, "",
@@ -363,6 +372,57 @@ TEST(WriteBodyTest, VolumeOptionsNameHostPathsForEveryType) {
           volume(R"({"type":"cifs","device":"//nas/share","o":"credentials=/root/.smb"})"),
           "credentials mounts the host path /root/.smb"}},
         limits);
+}
+
+// The kernel follows symlinks in a mount's source, and a container with a writable mount can
+// plant one. So an entry admits exactly itself, "DIR/**" only read-only mounts below DIR, and
+// no entry contains another.
+TEST(WriteBodyTest, NoMountTheProxyAllowsCanFollowAPlantedSymlink) {
+    WriteLimits limits;
+    limits.bind_sources = {"/srv/app", "/srv/shared/**"};
+    const auto binds = [](std::string_view list) {
+        return R"({"HostConfig":{"Binds":[)" + std::string(list) + "]}}";
+    };
+    const auto bind_mount = [](std::string_view source, std::string_view read_only) {
+        return R"({"HostConfig":{"Mounts":[{"Type":"bind","Source":")" + std::string(source) +
+               R"(","Target":"/x","ReadOnly":)" + std::string(read_only) + "}]}}";
+    };
+    expect_rows(
+        {
+            {create, "", binds(R"("/srv/app:/app")"), ""},
+            {create, "", binds(R"("/srv/app/:/app:rw")"), ""},
+            // Below an exact entry: /srv/app/link may be what a container with /srv/app
+            // planted.
+            {create, "", binds(R"("/srv/app/link:/host:ro")"),
+             "/srv/app/link, which is not one of the allowed host paths"},
+            {create, "", binds(R"("/srv/shared/link:/host:ro")"), ""},
+            {create, "", binds(R"("/srv/shared:/host:ro")"), ""},
+            {create, "", binds(R"("/srv/shared/link:/host")"),
+             "/srv/shared/link writable, below an entry that admits read-only mounts only"},
+            {create, "", binds(R"("/srv/shared/link:/host:rw")"), "writable"},
+            {create, "", binds(R"("/srv/shared/x:/host:roo")"), "writable"},
+            {create, "", binds(R"("/srv/shared/./x:/host:ro")"), "not one of the allowed"},
+            {create, "", binds(R"("/srv/shared/x:/a:b:ro")"), "src:dst[:mode]"},
+            {create, "", bind_mount("/srv/shared/x", "true"), ""},
+            {create, "", bind_mount("/srv/shared/x", "false"), "writable"},
+            {create, "", bind_mount("/srv/shared/x", R"("true")"), "writable"},
+            {create, "", bind_mount("/srv/app", "false"), ""},
+        },
+        limits);
+    EXPECT_FALSE(bind_sources_problem({"/srv/app", "/srv/shared/**", "/data"}));
+    EXPECT_FALSE(bind_sources_problem({"/**"}));
+    for (const std::vector<std::string>& nested :
+         {std::vector<std::string>{"/srv/app", "/srv/app/data"},
+          std::vector<std::string>{"/srv/app/data/**", "/srv/app"},
+          std::vector<std::string>{"/srv/**", "/srv/app/data"},
+          std::vector<std::string>{"/srv/app", "/srv/app/**"},
+          std::vector<std::string>{"/**", "/srv"}}) {
+        const auto problem = bind_sources_problem(nested);
+        ASSERT_TRUE(problem) << nested[0] << " " << nested[1];
+        EXPECT_NE(problem->find("lies within"), std::string::npos) << *problem;
+    }
+    EXPECT_TRUE(bind_sources_problem({"/srv/../etc"}));
+    EXPECT_TRUE(bind_sources_problem({"srv"}));
 }
 
 TEST(WriteBodyTest, BorrowedNamespacesNeedHostNamespaces) {
