@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import compat
-from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, TEST_LABEL, Containers, docker,
-                       proxy_binary, random_suffix, start_proxy, ticker_command)
+from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, TEST_LABEL, Containers,
+                       docker, proxy_binary, random_suffix, start_proxy, ticker_command)
 
 
 def pytest_configure(config):

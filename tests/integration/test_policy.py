@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from image_helpers import request_as
-from proxytest import (REPO, TEST_IMAGE, HttpConnection, assert_json_error, build_request,
-                       clean_environment, docker, docker_cli, docker_environment, http, is_root,
+from proxytest import (DOCKER_SOCKET, REPO, TEST_IMAGE, HttpConnection, assert_json_error,
+                       build_request, clean_environment, docker, docker_cli, docker_environment, http, is_root,
                        proxy_binary, random_suffix, start_proxy, write_policy)
 
 needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
@@ -265,6 +265,23 @@ def test_switches_allow_restarts_with_post(proxy_factory, victim):
     # Nothing else: CONTAINERS=0 keeps inspect and rm out.
     result = docker("rm", "-f", victim, host=proxy.docker_host())
     assert result.returncode != 0 and "socket-proxy denied" in result.stderr, result.stderr
+
+
+def test_the_legacy_copy_route_is_refused_wherever_archive_is(proxy_factory, victim):
+    """POST /v1.23/containers/{id}/copy returns files like archive does (measured: a tar of
+    the file), and CONTAINERS=1 POST=1 would otherwise allow it."""
+    body = json.dumps({"Resource": "/etc/hostname"}).encode()
+    headers = {"Content-Type": "application/json"}
+    direct = http(DOCKER_SOCKET, "POST", f"/v1.23/containers/{victim}/copy", headers=headers,
+                  body=body)
+    assert direct.status == 200 and b"hostname" in direct.body, direct
+    for env in ({}, {"CONTAINERS": "1", "POST": "1"}):
+        proxy = proxy_factory(env=env)
+        for target in (f"/v1.23/containers/{victim}/copy", f"/v1.23/containers/{victim}/%63opy"):
+            assert_json_error(http(proxy.unix_path, "POST", target, headers=headers, body=body),
+                              403, "deny-container-copy")
+        assert_json_error(http(proxy.unix_path, "GET", f"/v1.41/containers/{victim}/archive"
+                               "?path=/etc/hostname"), 403, "deny-container-archive")
 
 
 def test_switches_and_a_policy_file_together_are_refused(policy_dir):
