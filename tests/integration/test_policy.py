@@ -17,8 +17,8 @@ import pytest
 
 from image_helpers import request_as
 from proxytest import (DOCKER_SOCKET, REPO, TEST_IMAGE, HttpConnection, assert_json_error,
-                       build_request, clean_environment, docker, docker_cli, docker_environment, http, is_root,
-                       proxy_binary, random_suffix, start_proxy, write_policy)
+                       build_request, clean_environment, docker, docker_cli, docker_environment,
+                       http, is_root, proxy_binary, random_suffix, start_proxy, write_policy)
 
 needs_root = pytest.mark.skipif(not is_root(), reason="clients of two uids need root")
 
