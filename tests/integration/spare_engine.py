@@ -11,6 +11,7 @@ proxy sees exactly what it would see when the host's dockerd restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -107,3 +108,30 @@ class SpareEngine:
         # Leftover overlay mounts under the data root would make rmtree fail; dockerd unmounts
         # on a clean stop, and the spare engine runs no containers.
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def spare_swarm():
+    """A spare engine in swarm mode with the test image loaded, so the suite's main engine
+    never joins a swarm. Yields (engine, host); its services are removed and the swarm left."""
+    from proxytest import TEST_IMAGE, docker, free_tcp_port
+
+    spare = SpareEngine()
+    spare.start()
+    host = f"unix://{spare.socket_path}"
+    try:
+        subprocess.run(f"docker save {TEST_IMAGE} | docker -H {host} load", shell=True,
+                       check=True, capture_output=True, timeout=120)
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
+               f"127.0.0.1:{free_tcp_port()}", host=host, check=True)
+        yield spare, host
+    finally:
+        print(f"--- spare dockerd log ---\n{spare.log_tail()}")
+        services = docker("service", "ls", "-q", host=host).stdout.split()
+        if services:
+            docker("service", "rm", *services, host=host)
+        deadline = time.monotonic() + 30
+        while docker("ps", "-aq", host=host).stdout.strip() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        docker("swarm", "leave", "--force", host=host)
+        spare.remove()

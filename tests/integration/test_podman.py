@@ -8,58 +8,23 @@ compatibility table."""
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 import types
-from pathlib import Path
 
 import pytest
 
-from proxytest import (TEST_IMAGE, LineReader, answers_ping, assert_json_error, docker,
-                       docker_popen, docker_socket_gid, http, is_root, proxy_binary,
-                       random_suffix, stop_process, tick_number)
+from podman_service import ULIMITS, podman_service
+from proxytest import (TEST_IMAGE, LineReader, assert_json_error, docker, docker_popen, http,
+                       proxy_binary, random_suffix, stop_process, tick_number)
 
-# Podman sets the OCI runtime's rlimits to its own defaults (nofile 1048576), above the hard
-# limits here: containers get explicit ones.
-ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 SECRET = f"hunter2-{random_suffix()}"
 
 
 @pytest.fixture(scope="module")
 def podman(engine):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is missing: run scripts/test-deps", pytrace=False)
-    root = Path(tempfile.mkdtemp(prefix="spt-podman-", dir="/tmp"))
-    os.chmod(root, 0o755)
-    socket_path = str(root / "podman.sock")
-    base = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"),
-            "--storage-driver", "vfs", "--events-backend", "file"]
-
-    def run(*args: str, check: bool = True, **options) -> subprocess.CompletedProcess:
-        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120,
-                                **options)
-        if check and result.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    service = subprocess.Popen([*base, "system", "service", "--time=0", f"unix://{socket_path}"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=open(root / "service.log", "wb"), start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not answers_ping(socket_path):
-            assert service.poll() is None, (root / "service.log").read_text()
-            assert time.monotonic() < deadline, "podman system service did not answer in 30 s"
-            time.sleep(0.1)
-        if is_root():
-            # As for Docker's socket: the proxy, dropped to 1000, reaches it by group.
-            os.chown(socket_path, 0, docker_socket_gid())
-            os.chmod(socket_path, 0o660)
-        subprocess.run(f"docker save {TEST_IMAGE} | {shlex.join(base)} load", shell=True,
-                       check=True, capture_output=True, timeout=120)
+    with podman_service("spt-podman-") as service:
+        run = service.run
         greeting = f"hello-{random_suffix()}"
         ticker = f"spt-podman-{random_suffix()}"
         secret = f"spt-secret-{random_suffix()}"
@@ -70,18 +35,9 @@ def podman(engine):
             "disable", TEST_IMAGE, "sh", "-c",
             f"echo {greeting}; i=0; while [ $i -lt 3600 ]; do echo tick $i; i=$((i+1)); "
             f"sleep 0.5; done")
-        yield types.SimpleNamespace(socket_path=socket_path, host=f"unix://{socket_path}",
+        yield types.SimpleNamespace(socket_path=service.socket_path, host=service.host,
                                     run=run, ticker=ticker, greeting=greeting, secret=secret,
                                     image=f"localhost/{TEST_IMAGE}")
-    finally:
-        run("rm", "-f", "-a", "-t", "0", check=False)
-        os.killpg(service.pid, 15)
-        try:
-            service.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, 9)
-            service.wait()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

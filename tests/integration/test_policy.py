@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -79,13 +80,16 @@ def test_a_bad_policy_stops_the_proxy_naming_line_rule_and_field(policy_dir):
     proxy = start_proxy("--policy", policy, wait=False)
     try:
         returncode = proxy.proc.wait(timeout=10)
+        proxy.stop()
+        assert returncode == 1
+        lines = proxy.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "line 5" in lines[0] and "rule 2 (broken)" in lines[0] and '"methods"' in lines[0], \
+            lines
+        assert not Path(proxy.unix_path).exists(), "a proxy with a bad policy must not listen"
     finally:
         proxy.stop()
-    assert returncode == 1
-    lines = proxy.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert "line 5" in lines[0] and "rule 2 (broken)" in lines[0] and '"methods"' in lines[0], lines
-    assert not Path(proxy.unix_path).exists(), "a proxy with a bad policy must not listen"
+        shutil.rmtree(proxy.workdir, ignore_errors=True)
 
 
 def test_check_prints_the_effective_rules(policy_dir):
@@ -289,10 +293,12 @@ def test_switches_and_a_policy_file_together_are_refused(policy_dir):
     proxy = start_proxy("--policy", policy, env={"CONTAINERS": "1"}, wait=False)
     try:
         returncode = proxy.proc.wait(timeout=10)
+        proxy.stop()
+        assert returncode == 1
+        assert "not both" in proxy.stderr, proxy.stderr
     finally:
         proxy.stop()
-    assert returncode == 1
-    assert "not both" in proxy.stderr, proxy.stderr
+        shutil.rmtree(proxy.workdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- hijacked streams

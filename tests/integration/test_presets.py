@@ -14,7 +14,6 @@ and the README's compatibility table lists real clients only.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 import urllib.parse

@@ -9,7 +9,6 @@ logs with details, and Podman's libpod inspect, history, volumes, top and logs."
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from proxytest import (DOCKER_SOCKET, TEST_IMAGE, TEST_LABEL, answers_ping, assert_json_error,
-                       docker, docker_cli, docker_environment, docker_socket_gid, http, is_root,
-                       random_suffix, start_proxy, write_policy)
+from podman_service import ULIMITS, podman_service
+from proxytest import (DOCKER_SOCKET, TEST_IMAGE, TEST_LABEL, assert_json_error, docker,
+                       docker_cli, docker_environment, http, random_suffix, start_proxy,
+                       write_policy)
 
 SECRET = f"hunter2-{random_suffix()}"
 
@@ -64,6 +64,7 @@ def read_proxy(binary, engine):
     proxy = start_proxy()
     yield proxy
     proxy.stop()
+    shutil.rmtree(proxy.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -288,56 +289,17 @@ def test_a_rule_without_redaction_passes_them(proxy_factory, policy_dir, secret_
 # --------------------------------------------------------------------------- Podman
 
 
-ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
 @pytest.fixture(scope="module")
 def podman(engine, containers):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is missing: run scripts/test-deps", pytrace=False)
-    root = Path(tempfile.mkdtemp(prefix="spt-read-podman-", dir="/tmp"))
-    os.chmod(root, 0o755)
-    socket_path = str(root / "podman.sock")
-    base = ["podman", "--root", str(root / "storage"), "--runroot", str(root / "run"),
-            "--storage-driver", "vfs", "--events-backend", "file"]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120)
-        if check and result.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    service = subprocess.Popen([*base, "system", "service", "--time=0", f"unix://{socket_path}"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=open(root / "service.log", "wb"), start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not answers_ping(socket_path):
-            assert service.poll() is None, (root / "service.log").read_text()
-            assert time.monotonic() < deadline, "podman system service did not answer in 30 s"
-            time.sleep(0.1)
-        if is_root():
-            os.chown(socket_path, 0, docker_socket_gid())
-            os.chmod(socket_path, 0o660)
-        subprocess.run(f"docker save {TEST_IMAGE} | {shlex.join(base)} load", shell=True,
-                       check=True, capture_output=True, timeout=120)
+    with podman_service("spt-read-podman-") as service:
         name = f"spt-read-podman-{random_suffix()}"
-        run("run", "-d", "--name", name, "--network", "none", *ULIMITS, "-e",
-            f"DB_PASSWORD={SECRET}", "--env", f"A={SECRET}", f"--env=B={SECRET}",
-            f"-eC={SECRET}", TEST_IMAGE, "sleep", "1800")
-        run("volume", "create", "-o", "type=cifs", "-o", f"o=username=svc,password={SECRET}",
-            "-o", "device=//127.0.0.1/x", "pv1")
-        yield types.SimpleNamespace(socket_path=socket_path, run=run, container=name,
-                                    base=base)
-    finally:
-        run("rm", "-f", "-a", "-t", "0", check=False)
-        os.killpg(service.pid, 15)
-        try:
-            service.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, 9)
-            service.wait()
-        shutil.rmtree(root, ignore_errors=True)
+        service.run("run", "-d", "--name", name, "--network", "none", *ULIMITS, "-e",
+                    f"DB_PASSWORD={SECRET}", "--env", f"A={SECRET}", f"--env=B={SECRET}",
+                    f"-eC={SECRET}", TEST_IMAGE, "sleep", "1800")
+        service.run("volume", "create", "-o", "type=cifs", "-o",
+                    f"o=username=svc,password={SECRET}", "-o", "device=//127.0.0.1/x", "pv1")
+        yield types.SimpleNamespace(socket_path=service.socket_path, run=service.run,
+                                    container=name, base=service.base)
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +307,7 @@ def podman_proxy(podman):
     proxy = start_proxy(docker_socket=podman.socket_path)
     yield proxy
     proxy.stop()
+    shutil.rmtree(proxy.workdir, ignore_errors=True)
 
 
 def test_libpod_container_inspect(podman, podman_proxy):
@@ -393,17 +356,9 @@ def test_libpod_top_and_logs_guards(podman, podman_proxy):
 @pytest.fixture(scope="module")
 def swarm(engine):
     """The spare dockerd of spare_engine.py in swarm mode, so the main engine never joins one."""
-    from spare_engine import SpareEngine
-    from proxytest import free_tcp_port
+    from spare_engine import spare_swarm
 
-    spare = SpareEngine()
-    spare.start()
-    host = f"unix://{spare.socket_path}"
-    try:
-        subprocess.run(f"docker save {TEST_IMAGE} | docker -H {host} load", shell=True,
-                       check=True, capture_output=True, timeout=120)
-        docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
-               f"127.0.0.1:{free_tcp_port()}", host=host, check=True)
+    with spare_swarm() as (spare, host):
         service = docker(
             "service", "create", "--detach", "--name", f"spt-read-svc-{random_suffix()}",
             "--log-driver", "splunk", "--log-opt", f"splunk-token={SECRET}",
@@ -412,12 +367,6 @@ def swarm(engine):
             f'"volume-opt=o=username=svc,password={SECRET}"',
             TEST_IMAGE, "sleep", "1800", host=host, check=True).stdout.strip()
         yield types.SimpleNamespace(engine=spare, host=host, service=service)
-    finally:
-        print(f"--- spare dockerd log ---\n{spare.log_tail()}")
-        docker("service", "rm", *docker("service", "ls", "-q", host=host).stdout.split(),
-               host=host)
-        docker("swarm", "leave", "--force", host=host)
-        spare.remove()
 
 
 @pytest.fixture(scope="module")
@@ -425,6 +374,7 @@ def swarm_proxy(swarm):
     proxy = start_proxy(docker_socket=swarm.engine.socket_path)
     yield proxy
     proxy.stop()
+    shutil.rmtree(proxy.workdir, ignore_errors=True)
 
 
 def test_service_log_and_mount_driver_options(swarm, swarm_proxy):

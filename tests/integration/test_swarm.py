@@ -8,29 +8,20 @@ token (issue 4), checked against what the engine itself answers."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import types
 
 import pytest
 
-from proxytest import (TEST_IMAGE, assert_json_error, docker, free_tcp_port, http,
-                       random_suffix)
-from spare_engine import SpareEngine
+from proxytest import TEST_IMAGE, assert_json_error, docker, http, random_suffix
+from spare_engine import spare_swarm
 
 SECRET = f"hunter2-{random_suffix()}"
 
 
 @pytest.fixture(scope="module")
 def swarm(engine):
-    spare = SpareEngine()
-    spare.start()
-    host = f"unix://{spare.socket_path}"
-    try:
-        subprocess.run(f"docker save {TEST_IMAGE} | docker -H {host} load", shell=True,
-                       check=True, capture_output=True, timeout=120)
-        docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
-               f"127.0.0.1:{free_tcp_port()}", host=host, check=True)
+    with spare_swarm() as (spare, host):
         service = docker("service", "create", "--detach", "--name", f"spt-svc-{random_suffix()}",
                          "--env", f"DB_PASSWORD={SECRET}", "--env", "MODE=prod", TEST_IMAGE,
                          "sleep", "1800", host=host, check=True).stdout.strip()
@@ -41,15 +32,6 @@ def swarm(engine):
             assert time.monotonic() < deadline, "the service got no task within 60 s"
             time.sleep(0.5)
         yield types.SimpleNamespace(engine=spare, host=host, service=service)
-    finally:
-        print(f"--- spare dockerd log ---\n{spare.log_tail()}")
-        docker("service", "rm", *docker("service", "ls", "-q", host=host).stdout.split(),
-               host=host)
-        deadline = time.monotonic() + 30
-        while docker("ps", "-aq", host=host).stdout.strip() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        docker("swarm", "leave", "--force", host=host)
-        spare.remove()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ forwarded. Against the real engine, which is also asked afterwards what it creat
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -396,8 +395,8 @@ def test_mount_options_that_name_host_paths_are_refused(proxy_factory, policy_di
     assert docker("volume", "inspect", name).returncode != 0
     container = f"spt-overlay-{random_suffix()}"
     result = docker("run", "--rm", "--name", container, "--mount",
-                    f"type=volume,dst=/x,volume-driver=local,volume-opt=type=overlay,"
-                    f"volume-opt=device=overlay,volume-opt=o=lowerdir=/etc",
+                    "type=volume,dst=/x,volume-driver=local,volume-opt=type=overlay,"
+                    "volume-opt=device=overlay,volume-opt=o=lowerdir=/etc",
                     TEST_IMAGE, "cat", "/x/shadow", host=proxy.docker_host())
     assert result.returncode != 0
     assert "HostConfig.Mounts[0].VolumeOptions.DriverConfig.Options.o lowerdir mounts the host " \
