@@ -18,6 +18,14 @@ std::string request_line(std::string_view method, std::string_view route,
            std::string(decision) + "\"}\n";
 }
 
+// Whether the learned policy allows a request, as the proxy would decide it.
+auto allowed_by(const std::string& yaml) {
+    return [policy = parse_policy_file(yaml, "learned.yaml")](std::string_view method,
+                                                              std::string_view target) {
+        return decide(Request{method, target, "docker"}, Client{}, policy).allowed();
+    };
+}
+
 TEST(LearnTest, RoutesBecomePatternsOfTheirRoute) {
     const std::pair<std::string_view, std::string_view> rows[] = {
         {"/containers/3f0a9c/json", "/containers/{id}/json"},
@@ -48,11 +56,7 @@ TEST(LearnTest, TheLearnedPolicyAllowsWhatWasSeenAndNothingElse) {
     EXPECT_NE(learned.yaml.find("refused when logged (1 of 1 requests)"), std::string::npos)
         << learned.yaml;
 
-    const Policy policy = parse_policy_file(learned.yaml, "learned.yaml");
-    Client client;
-    const auto allowed = [&](std::string_view method, std::string_view target) {
-        return decide(Request{method, target, "docker"}, client, policy).allowed();
-    };
+    const auto allowed = allowed_by(learned.yaml);
     EXPECT_TRUE(allowed("GET", "/v1.41/containers/json?all=1"));
     EXPECT_TRUE(allowed("GET", "/v1.41/containers/other/json"));
     EXPECT_TRUE(allowed("GET", "/_ping"));
@@ -82,11 +86,7 @@ TEST(LearnTest, RefusalsAndBlockedRoutesNeverBecomePermissions) {
     EXPECT_NE(learned.yaml.find("refused when logged (1 of 2 requests)"), std::string::npos)
         << learned.yaml;
 
-    const Policy policy = parse_policy_file(learned.yaml, "learned.yaml");
-    Client client;
-    const auto allowed = [&](std::string_view method, std::string_view target) {
-        return decide(Request{method, target, "docker"}, client, policy).allowed();
-    };
+    const auto allowed = allowed_by(learned.yaml);
     EXPECT_FALSE(allowed("GET", "/v1.41/containers/c1/export"));
     EXPECT_FALSE(allowed("GET", "/v1.41/images/app/get"));
     EXPECT_FALSE(allowed("GET", "/v1.41/secrets/s1"));
