@@ -1,7 +1,8 @@
 """The compatibility table: tests marked `@pytest.mark.compat(client, operation)` are recorded
 with their outcome per transport (the `transport` parameter, else "unix"), and the session
 writes the table as Markdown (SOCKET_PROXY_COMPAT_TABLE, default build/compatibility.md).
-scripts/compat-table puts the last one into the README: the table is never typed by hand."""
+scripts/compat-table puts the last one into docs/compatibility.md: the table is never typed by
+hand."""
 
 from __future__ import annotations
 

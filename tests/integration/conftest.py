@@ -22,8 +22,8 @@ from proxytest import (DOCKER_SOCKET, STOP_TIMEOUT, TEST_IMAGE, TEST_LABEL, Cont
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "compat(client, operation): a row of the README's "
-                            "compatibility table (compat.py)")
+    config.addinivalue_line("markers", "compat(client, operation): a row of the "
+                            "compatibility table in docs/compatibility.md (compat.py)")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,7 +1,7 @@
 """Every real client on this machine through the proxy (issue 6), over its unix socket and its
 TCP listener, against the real engine: the docker CLI's everyday reads, python3-docker,
 docker-compose, the call sequence of Traefik's docker provider, and the HTTP details clients
-vary in. Each test is a row of the README's compatibility table (compat.py)."""
+vary in. Each test is a row of the compatibility table in docs/compatibility.md (compat.py)."""
 
 from __future__ import annotations
 

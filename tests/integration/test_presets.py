@@ -1,14 +1,14 @@
 """The named presets (`--preset NAME`) against the real engine.
 
-For each tool, the calls its source makes (README "Tools behind the proxy", the sources are named
-there and in test_readme_policies.py) are replayed through the proxy, versioned as the tool sends
-them, on real containers: each must answer as the engine answers when asked directly (200, 201,
-204, not 403), and calls the tool must not get are refused with 403. Watchtower's round (inspect
+For each tool, the calls its source makes (docs/tools.md, "Tools behind the proxy": the sources
+are named there and in test_doc_policies.py) are replayed through the proxy, versioned as the tool
+sends them, on real containers: each must answer as the engine answers when asked directly (200,
+201, 204, not 403), and calls the tool must not get are refused with 403. Watchtower's round (inspect
 unredacted, kill, remove, create, start) and autoheal's restart of an unhealthy labelled
 container really happen, on throwaway containers.
 
 Not marked `compat`: these are replays of documented call sequences, not the tools themselves,
-and the README's compatibility table lists real clients only.
+and the compatibility table (docs/compatibility.md) lists real clients only.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import pytest
 
 from proxytest import (DOCKER_SOCKET, TEST_IMAGE, TEST_LABEL, HttpConnection, build_request,
                        clean_environment, docker, http, proxy_binary, random_suffix)
-from test_readme_policies import SWITCHES, readme_policies
+from test_doc_policies import SWITCHES, doc_policies
 
 PRESETS = ("traefik", "homepage", "dozzle", "portainer-readonly", "watchtower", "uptime-kuma",
            "beszel", "autoheal", "diun")
-# The README block each preset was written from (portainer's is the read-only one).
-README_BLOCK = {"portainer-readonly": "portainer"}
+# The docs/tools.md block each preset was written from, where its name differs (portainer's is
+# the read-only one).
+DOC_BLOCK = {"portainer-readonly": "portainer"}
 
 # The engine here speaks API 1.41 at most: tools that negotiate (the Go client's HEAD /_ping,
 # then the server's version) send /v1.41/; Traefik pins 1.24, Watchtower 1.25.
@@ -89,12 +90,12 @@ def preset(proxy_factory):
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_check_prints_the_preset_as_the_readme_block_it_came_from(name, tmp_path):
+def test_check_prints_the_preset_as_the_doc_block_it_came_from(name, tmp_path):
     result = run("check", "--preset", name)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout.startswith(f"policy: preset {name} ("), result.stdout
     block = tmp_path / "block.yaml"
-    block.write_text(readme_policies()[README_BLOCK.get(name, name)])
+    block.write_text(doc_policies()[DOC_BLOCK.get(name, name)])
     from_file = run("check", "--policy", str(block))
     assert from_file.returncode == 0, from_file.stderr
     rules = lambda out: out.split("\n", 1)[1]  # noqa: E731: all but the source line

@@ -1,10 +1,10 @@
-"""The policy files of the README's "Tools behind the proxy" and "Migrating from other proxies",
-held to what the text says about them.
+"""The policy files of docs/tools.md ("Tools behind the proxy") and docs/migrating.md
+("Migrating from other proxies"), held to what the text says about them.
 
 Each file is a fenced ```yaml block right after `<!-- policy: NAME -->`. For each, `socket-proxy
 check` must accept it, and `socket-proxy explain` (the proxy's own decide(), so no engine is
 needed) must allow every call the tool makes and refuse the calls it must not get. The calls are
-the ones the README lists, taken from each tool's source: Traefik's pkg/provider/docker,
+the ones those pages list, taken from each tool's source: Traefik's pkg/provider/docker,
 Homepage's dockerode calls, Dozzle's internal/docker/client.go, Portainer's snapshot and pages,
 Watchtower's pkg/container/client.go, Uptime Kuma's docker monitor, the Beszel agent's
 agent/docker.go, autoheal's docker-entrypoint, Diun's internal/provider/docker.
@@ -21,8 +21,9 @@ import pytest
 
 from proxytest import REPO, clean_environment, proxy_binary
 
-README = REPO / "README.md"
-SECTIONS = ("## Tools behind the proxy", "## Migrating from other proxies")
+# Each page and its title: every fenced YAML policy in it is read.
+POLICY_DOCS = {REPO / "docs" / "tools.md": "# Tools behind the proxy",
+               REPO / "docs" / "migrating.md": "# Migrating from other proxies"}
 MARKER = re.compile(r"<!-- policy: ([a-z0-9-]+) -->")
 
 # Tecnativa-style switches in the test's own environment would be an error beside --policy.
@@ -63,7 +64,7 @@ NEVER_FOR_READERS = [
 class Consumer:
     calls: list                       # (method, target) the tool sends: must be allowed
     refused: list                     # what it must not get: must be denied
-    builtin_suffices: bool            # the README says the built-in read-only policy serves it
+    builtin_suffices: bool            # the page says the built-in read-only policy serves it
     unredacted: list = field(default_factory=list)  # targets whose secrets pass through
     scoped: list = field(default_factory=list)      # targets narrowed to `labels` containers
     labels: str = WATCHED
@@ -224,26 +225,19 @@ CONSUMERS = {
 }
 
 
-def section_lines(text: str, heading: str) -> list:
-    """The lines of one `## ` section, up to the next `## ` heading outside a code fence."""
-    lines = text.splitlines()
-    assert lines.count(heading) == 1, f"README.md has no single {heading!r} heading"
-    start = lines.index(heading) + 1
-    fenced = False
-    for index in range(start, len(lines)):
-        if lines[index].startswith("```"):
-            fenced = not fenced
-        elif not fenced and lines[index].startswith("## "):
-            return lines[start:index]
-    return lines[start:]
+def page_lines(path: Path, title: str) -> list:
+    """The lines of one page below its title, which must be its first line."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines and lines[0] == title, f"{path.relative_to(REPO)} does not start with {title!r}"
+    return lines[1:]
 
 
-def readme_policies() -> dict:
+def doc_policies() -> dict:
     """NAME -> YAML text of every marked block; fails on an unmarked policy or a lost marker."""
-    text = README.read_text(encoding="utf-8")
     policies = {}
-    for heading in SECTIONS:
-        lines = section_lines(text, heading)
+    for path, title in POLICY_DOCS.items():
+        page = str(path.relative_to(REPO))
+        lines = page_lines(path, title)
         index = 0
         while index < len(lines):
             line = lines[index]
@@ -258,11 +252,11 @@ def readme_policies() -> dict:
                 named = MARKER.fullmatch(previous)
                 if named:
                     name = named.group(1)
-                    assert name not in policies, f"two README policies are called {name}"
+                    assert name not in policies, f"two policies in docs/ are called {name}"
                     policies[name] = block
                 else:
                     assert not re.search(r"^rules:", block, re.M), \
-                        f"a policy in {heading!r} has no <!-- policy: NAME --> marker:\n{block}"
+                        f"a policy in {page} has no <!-- policy: NAME --> marker:\n{block}"
                 index = end
             index += 1
     return policies
@@ -270,12 +264,12 @@ def readme_policies() -> dict:
 
 @pytest.fixture(scope="module")
 def policies() -> dict:
-    return readme_policies()
+    return doc_policies()
 
 
 @pytest.fixture(scope="module")
 def policy_files(policies, tmp_path_factory) -> dict:
-    directory = tmp_path_factory.mktemp("readme-policies")
+    directory = tmp_path_factory.mktemp("doc-policies")
     files = {}
     for name, text in policies.items():
         path = directory / f"{name}.yaml"
@@ -304,10 +298,10 @@ def assert_decision(method: str, target: str, policy: Path | None, allowed: bool
     return result.stdout
 
 
-def test_every_readme_policy_is_tested_and_every_tested_one_is_there(policies):
+def test_every_doc_policy_is_tested_and_every_tested_one_is_there(policies):
     assert sorted(policies) == sorted(CONSUMERS), \
-        "README policy blocks and this test's consumers differ: " \
-        f"only in README {sorted(set(policies) - set(CONSUMERS))}, " \
+        "policy blocks in docs/ and this test's consumers differ: " \
+        f"only in docs/ {sorted(set(policies) - set(CONSUMERS))}, " \
         f"only here {sorted(set(CONSUMERS) - set(policies))}"
 
 
