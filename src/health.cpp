@@ -91,7 +91,7 @@ int run_healthcheck(const Config& config) {
     if (status_line.rfind("HTTP/1.1 403", 0) == 0) {
         return fail("GET /_ping through " + path +
                     " answered 403: the policy refuses it; add a rule allowing GET /_ping "
-                    "(README: Tools behind the proxy)");
+                    "(docs/tools.md)");
     }
     return fail("GET /_ping through " + path + " answered \"" + status_line + "\"");
 }

@@ -128,14 +128,15 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
     if (seen.empty()) {
         return learned;
     }
-    std::string yaml = "# Learned by `socket-proxy learn` from " + std::string(source) + ", " +
-                       std::to_string(learned.requests) +
-                       " requests.\n# Review it: every route below was asked for and allowed, "
-                       "nothing else is allowed, and\n# writes keep the safe body limits (README: "
-                       "Writes that cannot become root).\n"
-                       "default: deny\nrules:\n"
-                       "  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}"
-                       "  # the image's health check\n";
+    std::string yaml =
+        "# Learned by `socket-proxy learn` from " + std::string(source) + ", " +
+        std::to_string(learned.requests) +
+        " requests.\n# Review it: every route below was asked for and allowed, "
+        "nothing else is allowed, and\n# writes keep the safe body limits (docs/policy.md: "
+        "Writes that cannot become root).\n"
+        "default: deny\nrules:\n"
+        "  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}"
+        "  # the image's health check\n";
     std::string left_out;
     std::set<std::string> names{"ping"};
     for (const auto& [pattern, by_method] : seen) {

@@ -2,8 +2,8 @@
 // file written for tecnativa/docker-socket-proxy keeps working when the image is swapped.
 //
 // The same sections, defaults (EVENTS, PING, VERSION on) and POST semantics, decided on the
-// normalised route; stricter where Tecnativa's regular expressions are loose (README: the
-// mapping). Pure: the environment is passed in.
+// normalised route; stricter where Tecnativa's regular expressions are loose (docs/policy.md:
+// the mapping). Pure: the environment is passed in.
 #pragma once
 
 #include <optional>
@@ -26,7 +26,7 @@ struct SwitchPolicy {
 // ConfigError when a switch is set together with SOCKET_PROXY_POLICY.
 [[nodiscard]] std::optional<SwitchPolicy> policy_from_switches(const Environment& environment);
 
-// Every switch the proxy reads, for the README and --help.
+// Every switch the proxy reads, for docs/policy.md and --help.
 [[nodiscard]] const std::vector<std::string>& switch_names();
 
 }  // namespace socket_proxy

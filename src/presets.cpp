@@ -8,7 +8,7 @@
 namespace socket_proxy {
 namespace {
 
-// Each text is the README's policy block for the tool, character for character
+// Each text is docs/tools.md's policy block for the tool, character for character
 // (tests/integration/test_presets.py compares what `check` prints for both). Every one starts
 // with `ping`: the image's HEALTHCHECK asks GET /_ping through the proxy, decided by this policy.
 

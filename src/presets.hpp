@@ -1,7 +1,7 @@
 // Named presets (SOCKET_PROXY_PRESET=traefik): for each tool, a policy file built into the
-// binary that allows exactly the calls the tool makes, read from its source (README: "Tools
-// behind the proxy"). Written in the policy file's format and parsed by parse_policy_file, so
-// a preset is what `socket-proxy check` prints and what a copied file would do. Pure.
+// binary that allows exactly the calls the tool makes, read from its source (docs/tools.md).
+// Written in the policy file's format and parsed by parse_policy_file, so a preset is what
+// `socket-proxy check` prints and what a copied file would do. Pure.
 #pragma once
 
 #include <span>
@@ -18,7 +18,7 @@ struct Preset {
     std::string_view policy_text;  // a policy file (policy_file.hpp)
 };
 
-// Every preset, in the order the README lists them.
+// Every preset, in the order README.md and docs/tools.md list them.
 [[nodiscard]] std::span<const Preset> presets();
 
 // nullptr when there is no preset of that name (names are case-sensitive, as the file's).
