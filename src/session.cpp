@@ -1558,7 +1558,7 @@ asio::awaitable<void> refuse_connection(typename Protocol::socket client, std::s
     if (!write_error) {
         error_code ignored;
         stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-        // Bounded by refusal_timeout alone, as before: a refused client sends little.
+        // The one deadline set above bounds the drain too: a refused client sends little.
         co_await discard_incoming(stream, std::numeric_limits<std::size_t>::max());
     }
     stream.close();
