@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "answer_strategy.hpp"
 #include "daemon_request.hpp"
 #include "forward_head.hpp"
 #include "http_head.hpp"
@@ -76,10 +77,6 @@ constexpr auto error_write_timeout = std::chrono::seconds(10);
 // One read's worth of body in flight per direction: the daemon is only read as fast as the
 // client takes the bytes (backpressure), and nothing grows without a limit.
 constexpr std::size_t relay_chunk_bytes = 32 * 1024;
-
-// Answers at least this long, of known length and not read by the policy, are spliced; for
-// shorter ones a pipe costs more syscalls than it saves copies.
-constexpr std::uint64_t splice_threshold_bytes = 256 * 1024;
 
 // The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
 // whole relay (bench/: a tenth of the proxy's CPU per request).
@@ -920,34 +917,46 @@ class Session {
         const bool upgraded =
             upgrade_requested && response.result() == http::status::switching_protocols;
         const bool length_known = parser.content_length().has_value() || parser.is_done();
+        const bool redacts = decision.redact && route_carries_secrets(decision.target->route_path);
+        AnswerFacts facts;
+        facts.get = request.method() == http::verb::get;
+        facts.status = response.result_int();
+        facts.scope = decision.scope ? std::optional(decision.scope->kind) : std::nullopt;
+        facts.redacts = redacts;
+        facts.upgraded = upgraded;
+        facts.whole_in_buffer = answer_is_buffered(parser, daemon_buffer, scratch.size());
+        if (const auto remaining = parser.content_length_remaining()) {
+            facts.remaining = *remaining;
+        }
+        const AnswerStrategy strategy = choose_answer_strategy(facts);
 
-        const bool full_answer =
-            request.method() == http::verb::get && response.result() == http::status::ok;
-        const auto scope_kind = decision.scope ? std::optional(decision.scope->kind) : std::nullopt;
-        if (full_answer && scope_kind == ScopedRouteKind::events) {
-            co_return co_await relay_visible_events(request, decision, started, connection, parser,
-                                                    daemon_buffer, client_version, scratch);
-        }
-        if (full_answer && scope_kind == ScopedRouteKind::container_list) {
-            AnswerRewrite filter{[&labels = decision.container_labels](std::string_view body) {
-                                     return filter_container_list(body, labels);
-                                 },
-                                 "filtered"};
-            co_return co_await relay_rewritten(request, decision, started, connection, parser,
-                                               daemon_buffer, client_version, client_keep_alive,
-                                               scratch, filter);
-        }
-        if (full_answer && decision.redact && route_carries_secrets(decision.target->route_path)) {
-            AnswerRewrite redaction{[](std::string_view body) { return redact_secrets(body); },
-                                    "redacted"};
-            co_return co_await relay_rewritten(request, decision, started, connection, parser,
-                                               daemon_buffer, client_version, client_keep_alive,
-                                               scratch, redaction);
+        switch (strategy) {
+            case AnswerStrategy::scoped_events:
+                co_return co_await relay_visible_events(request, decision, started, connection,
+                                                        parser, daemon_buffer, client_version,
+                                                        scratch);
+            case AnswerStrategy::filtered_list: {
+                AnswerRewrite filter{[&labels = decision.container_labels](std::string_view body) {
+                                         return filter_container_list(body, labels);
+                                     },
+                                     "filtered"};
+                co_return co_await relay_rewritten(request, decision, started, connection, parser,
+                                                   daemon_buffer, client_version, client_keep_alive,
+                                                   scratch, filter);
+            }
+            case AnswerStrategy::redacted: {
+                AnswerRewrite redaction{[](std::string_view body) { return redact_secrets(body); },
+                                        "redacted"};
+                co_return co_await relay_rewritten(request, decision, started, connection, parser,
+                                                   daemon_buffer, client_version, client_keep_alive,
+                                                   scratch, redaction);
+            }
+            default:
+                break;
         }
 
         remove_hop_by_hop_fields(response, upgraded);
-        if (request.method() == http::verb::head && decision.redact &&
-            route_carries_secrets(decision.target->route_path)) {
+        if (request.method() == http::verb::head && redacts) {
             // The length of the unredacted answer would tell how long the secrets are.
             response.erase(http::field::content_length);
         }
@@ -961,12 +970,12 @@ class Session {
         if (!upgraded) {
             response.keep_alive(keep_client);
         }
-        if (!upgraded && answer_is_buffered(parser, daemon_buffer, scratch.size())) {
+        if (strategy == AnswerStrategy::buffered) {
             co_return co_await relay_buffered_answer(request, decision, started, connection, parser,
                                                      daemon_buffer, keep_client, scratch);
         }
-        if (const auto length = parser.content_length_remaining();
-            !upgraded && length && *length >= splice_threshold_bytes) {
+        if (strategy == AnswerStrategy::spliced) {
+            // Without a pipe (descriptors short), the answer is relayed through the buffer.
             if (std::optional<SplicePipe> pipe = SplicePipe::open()) {
                 co_return co_await relay_spliced(request, decision, started, connection, parser,
                                                  daemon_buffer, keep_client, *pipe);

@@ -1,0 +1,28 @@
+#include "answer_strategy.hpp"
+
+namespace socket_proxy {
+
+AnswerStrategy choose_answer_strategy(const AnswerFacts& facts) {
+    const bool full_answer = facts.get && facts.status == 200;
+    if (full_answer && facts.scope == ScopedRouteKind::events) {
+        return AnswerStrategy::scoped_events;
+    }
+    if (full_answer && facts.scope == ScopedRouteKind::container_list) {
+        return AnswerStrategy::filtered_list;
+    }
+    if (full_answer && facts.redacts) {
+        return AnswerStrategy::redacted;
+    }
+    if (facts.upgraded) {
+        return AnswerStrategy::tunnel;
+    }
+    if (facts.whole_in_buffer) {
+        return AnswerStrategy::buffered;
+    }
+    if (facts.remaining && *facts.remaining >= splice_threshold_bytes) {
+        return AnswerStrategy::spliced;
+    }
+    return AnswerStrategy::relayed;
+}
+
+}  // namespace socket_proxy

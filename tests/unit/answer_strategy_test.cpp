@@ -1,0 +1,63 @@
+// Which relay the session runs for an answer: the order of the choices is what keeps a secret
+// from leaving unrewritten (a redacted route's 200 is never spliced or sent as it arrived).
+#include "answer_strategy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace socket_proxy {
+namespace {
+
+struct Row {
+    std::string name;
+    AnswerFacts facts;
+    AnswerStrategy expected;
+};
+
+TEST(AnswerStrategyTest, EachAnswerGetsTheRelayItNeeds) {
+    constexpr auto events = ScopedRouteKind::events;
+    constexpr auto list = ScopedRouteKind::container_list;
+    constexpr auto container = ScopedRouteKind::container;
+    constexpr std::uint64_t long_answer = splice_threshold_bytes;
+    const Row rows[] = {
+        {"a scoped events stream",
+         {true, 200, events, false, false, false, {}},
+         AnswerStrategy::scoped_events},
+        {"a scoped list, even whole in the buffer",
+         {true, 200, list, true, false, true, 10},
+         AnswerStrategy::filtered_list},
+        {"a redacted inspect that arrived whole",
+         {true, 200, {}, true, false, true, 0},
+         AnswerStrategy::redacted},
+        {"a redacted answer long enough to splice",
+         {true, 200, container, true, false, false, long_answer},
+         AnswerStrategy::redacted},
+        {"a redacted route's 404 carries no secrets",
+         {true, 404, {}, true, false, true, 0},
+         AnswerStrategy::buffered},
+        {"HEAD on a redacted route has no body",
+         {false, 200, {}, true, false, true, 0},
+         AnswerStrategy::buffered},
+        {"a scoped list's error",
+         {true, 500, list, false, false, true, 0},
+         AnswerStrategy::buffered},
+        {"an attach upgraded", {false, 101, {}, false, true, true, {}}, AnswerStrategy::tunnel},
+        {"a ping", {true, 200, {}, false, false, true, 0}, AnswerStrategy::buffered},
+        {"an image export",
+         {true, 200, {}, false, false, false, long_answer},
+         AnswerStrategy::spliced},
+        {"just under the splice threshold",
+         {true, 200, {}, false, false, false, long_answer - 1},
+         AnswerStrategy::relayed},
+        {"a followed log (no length)",
+         {true, 200, {}, false, false, false, {}},
+         AnswerStrategy::relayed},
+    };
+    for (const Row& row : rows) {
+        EXPECT_EQ(choose_answer_strategy(row.facts), row.expected) << row.name;
+    }
+}
+
+}  // namespace
+}  // namespace socket_proxy
