@@ -18,9 +18,6 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-// Docker's own heads are small; a lying daemon must not make the proxy buffer without bound.
-constexpr std::uint32_t max_answer_head_bytes = 64 * 1024;
-
 }  // namespace
 
 asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeout,
@@ -52,7 +49,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
             co_return DaemonAnswer{write_error, 0, {}};
         }
         http::response_parser<http::string_body> parser;
-        parser.header_limit(max_answer_head_bytes);
+        parser.header_limit(max_daemon_head_bytes);
         parser.body_limit(max_body_bytes);
         if (method == http::verb::head) {
             parser.skip(true);

@@ -6,12 +6,17 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "config.hpp"
 #include "upstream.hpp"
 
 namespace socket_proxy {
+
+// The daemon's answer heads: Docker's own are small, but a lying daemon must not make the proxy
+// buffer without bound either.
+inline constexpr std::uint32_t max_daemon_head_bytes = 64 * 1024;
 
 struct DaemonAnswer {
     // Set when no whole answer came: connect, write, read, timeout, or a body past the bound.

@@ -45,8 +45,8 @@ std::string_view string_field(const json::object& line, std::string_view key) {
                : std::string_view();
 }
 
-// The built-in read-only policy's reason for refusing this route whatever the method (an
-// export, an archive, a secret), or empty.
+// The reason a path deny rule of the built-in read-only policy gives for this method and route
+// (an export, an archive, a secret), or empty. Its method rule ("only GET and HEAD") is not one.
 std::string built_in_block(std::string_view method, std::string_view route) {
     static const Policy built_in = Policy::read_only();
     for (const Rule& rule : built_in.rules) {

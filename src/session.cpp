@@ -49,10 +49,6 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-// The daemon's response head: Docker's own are small, but a lying daemon must not make the
-// proxy buffer without bound either.
-constexpr std::uint32_t max_response_head_bytes = 64 * 1024;
-
 // Head bytes are read in pieces of this size, so a small request costs a small buffer.
 constexpr std::size_t head_read_bytes = 4096;
 
@@ -624,16 +620,10 @@ class Session {
         const Expectation expectation = read_expectation(request);
         if (expectation == Expectation::unsupported) {
             // Go's server answers 417 to any expectation but 100-continue; the body is unread.
-            Decision refused = decision;
-            refused.verdict = Verdict::deny;
-            refused.status = static_cast<int>(http::status::expectation_failed);
-            refused.message =
-                "socket-proxy refused the request: its Expect field asks for "
-                "something other than 100-continue";
-            log_request(LogLevel::warning, request, refused, refused.status, 0, started);
-            co_await answer_error(http::status::expectation_failed, refused.message, false,
-                                  client_version);
-            co_return false;
+            co_return co_await refuse_allowed(request, decision, http::status::expectation_failed,
+                                              "socket-proxy refused the request: its Expect "
+                                              "field asks for something other than 100-continue",
+                                              false, started);
         }
         if (expectation == Expectation::continue_100 && has_body && client_version >= 11 &&
             !co_await send_continue()) {
@@ -751,6 +741,22 @@ class Session {
         }
     }
 
+    // A request the policy allowed that the proxy refuses all the same (its Expect, its body):
+    // logged as a denial with that status, answered with the message. Returns whether the
+    // connection can carry another request.
+    asio::awaitable<bool> refuse_allowed(const http::request<http::buffer_body>& request,
+                                         const Decision& decision, http::status status,
+                                         std::string message, bool keep_alive,
+                                         Clock::time_point started) {
+        Decision refused = decision;
+        refused.verdict = Verdict::deny;
+        refused.status = static_cast<int>(status);
+        refused.message = std::move(message);
+        log_request(LogLevel::warning, request, refused, refused.status, 0, started);
+        co_await answer_error(status, refused.message, keep_alive, request.version());
+        co_return keep_alive;
+    }
+
     // The client waits for this before it sends a body it announced with Expect: 100-continue.
     // Returns whether the client can still be written to.
     asio::awaitable<bool> send_continue() {
@@ -773,7 +779,7 @@ class Session {
         constexpr int max_interim_answers = 8;  // a daemon that sends only 1xx is lying
         for (int interim = 0;; ++interim) {
             parser.emplace();
-            parser->header_limit(max_response_head_bytes);
+            parser->header_limit(max_daemon_head_bytes);
             parser->body_limit(boost::none);  // image exports are gigabytes
             if (is_head) {
                 parser->skip(true);
@@ -804,16 +810,12 @@ class Session {
         const std::size_t limit = decision.write_limits.max_body_bytes;
         const auto refuse = [&](http::status status, const std::string& why,
                                 bool keep_alive) -> asio::awaitable<std::optional<bool>> {
-            Decision refused = decision;
-            refused.verdict = Verdict::deny;
-            refused.status = static_cast<int>(status);
-            refused.message = "socket-proxy refused the body of " +
-                              std::string(request.method_string()) + " " +
-                              decision.target->route_path + ": " + why + "; rule " + decision.rule +
-                              " does not allow it";
-            log_request(LogLevel::warning, request, refused, refused.status, 0, started);
-            co_await answer_error(status, refused.message, keep_alive, request.version());
-            co_return keep_alive;
+            co_return co_await refuse_allowed(request, decision, status,
+                                              "socket-proxy refused the body of " +
+                                                  std::string(request.method_string()) + " " +
+                                                  decision.target->route_path + ": " + why +
+                                                  "; rule " + decision.rule + " does not allow it",
+                                              keep_alive, started);
         };
         const bool too_long_to_read = parser.content_length() && *parser.content_length() > limit;
         error_code error = too_long_to_read ? error_code(http::error::body_limit) : error_code();
