@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "go_text.hpp"
 #include "read_guard.hpp"
 #include "write_routes.hpp"
 
@@ -468,17 +469,7 @@ Policy Policy::read_only() {
 
 std::vector<std::string_view> route_segments(std::string_view path) {
     path.remove_prefix(path.empty() ? 0 : 1);
-    std::vector<std::string_view> segments;
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t end = path.find('/', start);
-        if (end == std::string_view::npos) {
-            segments.push_back(path.substr(start));
-            return segments;
-        }
-        segments.push_back(path.substr(start, end - start));
-        start = end + 1;
-    }
+    return split(path, '/');
 }
 
 bool ClientSelector::matches(const Client& client) const {

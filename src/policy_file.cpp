@@ -294,19 +294,7 @@ class RuleReader {
                  "must be a mapping of limits (privileged, host_namespaces, capabilities, ...)");
         }
         WriteLimits limits;
-        const std::pair<std::string_view, bool WriteLimits::*> switches[] = {
-            {"privileged", &WriteLimits::privileged},
-            {"host_namespaces", &WriteLimits::host_namespaces},
-            {"devices", &WriteLimits::devices},
-            {"unconfined", &WriteLimits::unconfined},
-            {"volumes_from", &WriteLimits::volumes_from},
-            {"exec_root", &WriteLimits::exec_root},
-            {"remote_build", &WriteLimits::remote_build},
-            {"image_import", &WriteLimits::image_import},
-            {"plugin_privileges", &WriteLimits::plugin_privileges},
-            {"remote_mounts", &WriteLimits::remote_mounts},
-            {"libpod_writes", &WriteLimits::libpod_writes},
-        };
+        const std::span<const WriteLimitSwitch> switches = write_limit_switches();
         const std::pair<std::string_view, std::vector<std::string> WriteLimits::*> lists[] = {
             {"capabilities", &WriteLimits::capabilities},
             {"bind_sources", &WriteLimits::bind_sources},
@@ -317,16 +305,16 @@ class RuleReader {
         for (const auto& entry : node) {
             const std::string key = entry.first.as<std::string>();
             const std::string field = "body." + key;
-            const auto flag = std::find_if(std::begin(switches), std::end(switches),
-                                           [&](const auto& item) { return item.first == key; });
+            const auto flag = std::find_if(switches.begin(), switches.end(),
+                                           [&](const auto& item) { return item.name == key; });
             const auto list = std::find_if(std::begin(lists), std::end(lists),
                                            [&](const auto& item) { return item.first == key; });
-            if (flag != std::end(switches)) {
+            if (flag != switches.end()) {
                 const std::string value = scalar(entry.second, field);
                 if (value != "true" && value != "false") {
                     fail(entry.second, field, "\"" + value + "\" is neither true nor false");
                 }
-                limits.*(flag->second) = value == "true";
+                limits.*(flag->member) = value == "true";
             } else if (list != std::end(lists)) {
                 limits.*(list->second) = read_body_list(entry.second, field, key);
                 if (key == "bind_sources") {

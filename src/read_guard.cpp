@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "go_text.hpp"
 #include "policy.hpp"
 
 namespace socket_proxy {
@@ -68,18 +69,6 @@ std::string printable(std::string_view text) {
 bool is_allowed_character(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            contains(",._/:+-=%", c);
-}
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-    std::vector<std::string_view> parts;
-    while (true) {
-        const std::size_t at = text.find(separator);
-        parts.push_back(text.substr(0, at));
-        if (at == std::string_view::npos) {
-            return parts;
-        }
-        text.remove_prefix(at + 1);
-    }
 }
 
 std::optional<std::string> check_keywords(std::string_view list, bool sort) {
@@ -232,26 +221,6 @@ class PsArguments {
     std::size_t next_ = 0;
 };
 
-// Podman decodes queries with gorilla/schema, which matches keys with strings.EqualFold: any
-// case, and U+017F and U+212A fold to 's' and 'k'. Docker matches exactly; the wider reading
-// holds for both.
-bool key_is(std::string_view key, std::string_view name) {
-    std::string folded;
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        if (key.substr(i).starts_with("\xC5\xBF")) {
-            folded += 's';
-            i += 1;
-        } else if (key.substr(i).starts_with("\xE2\x84\xAA")) {
-            folded += 'k';
-            i += 2;
-        } else {
-            const char c = key[i];
-            folded += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        }
-    }
-    return folded == name;
-}
-
 enum class GuardedRead { none, top, libpod_top, logs };
 
 GuardedRead guarded_read(std::string_view route_path) {
@@ -288,7 +257,9 @@ std::optional<std::string> check_top(const QueryValues& values, bool libpod) {
     std::vector<std::string> readings;
     std::string joined;
     for (const auto& [key, value] : values) {
-        if (!key_is(key, "ps_args")) {
+        // Podman decodes queries with gorilla/schema, which matches keys with strings.EqualFold
+        // (go_fold_equals); Docker matches exactly: the wider reading holds for both.
+        if (!go_fold_equals(key, "ps_args")) {
             continue;
         }
         readings.push_back(value);
@@ -313,7 +284,7 @@ std::optional<std::string> check_top(const QueryValues& values, bool libpod) {
 
 std::optional<std::string> check_logs(const QueryValues& values) {
     for (const auto& [key, value] : values) {
-        if (key_is(key, "details") && daemon_reads_true(value)) {
+        if (go_fold_equals(key, "details") && daemon_reads_true(value)) {
             return "details=" + printable(value) +
                    " prefixes every line with the values of the container's --log-opt env= and "
                    "labels= variables; ask without details";

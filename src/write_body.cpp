@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "daemon_json.hpp"
+#include "go_text.hpp"
 #include "policy.hpp"
 #include "target.hpp"
 
@@ -19,26 +20,7 @@ namespace json = boost::json;
 
 namespace {
 
-// How Go's encoding/json compares a key with a field name: case-insensitively, with the two
-// non-ASCII letters that fold to ASCII ones (U+017F long s, U+212A Kelvin sign).
-std::string fold_key(std::string_view key) {
-    std::string folded;
-    folded.reserve(key.size());
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        if (key.substr(i, 2) == "\xC5\xBF") {
-            folded += 's';
-            ++i;
-        } else if (key.substr(i, 3) == "\xE2\x84\xAA") {
-            folded += 'k';
-            i += 2;
-        } else {
-            folded += static_cast<char>(std::tolower(static_cast<unsigned char>(key[i])));
-        }
-    }
-    return folded;
-}
-
-// A key folded as fold_key() folds it, from its raw JSON text (quotes excluded), escapes
+// A key folded as go_fold() folds it, from its raw JSON text (quotes excluded), escapes
 // decoded: "Privileg\u0065d" and "privileged" are one key to the daemon.
 std::string fold_raw_key(std::string_view raw) {
     std::string decoded;
@@ -56,7 +38,7 @@ std::string fold_raw_key(std::string_view raw) {
         for (int digit = 0; digit < 4; ++digit) {
             code = code * 16 + static_cast<unsigned>(hex_digit_value(raw[++i]));
         }
-        // UTF-8, so that fold_key() sees "\u017f" as it sees a raw long s; a surrogate
+        // UTF-8, so that go_fold() sees "\u017f" as it sees a raw long s; a surrogate
         // half is kept as its own three bytes, which no field name has.
         if (code < 0x80) {
             decoded += static_cast<char>(code);
@@ -69,32 +51,7 @@ std::string fold_raw_key(std::string_view raw) {
             decoded += static_cast<char>(0x80 | (code & 0x3F));
         }
     }
-    return fold_key(decoded);
-}
-
-// Whether a key names the field `name` (ASCII, as every field name is) as fold_key() compares
-// them, without building the folded key: field() runs for each name on each object.
-bool key_names(std::string_view key, std::string_view name) {
-    std::size_t at = 0;
-    for (const char letter : name) {
-        const char wanted = static_cast<char>(std::tolower(static_cast<unsigned char>(letter)));
-        if (key.substr(at, 2) == "\xC5\xBF") {
-            at += 2;
-            if (wanted != 's') {
-                return false;
-            }
-        } else if (key.substr(at, 3) == "\xE2\x84\xAA") {
-            at += 3;
-            if (wanted != 'k') {
-                return false;
-            }
-        } else if (at < key.size() && std::tolower(static_cast<unsigned char>(key[at])) == wanted) {
-            ++at;
-        } else {
-            return false;
-        }
-    }
-    return at == key.size();
+    return go_fold(decoded);
 }
 
 // A second pass over text Boost.JSON has already accepted as JSON, for what its value tree
@@ -188,7 +145,7 @@ ReadBody read_body(std::string_view body) {
 // field at its zero value for null).
 const json::value* field(const json::object& object, std::string_view name) {
     for (const auto& member : object) {
-        if (key_names(std::string_view(member.key().data(), member.key().size()), name)) {
+        if (go_fold_equals(std::string_view(member.key().data(), member.key().size()), name)) {
             return member.value().is_null() ? nullptr : &member.value();
         }
     }
@@ -292,6 +249,15 @@ std::optional<std::vector<std::string_view>> host_path_segments(std::string_view
     return segments;
 }
 
+// A bind_sources entry's path, and whether it is a "DIR/**" tree ("/**" is the tree of "/").
+std::pair<std::string_view, bool> bind_source_root(std::string_view entry) {
+    if (!entry.ends_with("/**")) {
+        return {entry, false};
+    }
+    entry.remove_suffix(3);
+    return {entry.empty() ? std::string_view("/") : entry, true};
+}
+
 // How bind_sources admits a host path. The kernel follows symlinks in a mount's source, and a
 // container with a path mounted writable can plant one there (`ln -s / link`; measured on
 // Docker 20.10: a second container's bind of <dir>/link mounts what the link names). So an
@@ -308,9 +274,8 @@ HostPathVerdict judge_host_path(std::string_view path, Access access,
     }
     HostPathVerdict verdict = HostPathVerdict::outside;
     for (const std::string& entry : allowed) {
-        const bool tree = entry.ends_with("/**");
-        const auto root = host_path_segments(
-            tree ? std::string_view(entry).substr(0, entry.size() - 3) : std::string_view(entry));
+        const auto [root_path, tree] = bind_source_root(entry);
+        const auto root = host_path_segments(root_path);
         if (!root) {
             continue;
         }
@@ -366,12 +331,7 @@ void check_binds(Verdicts& verdicts, const std::string& where, const json::value
         return;
     }
     for (const std::string& bind : *entries) {
-        std::vector<std::string_view> parts;
-        for (std::size_t start = 0; start <= bind.size();) {
-            const std::size_t colon = std::min(bind.find(':', start), bind.size());
-            parts.push_back(std::string_view(bind).substr(start, colon - start));
-            start = colon + 1;
-        }
+        const std::vector<std::string_view> parts = split(bind, ':');
         const std::string_view source = parts.front();
         // A source without a leading '/' is a named volume, which volume_create checks.
         if (!source.empty() && source.front() != '/' && parts.size() > 1) {
@@ -383,11 +343,8 @@ void check_binds(Verdicts& verdicts, const std::string& where, const json::value
         }
         bool read_only = false;
         if (parts.size() == 3) {
-            for (std::size_t start = 0; start <= parts[2].size();) {
-                const std::size_t comma = std::min(parts[2].find(',', start), parts[2].size());
-                read_only = read_only || parts[2].substr(start, comma - start) == "ro";
-                start = comma + 1;
-            }
+            const std::vector<std::string_view> mode = split(parts[2], ',');
+            read_only = std::find(mode.begin(), mode.end(), "ro") != mode.end();
         }
         check_bind_source(verdicts, where, source,
                           read_only ? Access::read_only : Access::writable);
@@ -444,12 +401,7 @@ void check_local_volume_options(Verdicts& verdicts, const std::string& where,
     const json::value* o_value = field(options, "o");
     const std::string_view o =
         o_value ? std::string_view(o_value->get_string()) : std::string_view();
-    std::vector<std::string_view> mount_options;
-    for (std::size_t start = 0; start <= o.size();) {
-        const std::size_t comma = std::min(o.find(',', start), o.size());
-        mount_options.push_back(o.substr(start, comma - start));
-        start = comma + 1;
-    }
+    const std::vector<std::string_view> mount_options = split(o, ',');
     const bool bind =
         std::any_of(mount_options.begin(), mount_options.end(),
                     [](std::string_view option) { return option == "bind" || option == "rbind"; });
@@ -483,11 +435,8 @@ void check_local_volume_options(Verdicts& verdicts, const std::string& where,
             type == "overlay" && (key == "lowerdir" || key == "lowerdir+" || key == "datadir+")
                 ? Access::read_only
                 : Access::writable;
-        for (std::size_t start = 0; start <= value.size();) {
-            const std::size_t colon = std::min(value.find(':', start), value.size());
-            check_bind_source(verdicts, at_o + " " + std::string(key),
-                              value.substr(start, colon - start), access);
-            start = colon + 1;
+        for (const std::string_view path : split(value, ':')) {
+            check_bind_source(verdicts, at_o + " " + std::string(key), path, access);
         }
     }
     const Access device_access =
@@ -658,7 +607,7 @@ void check_host_config(Verdicts& verdicts, const std::string& where, const json:
                     verdicts.refuse_unreadable(at(mode), "a string");
                     continue;
                 }
-                const std::string folded = fold_key(std::string_view(value->get_string()));
+                const std::string folded = go_fold(std::string_view(value->get_string()));
                 if (folded == "host") {
                     verdicts.refuse(at(mode), "is host, the host's own namespace",
                                     "host_namespaces");
@@ -936,7 +885,7 @@ std::optional<WriteRefusal> refuse_query(WriteKind kind, std::string_view query,
                             "remote_build");
         }
         const auto network = first_value(*values, "networkmode");
-        const std::string mode = network ? fold_key(*network) : "";
+        const std::string mode = network ? go_fold(*network) : "";
         if ((mode == "host" || mode.starts_with("container:")) && !limits.host_namespaces) {
             verdicts.refuse("the query's networkmode", "is " + *network, "host_namespaces");
         }
@@ -1229,10 +1178,7 @@ bool exec_user_is_root(std::string_view user) {
 std::optional<std::string> bind_sources_problem(const std::vector<std::string>& entries) {
     std::vector<std::pair<std::string_view, std::vector<std::string_view>>> roots;
     for (const std::string& entry : entries) {
-        const std::string_view root = entry.ends_with("/**")
-                                          ? std::string_view(entry).substr(0, entry.size() - 3)
-                                          : std::string_view(entry);
-        const auto segments = host_path_segments(root.empty() ? "/" : root);
+        const auto segments = host_path_segments(bind_source_root(entry).first);
         if (!segments) {
             return "\"" + entry + "\" is not an absolute host path without . or .. segments";
         }
@@ -1265,28 +1211,32 @@ std::string capability_name(std::string_view name) {
     return capability;
 }
 
+std::span<const WriteLimitSwitch> write_limit_switches() {
+    static constexpr WriteLimitSwitch switches[] = {
+        {"privileged", &WriteLimits::privileged},
+        {"host_namespaces", &WriteLimits::host_namespaces},
+        {"devices", &WriteLimits::devices},
+        {"unconfined", &WriteLimits::unconfined},
+        {"volumes_from", &WriteLimits::volumes_from},
+        {"exec_root", &WriteLimits::exec_root},
+        {"remote_build", &WriteLimits::remote_build},
+        {"image_import", &WriteLimits::image_import},
+        {"plugin_privileges", &WriteLimits::plugin_privileges},
+        {"remote_mounts", &WriteLimits::remote_mounts},
+        {"libpod_writes", &WriteLimits::libpod_writes},
+    };
+    return switches;
+}
+
 std::string describe_write_limits(const WriteLimits& limits) {
     std::string text;
     const auto add = [&text](std::string_view part) {
         text += text.empty() ? "" : " ";
         text += part;
     };
-    const std::pair<std::string_view, bool> switches[] = {
-        {"privileged", limits.privileged},
-        {"host_namespaces", limits.host_namespaces},
-        {"devices", limits.devices},
-        {"unconfined", limits.unconfined},
-        {"volumes_from", limits.volumes_from},
-        {"exec_root", limits.exec_root},
-        {"remote_build", limits.remote_build},
-        {"image_import", limits.image_import},
-        {"plugin_privileges", limits.plugin_privileges},
-        {"remote_mounts", limits.remote_mounts},
-        {"libpod_writes", limits.libpod_writes},
-    };
-    for (const auto& [name, allowed] : switches) {
-        if (allowed) {
-            add(name);
+    for (const WriteLimitSwitch& limit : write_limit_switches()) {
+        if (limits.*limit.member) {
+            add(limit.name);
         }
     }
     const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +66,14 @@ struct WriteLimits {
     std::vector<std::string> configs;  // swarm configs a service may mount, by ConfigName
     std::size_t max_body_bytes = 1024 * 1024;
 };
+
+// The yes-or-no settings of a rule's `body:`, by the name a policy file gives them: the one
+// list the policy file reader, `check`'s description and the route refusals go by.
+struct WriteLimitSwitch {
+    std::string_view name;
+    bool WriteLimits::*member;
+};
+[[nodiscard]] std::span<const WriteLimitSwitch> write_limit_switches();
 
 // The shape a held body may have, so that reading it stays linear in its size. Docker's
 // deepest body (a service's TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.DriverConfig

@@ -159,17 +159,10 @@ PathPattern pattern_of(std::string_view route) {
 }
 
 bool allowed_by(const WriteLimits& limits, std::string_view option) {
-    if (option == "host_namespaces") {
-        return limits.host_namespaces;
-    }
-    if (option == "plugin_privileges") {
-        return limits.plugin_privileges;
-    }
-    if (option == "privileged") {
-        return limits.privileged;
-    }
-    if (option == "libpod_writes") {
-        return limits.libpod_writes;
+    for (const WriteLimitSwitch& limit : write_limit_switches()) {
+        if (limit.name == option) {
+            return limits.*limit.member;
+        }
     }
     return false;
 }

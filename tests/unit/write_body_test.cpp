@@ -411,6 +411,12 @@ TEST(WriteBodyTest, NoMountTheProxyAllowsCanFollowAPlantedSymlink) {
         limits);
     EXPECT_FALSE(bind_sources_problem({"/srv/app", "/srv/shared/**", "/data"}));
     EXPECT_FALSE(bind_sources_problem({"/**"}));
+    WriteLimits everything_read_only;
+    everything_read_only.bind_sources = {"/**"};
+    expect_rows({{create, "", binds(R"("/etc:/e:ro")"), ""},
+                 {create, "", binds(R"("/:/host:ro")"), ""},
+                 {create, "", binds(R"("/etc:/e")"), "writable, below an entry"}},
+                everything_read_only);
     for (const std::vector<std::string>& nested :
          {std::vector<std::string>{"/srv/app", "/srv/app/data"},
           std::vector<std::string>{"/srv/app/data/**", "/srv/app"},
