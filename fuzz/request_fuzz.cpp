@@ -15,8 +15,8 @@
 #include <string_view>
 
 #include "daemon_model.hpp"
-#include "forward_head.hpp"
-#include "http_head.hpp"
+#include "forwarded_head.hpp"
+#include "head_check.hpp"
 #include "policy.hpp"
 
 namespace {

@@ -1,0 +1,194 @@
+#include "commands.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "learn.hpp"
+#include "policy_file.hpp"
+#include "policy_source.hpp"
+#include "redact.hpp"
+
+namespace socket_proxy {
+namespace {
+
+constexpr int exit_invalid = 2;
+
+bool load(const CommandLine& command_line, const Environment& environment, LoadedPolicy& loaded) {
+    try {
+        loaded = load_policy(command_line.config, environment);
+    } catch (const PolicyError& error) {
+        std::fprintf(stderr, "socket-proxy: %s\n", error.what());
+        return false;
+    } catch (const ConfigError& error) {
+        std::fprintf(stderr, "socket-proxy: %s\n", error.what());
+        return false;
+    }
+    for (const std::string& warning : loaded.warnings) {
+        std::fprintf(stderr, "socket-proxy: warning: %s\n", warning.c_str());
+    }
+    return true;
+}
+
+// "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]"; empty: a unix client with
+// the proxy's own uid and gid (what a consumer sharing its user looks like).
+std::optional<Client> parse_client(const std::string& spec, const Config& config) {
+    Client client;
+    if (spec.empty()) {
+        client.uid = config.uid;
+        client.gid = config.gid;
+        return client;
+    }
+    if (spec.starts_with("tcp:")) {
+        client.transport = Client::Transport::tcp;
+        client.ip = IpAddress::parse(spec.substr(4));
+        client.address = spec.substr(4);
+        return client.ip ? std::optional(client) : std::nullopt;
+    }
+    if (!spec.starts_with("unix")) {
+        return std::nullopt;
+    }
+    std::string_view rest = std::string_view(spec).substr(4);
+    if (rest.starts_with(':')) {
+        rest.remove_prefix(1);
+    }
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const std::string key(item.substr(0, equals));
+        const std::string value(item.substr(equals + 1));
+        char* end = nullptr;
+        const unsigned long number = std::strtoul(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0') {
+            return std::nullopt;
+        }
+        if (key == "uid") {
+            client.uid = static_cast<uid_t>(number);
+        } else if (key == "gid") {
+            client.gid = static_cast<gid_t>(number);
+        } else if (key == "pid") {
+            client.pid = static_cast<pid_t>(number);
+        } else {
+            return std::nullopt;
+        }
+    }
+    return client;
+}
+
+}  // namespace
+
+int run_check(const CommandLine& command_line, const Environment& environment) {
+    LoadedPolicy loaded;
+    if (!load(command_line, environment, loaded)) {
+        return exit_invalid;
+    }
+    const Policy& policy = *loaded.policy;
+    std::printf("policy: %s (%zu rules, first match wins)\n", policy.source.c_str(),
+                policy.rules.size());
+    for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        std::printf("%3zu  %s\n", i + 1, describe_rule(policy.rules[i]).c_str());
+    }
+    std::printf("     default: %s\n", policy.default_verdict == Verdict::allow ? "allow" : "deny");
+    std::printf("     redact secrets: %s\n", policy.redact ? "yes" : "no");
+    return 0;
+}
+
+int run_explain(const CommandLine& command_line, const Environment& environment) {
+    LoadedPolicy loaded;
+    if (!load(command_line, environment, loaded)) {
+        return exit_invalid;
+    }
+    const auto client = parse_client(command_line.client, command_line.config);
+    if (!client) {
+        std::fprintf(stderr,
+                     "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N or "
+                     "tcp:ADDRESS\n",
+                     command_line.client.c_str());
+        return exit_invalid;
+    }
+    const std::string& method = command_line.arguments.at(0);
+    const std::string& target = command_line.arguments.at(1);
+    const Decision decision = decide(Request{method, target, "docker"}, *client, *loaded.policy);
+    std::printf("decision: %s\n", decision.allowed() ? "allow" : "deny");
+    std::printf("rule: %s\n", decision.rule.c_str());
+    if (decision.target) {
+        std::printf("route: %s\n", decision.target->route_path.c_str());
+        if (decision.allowed() && route_carries_secrets(decision.target->route_path)) {
+            std::printf("secrets in the answer: %s\n",
+                        decision.redact ? "redacted" : "passed through");
+        }
+        std::printf("forwarded as: %s\n", decision.target->forward_target.c_str());
+    }
+    if (decision.scope) {
+        std::string labels;
+        for (const LabelSelector& selector : decision.container_labels) {
+            labels += (labels.empty() ? "" : ", ") + selector.text();
+        }
+        std::printf("visible containers: labelled %s\n", labels.c_str());
+        switch (decision.scope->kind) {
+            case ScopedRouteKind::container_list:
+                std::printf("the answer: the list without other containers\n");
+                break;
+            case ScopedRouteKind::events:
+                std::printf("the answer: events of visible containers only\n");
+                break;
+            case ScopedRouteKind::container:
+                std::printf(
+                    "the answer: 404 unless container \"%s\" is visible; forwarded under its full "
+                    "id\n",
+                    decision.scope->container.c_str());
+                break;
+        }
+    }
+    if (decision.allowed() && write_body_is_checked(decision.write)) {
+        std::printf("the body: held (at most %s) and forwarded only within the limits: %s\n",
+                    format_size(decision.write_limits.max_body_bytes).c_str(),
+                    describe_write_limits(decision.write_limits).c_str());
+    }
+    if (!decision.allowed()) {
+        std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());
+    }
+    return decision.allowed() ? 0 : 1;
+}
+
+int run_learn(const CommandLine& command_line) {
+    const std::string& path = command_line.arguments.front();
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        std::fprintf(stderr, "socket-proxy: cannot read the log %s: %s\n", path.c_str(),
+                     std::strerror(errno));
+        return 2;
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    const LearnedPolicy learned = learn_policy(text.str(), path);
+    if (learned.yaml.empty()) {
+        std::fprintf(stderr,
+                     "socket-proxy: %s holds no request to learn from (%zu lines that are not "
+                     "JSON): log as JSON lines with every request, SOCKET_PROXY_LOG_FORMAT=json "
+                     "and DEBUG=1, then run the tool\n",
+                     path.c_str(), learned.unreadable);
+        return 1;
+    }
+    std::fputs(learned.yaml.c_str(), stdout);
+    std::fprintf(stderr,
+                 "socket-proxy: learned from %zu requests (%zu allowed when logged); %zu outside "
+                 "the API and %zu lines that are not JSON were left out\n",
+                 learned.requests, learned.allowed_seen, learned.outside_api, learned.unreadable);
+    if (learned.allowed_seen < learned.requests && learned.allowed_seen == 0) {
+        std::fprintf(stderr,
+                     "socket-proxy: warning: no allowed request in the log: was DEBUG=1 set? "
+                     "Without it only denials are logged\n");
+    }
+    return 0;
+}
+
+}  // namespace socket_proxy

@@ -1,0 +1,179 @@
+#include "learn.hpp"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "policy.hpp"
+#include "route_template.hpp"
+
+namespace socket_proxy {
+namespace json = boost::json;
+
+namespace {
+
+// Image, plugin and distribution names may contain slashes: one pattern segment for all.
+bool names_may_have_slashes(std::string_view pattern) {
+    return pattern.starts_with("/images/") || pattern.starts_with("/plugins/") ||
+           pattern.starts_with("/distribution/");
+}
+
+std::string rule_name(std::string_view pattern) {
+    std::string name;
+    for (const char c : pattern) {
+        const bool word =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (word) {
+            name += c;
+        } else if (!name.empty() && name.back() != '-') {
+            name += '-';
+        }
+    }
+    while (!name.empty() && name.back() == '-') {
+        name.pop_back();
+    }
+    return name.empty() ? "root" : name;
+}
+
+std::string_view string_field(const json::object& line, std::string_view key) {
+    const json::value* value = line.if_contains(json::string_view(key.data(), key.size()));
+    return value && value->is_string()
+               ? std::string_view(value->get_string().data(), value->get_string().size())
+               : std::string_view();
+}
+
+// The reason a path deny rule of the built-in read-only policy gives for this method and route
+// (an export, an archive, a secret), or empty. Its method rule ("only GET and HEAD") is not one.
+std::string built_in_block(std::string_view method, std::string_view route) {
+    static const Policy built_in = Policy::read_only();
+    for (const Rule& rule : built_in.rules) {
+        const bool method_matches =
+            rule.methods.empty() ||
+            std::find(rule.methods.begin(), rule.methods.end(), method) != rule.methods.end();
+        if (rule.verdict == Verdict::deny && rule.path && method_matches &&
+            rule.path->matches(route)) {
+            return rule.why;
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string learned_path_pattern(std::string_view route_path) {
+    std::string pattern = route_template(route_path);
+    if (pattern.empty() || pattern.front() != '/') {
+        return {};  // "other" and "invalid"
+    }
+    if (names_may_have_slashes(pattern)) {
+        if (const std::size_t id = pattern.find("{id}"); id != std::string::npos) {
+            pattern.replace(id, 4, "{name...}");
+        }
+    }
+    return pattern;
+}
+
+LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
+    LearnedPolicy learned;
+    struct Seen {
+        std::size_t allowed = 0;
+        std::size_t refused = 0;
+        std::string blocked_by;  // why the built-in policy refuses this route, if it does
+    };
+    // By pattern, then method: a rule allows a method on a pattern, so that is what each
+    // refusal and each block is counted against.
+    std::map<std::string, std::map<std::string, Seen>> seen;
+    std::istringstream lines{std::string(log)};
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            continue;
+        }
+        json::error_code error;
+        const json::value parsed = json::parse(line, error);
+        if (error || !parsed.is_object()) {
+            ++learned.unreadable;
+            continue;
+        }
+        const json::object& entry = parsed.get_object();
+        if (string_field(entry, "event") != "request") {
+            ++learned.other_lines;
+            continue;
+        }
+        ++learned.requests;
+        const std::string_view method = string_field(entry, "method");
+        const std::string_view route = string_field(entry, "route");
+        const std::string pattern = learned_path_pattern(route);
+        if (pattern == "/_ping") {
+            continue;  // the ping rule above allows it
+        }
+        if (pattern.empty() || method_label(method) == "other") {
+            ++learned.outside_api;
+            continue;
+        }
+        Seen& counts = seen[pattern][std::string(method)];
+        if (string_field(entry, "decision") == "allow") {
+            ++learned.allowed_seen;
+            ++counts.allowed;
+        } else {
+            ++counts.refused;
+        }
+        if (counts.blocked_by.empty()) {
+            counts.blocked_by = built_in_block(method, route);
+        }
+    }
+    if (seen.empty()) {
+        return learned;
+    }
+    std::string yaml =
+        "# Learned by `socket-proxy learn` from " + std::string(source) + ", " +
+        std::to_string(learned.requests) +
+        " requests.\n# Review it: every route below was asked for and allowed, "
+        "nothing else is allowed, and\n# writes keep the safe body limits (docs/policy.md: "
+        "Writes that cannot become root).\n"
+        "default: deny\nrules:\n"
+        "  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}"
+        "  # the image's health check\n";
+    std::string left_out;
+    std::set<std::string> names{"ping"};
+    for (const auto& [pattern, by_method] : seen) {
+        std::string name = rule_name(pattern);
+        for (int suffix = 2; names.contains(name); ++suffix) {
+            name = rule_name(pattern) + "-" + std::to_string(suffix);
+        }
+        names.insert(name);
+        std::string allowed_methods;
+        for (const auto& [method, counts] : by_method) {
+            const std::string rule = "{name: " + name + ", methods: [" + method + "], path: \"" +
+                                     pattern + "\", action: allow}";
+            if (!counts.blocked_by.empty()) {
+                left_out += "  # - " + rule +
+                            "\n  #   the built-in policy blocks it: " + counts.blocked_by + "\n";
+            } else if (counts.refused > 0) {
+                left_out += "  # - " + rule + "\n  #   refused when logged (" +
+                            std::to_string(counts.refused) + " of " +
+                            std::to_string(counts.refused + counts.allowed) + " requests)\n";
+            } else {
+                allowed_methods += (allowed_methods.empty() ? "" : ", ") + method;
+            }
+        }
+        if (!allowed_methods.empty()) {
+            yaml += "  - {name: " + name + ", methods: [" + allowed_methods + "], path: \"" +
+                    pattern + "\", action: allow}\n";
+        }
+    }
+    if (!left_out.empty()) {
+        yaml +=
+            "  # Left out, for the reason under each: a refusal is not a permission, and a\n"
+            "  # client active while learning must not be able to plant one. To learn writes,\n"
+            "  # run the proxy under a policy that allows them while it learns.\n" +
+            left_out;
+    }
+    learned.yaml = std::move(yaml);
+    return learned;
+}
+
+}  // namespace socket_proxy

@@ -1,0 +1,118 @@
+// The policy core: which requests reach the daemon. Pure: no I/O, no clocks, no globals.
+//
+// A policy is an ordered list of rules, first match wins, with a default verdict when no
+// rule matches. The built-in read-only policy is such a list; configurable policies
+// (a file, environment switches, per-client selectors) will build the same structure.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "address.hpp"
+#include "label_scope.hpp"
+#include "route.hpp"
+#include "target.hpp"
+#include "write_body.hpp"
+
+namespace socket_proxy {
+
+// Who is asking. Unix clients carry SO_PEERCRED, TCP clients their source address.
+struct Client {
+    enum class Transport { unix_socket, tcp };
+    Transport transport = Transport::unix_socket;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::optional<pid_t> pid;
+    std::string address;          // "127.0.0.1:53122", "[::1]:4000"; empty for unix clients
+    std::optional<IpAddress> ip;  // TCP clients
+};
+
+// The request as parsed from the client's head; views into the parser's storage.
+struct Request {
+    std::string_view method;  // case-sensitive, as the daemon treats it
+    std::string_view target;  // raw request-target from the request line
+    std::string_view host;    // Host header, empty when absent
+    // Go's ParseForm reads a form-encoded body into the same values as the query, the body
+    // winning: a rule on query values cannot hold for such a request.
+    bool form_body = false;
+};
+
+enum class Verdict { allow, deny };
+
+// A query parameter a rule looks at. The daemon reads the first value of a parameter (Go's
+// Form.Get), so that is the one compared; it must be one of `values`, where nullopt stands for
+// "absent". Example: follow in {nullopt, "0", "false"} is "not following".
+struct QueryCondition {
+    std::string name;
+    std::vector<std::optional<std::string>> values;
+};
+
+// Who a rule is for. Every field that is set must match; a rule with several selectors
+// applies to a client matching any of them.
+struct ClientSelector {
+    std::optional<Client::Transport> transport;
+    std::optional<uid_t> uid;          // unix clients, from SO_PEERCRED
+    std::optional<gid_t> gid;          // unix clients, from SO_PEERCRED
+    std::optional<IpNetwork> network;  // TCP clients, by source address
+
+    [[nodiscard]] bool matches(const Client& client) const;
+};
+
+struct Rule {
+    std::string name;                     // stable identifier, logged with every decision
+    std::vector<std::string> methods;     // empty: any method
+    std::optional<PathPattern> path;      // empty: any path
+    std::vector<QueryCondition> query;    // all must hold
+    std::vector<ClientSelector> clients;  // empty: any client
+    Verdict verdict = Verdict::deny;
+    std::string why;             // for denials: why this is refused, shown to the client
+    std::optional<bool> redact;  // rewrite secrets in the answers it allows; unset: the policy's
+    // Allow rules only: the client sees only containers carrying all these labels
+    // (label_scope.hpp); routes the proxy cannot narrow to them are refused.
+    std::vector<LabelSelector> container_labels;
+    // Allow rules only: what a write's body may ask for (write_body.hpp); unset: the safe
+    // defaults. Applies to the routes write_kind() names, whatever the rule's path says.
+    std::optional<WriteLimits> body{};
+};
+
+struct Policy {
+    std::vector<Rule> rules;
+    Verdict default_verdict = Verdict::deny;
+
+    // GET and HEAD only, minus the reads that leak files or secrets.
+    [[nodiscard]] static Policy read_only();
+
+    std::string source = "built-in read-only";  // where it came from, for logs and `check`
+    bool redact = true;  // redact.hpp: on unless the policy or SOCKET_PROXY_REDACT turns it off
+};
+
+struct Decision {
+    Verdict verdict = Verdict::deny;
+    int status = 403;     // HTTP status for a denial: 403 by policy, 400 for a malformed target
+    std::string rule;     // name of the rule that decided, "default" or "target" (normalisation)
+    std::string message;  // for denials: the sentence the client sees in {"message": ...}
+    std::optional<Target> target;  // the normalised target when it could be normalised
+    bool redact = true;            // for allowed requests: rewrite secrets in the answer
+    // For requests allowed by a label-scoped rule: the labels, and how the answer is narrowed.
+    std::vector<LabelSelector> container_labels;
+    std::optional<ScopedRoute> scope;
+    // For allowed writes whose body says what will run: the body must pass these limits
+    // before it is forwarded (write_body.hpp).
+    WriteKind write = WriteKind::none;
+    WriteLimits write_limits;
+
+    [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
+};
+
+[[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
+
+// One rule as a line of text, the way `socket-proxy check` lists it:
+// `allow-logs: allow GET,HEAD /containers/{id...}/logs query follow=(absent|0) clients uid=1000`.
+[[nodiscard]] std::string describe_rule(const Rule& rule);
+
+}  // namespace socket_proxy

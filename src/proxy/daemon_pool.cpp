@@ -1,0 +1,108 @@
+#include "daemon_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+
+namespace socket_proxy {
+namespace asio = boost::asio;
+
+namespace {
+
+// An idle pooled connection must have nothing to read: EOF means the daemon closed it,
+// stray bytes mean it is out of step. Either way it must not carry the next request.
+bool idle_connection_still_usable(DaemonStream& stream) {
+    char probe = 0;
+    const ssize_t peeked =
+        ::recv(stream.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// Past this many idle connections, returning ones are closed: the daemon keeps a goroutine
+// and a descriptor per connection, and bursts need not leave them all behind.
+constexpr std::size_t max_idle_connections = 64;
+
+}  // namespace
+
+DaemonPool::DaemonPool(asio::any_io_executor executor, std::string socket_path,
+                       Duration connect_timeout, Duration keepalive)
+    : executor_(std::move(executor)),
+      socket_path_(std::move(socket_path)),
+      connect_timeout_(connect_timeout),
+      keepalive_(keepalive),
+      sweep_timer_(executor_) {}
+
+asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
+    close_expired();
+    while (!idle_.empty()) {
+        std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
+        idle_.pop_back();
+        count_idle();
+        if (idle_connection_still_usable(*stream)) {
+            co_return DaemonConnection{std::move(stream), true};
+        }
+        stream->close();
+    }
+    auto stream = std::make_unique<DaemonStream>(executor_);
+    if (connect_timeout_.count() > 0) {
+        stream->expires_after(connect_timeout_);
+    }
+    auto [error] = co_await stream->async_connect(
+        asio::local::stream_protocol::endpoint(socket_path_), asio::as_tuple(asio::use_awaitable));
+    stream->expires_never();
+    if (error) {
+        ++connect_errors_;
+        co_return error;
+    }
+    co_return DaemonConnection{std::move(stream), false};
+}
+
+void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {
+    if (keepalive_.count() == 0 || idle_.size() >= max_idle_connections) {
+        stream->close();
+        return;
+    }
+    idle_.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});
+    count_idle();
+    if (!sweeping_) {
+        sweeping_ = true;
+        asio::co_spawn(executor_, sweep_expired(), asio::detached);
+    }
+}
+
+void DaemonPool::close_expired() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty() && now - idle_.front().since >= keepalive_) {
+        idle_.front().stream->close();
+        idle_.pop_front();
+    }
+    count_idle();
+}
+
+// Runs only while connections are idle, so an unused proxy has no timer ticking.
+asio::awaitable<void> DaemonPool::sweep_expired() {
+    while (!idle_.empty()) {
+        sweep_timer_.expires_at(idle_.front().since + keepalive_);
+        auto [error] = co_await sweep_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (error) {
+            break;
+        }
+        close_expired();
+    }
+    sweeping_ = false;
+}
+
+void DaemonPool::close_all() {
+    sweep_timer_.cancel();
+    for (auto& idle : idle_) {
+        idle.stream->close();
+    }
+    idle_.clear();
+    count_idle();
+}
+
+}  // namespace socket_proxy

@@ -1,0 +1,207 @@
+#include "metrics.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+
+#include "route_template.hpp"
+
+namespace socket_proxy {
+namespace {
+
+void append_number(std::string& out, std::uint64_t value) {
+    out += std::to_string(value);
+}
+
+// snprintf rather than std::to_chars: the latter's floating-point tables cost the static
+// binary 100 KB. Nine digits are more than any duration or byte sum here needs.
+void append_number(std::string& out, double value) {
+    std::array<char, 32> text{};
+    const int length = std::snprintf(text.data(), text.size(), "%.9g", value);
+    out.append(text.data(), length > 0 ? static_cast<std::size_t>(length) : 0);
+}
+
+// Label values outside the fixed sets (the version) are escaped as the format demands.
+std::string escape_label(std::string_view value) {
+    std::string escaped;
+    for (const char c : value) {
+        if (c == '\\' || c == '"') {
+            escaped += '\\';
+            escaped += c;
+        } else if (c == '\n') {
+            escaped += "\\n";
+        } else {
+            escaped += c;
+        }
+    }
+    return escaped;
+}
+
+void describe(std::string& out, std::string_view name, std::string_view type,
+              std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+template <class Number>
+void sample(std::string& out, std::string_view name, std::string_view labels, Number value) {
+    out += name;
+    if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+    }
+    out += ' ';
+    append_number(out, value);
+    out += '\n';
+}
+
+template <class Number>
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            Number value) {
+    describe(out, name, type, help);
+    sample(out, name, {}, value);
+}
+
+std::string route_label(const std::string& route) {
+    return "route=\"" + route + "\"";
+}
+
+}  // namespace
+
+void Metrics::record(const RequestSample& request) {
+    std::string route = route_template(request.route_path);
+    RequestKey key{request.allowed ? "allow" : "deny", std::string(method_label(request.method)),
+                   route, std::to_string(request.status)};
+    const std::lock_guard lock(mutex_);
+    if (!requests_.contains(key) && requests_.size() >= max_request_series) {
+        route = "other";
+        key = {std::get<0>(key), "other", route, "other"};
+    }
+    ++requests_[key];
+    bytes_to_daemon_ += request.bytes_in;
+    bytes_to_client_ += request.bytes_out;
+    if (request.stream) {
+        Streams& streams = streams_[route];
+        ++streams.ended;
+        streams.seconds += request.seconds;
+        return;
+    }
+    Histogram& histogram = durations_[route];
+    const auto bucket =
+        std::lower_bound(duration_buckets.begin(), duration_buckets.end(), request.seconds);
+    if (bucket != duration_buckets.end()) {
+        ++histogram.buckets[static_cast<std::size_t>(bucket - duration_buckets.begin())];
+    }
+    ++histogram.count;
+    histogram.sum += request.seconds;
+}
+
+void Metrics::count_refused(RefusedConnection reason) {
+    const std::lock_guard lock(mutex_);
+    ++(reason == RefusedConnection::connection_limit ? refused_over_limit_ : refused_outsiders_);
+}
+
+std::string Metrics::render(const MetricsGauges& gauges) const {
+    const std::lock_guard lock(mutex_);
+    std::string out;
+    describe(out, "socket_proxy_build_info", "gauge", "The running socket-proxy's version.");
+    sample(out, "socket_proxy_build_info", "version=\"" + escape_label(gauges.version) + "\"",
+           std::uint64_t{1});
+
+    describe(out, "socket_proxy_requests_total", "counter",
+             "Requests answered (streams when they end), by decision, method, route template "
+             "and status.");
+    for (const auto& [key, count] : requests_) {
+        const auto& [decision, method, route, status] = key;
+        sample(out, "socket_proxy_requests_total",
+               "decision=\"" + decision + "\",method=\"" + method + "\"," + route_label(route) +
+                   ",status=\"" + status + "\"",
+               count);
+    }
+
+    describe(out, "socket_proxy_request_duration_seconds", "histogram",
+             "Time from the request head to the end of the answer, for answers that are not "
+             "streams.");
+    for (const auto& [route, histogram] : durations_) {
+        const std::string labels = route_label(route);
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < duration_buckets.size(); ++i) {
+            cumulative += histogram.buckets[i];
+            std::string bound;
+            append_number(bound, duration_buckets[i]);
+            sample(out, "socket_proxy_request_duration_seconds_bucket",
+                   labels + ",le=\"" + bound + "\"", cumulative);
+        }
+        sample(out, "socket_proxy_request_duration_seconds_bucket", labels + ",le=\"+Inf\"",
+               histogram.count);
+        sample(out, "socket_proxy_request_duration_seconds_sum", labels, histogram.sum);
+        sample(out, "socket_proxy_request_duration_seconds_count", labels, histogram.count);
+    }
+
+    describe(out, "socket_proxy_streams_ended_total", "counter",
+             "Streams (events, logs -f, stats, attach) that have ended, by route template.");
+    for (const auto& [route, streams] : streams_) {
+        sample(out, "socket_proxy_streams_ended_total", route_label(route), streams.ended);
+    }
+    describe(out, "socket_proxy_stream_seconds_total", "counter",
+             "How long the ended streams were open, in all, by route template.");
+    for (const auto& [route, streams] : streams_) {
+        sample(out, "socket_proxy_stream_seconds_total", route_label(route), streams.seconds);
+    }
+
+    describe(out, "socket_proxy_relayed_bytes_total", "counter",
+             "Body bytes relayed: request bodies to the daemon, answers to clients.");
+    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_daemon\"", bytes_to_daemon_);
+    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_client\"", bytes_to_client_);
+
+    describe(out, "socket_proxy_refused_connections_total", "counter",
+             "Client connections refused before any request was read.");
+    sample(out, "socket_proxy_refused_connections_total", "reason=\"connection_limit\"",
+           refused_over_limit_);
+    sample(out, "socket_proxy_refused_connections_total", "reason=\"allow_from\"",
+           refused_outsiders_);
+
+    single(out, "socket_proxy_client_connections", "gauge", "Open client connections.",
+           std::uint64_t{gauges.client_connections});
+    single(out, "socket_proxy_requests_in_flight", "gauge",
+           "Forwarded requests whose answer has not ended, streams included.",
+           std::uint64_t{gauges.requests_in_flight});
+    single(out, "socket_proxy_open_streams", "gauge",
+           "Answers of unknown length and upgraded connections being relayed.",
+           std::uint64_t{gauges.open_streams});
+    single(out, "socket_proxy_daemon_idle_connections", "gauge",
+           "Idle keep-alive connections to the daemon in the pool.",
+           std::uint64_t{gauges.idle_daemon_connections});
+    single(out, "socket_proxy_daemon_connect_errors_total", "counter",
+           "Failed connects to the daemon's socket.", gauges.daemon_connect_errors);
+    single(out, "socket_proxy_engine_up", "gauge",
+           "1 when the engine answered HEAD /_ping during this scrape, else 0.",
+           std::uint64_t{gauges.engine_ping_seconds ? 1u : 0u});
+    if (gauges.engine_ping_seconds) {
+        single(out, "socket_proxy_engine_ping_seconds", "gauge", "How long that HEAD /_ping took.",
+               *gauges.engine_ping_seconds);
+    }
+    if (gauges.resident_bytes) {
+        single(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               *gauges.resident_bytes);
+    }
+    if (gauges.cpu_seconds) {
+        single(out, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", *gauges.cpu_seconds);
+    }
+    if (gauges.open_descriptors) {
+        single(out, "process_open_fds", "gauge", "Number of open file descriptors.",
+               std::uint64_t{*gauges.open_descriptors});
+    }
+    return out;
+}
+
+}  // namespace socket_proxy

@@ -1,0 +1,88 @@
+// What the proxy counts for Prometheus, and the text exposition format (version 0.0.4) it is
+// served in. Pure: no clocks, no I/O; sessions hand in what happened, the listener hands in
+// the gauges it read when it renders.
+//
+// Every label value comes from a fixed set (a method the daemon knows, a route template made
+// of Docker's own path words, a status code), never from the bytes a client sent, so a hostile
+// client cannot grow the series without bound; past a cap, new series are counted under
+// method, route and status "other".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "route_template.hpp"
+
+namespace socket_proxy {
+
+struct RequestSample {
+    bool allowed = false;
+    std::string_view method;      // as the client sent it
+    std::string_view route_path;  // normalised; empty when the target was refused unread
+    int status = 0;
+    double seconds = 0;  // from the request head to the answer's end (a stream's too)
+    bool stream = false;
+    std::uint64_t bytes_in = 0;   // request body bytes passed to the daemon
+    std::uint64_t bytes_out = 0;  // response body bytes passed to the client
+};
+
+enum class RefusedConnection { connection_limit, allow_from };
+
+// What the listener reads at the moment it renders.
+struct MetricsGauges {
+    std::string_view version;
+    std::size_t client_connections = 0;
+    std::size_t requests_in_flight = 0;
+    std::size_t open_streams = 0;
+    std::size_t idle_daemon_connections = 0;
+    std::uint64_t daemon_connect_errors = 0;
+    std::optional<double> engine_ping_seconds;  // nullopt: the engine did not answer /_ping
+    std::optional<std::uint64_t> resident_bytes;
+    std::optional<double> cpu_seconds;
+    std::optional<std::size_t> open_descriptors;
+};
+
+class Metrics {
+  public:
+    // Upper bounds of the latency histogram, in seconds; +Inf is implied.
+    static constexpr std::array<double, 13> duration_buckets{
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+    // Distinct label sets of the request counter before new ones are folded into "other".
+    static constexpr std::size_t max_request_series = 1000;
+
+    void record(const RequestSample& sample);
+    void count_refused(RefusedConnection reason);
+
+    [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
+
+  private:
+    struct Histogram {
+        std::array<std::uint64_t, duration_buckets.size()> buckets{};  // not cumulative
+        std::uint64_t count = 0;
+        double sum = 0;
+    };
+    // decision, method, route template, status
+    using RequestKey = std::tuple<std::string, std::string, std::string, std::string>;
+
+    std::map<RequestKey, std::uint64_t> requests_;
+    std::map<std::string, Histogram> durations_;  // answers of known length, by route template
+    struct Streams {
+        std::uint64_t ended = 0;
+        double seconds = 0;
+    };
+    std::map<std::string, Streams> streams_;  // by route template, counted when they end
+    std::uint64_t bytes_to_daemon_ = 0;
+    std::uint64_t bytes_to_client_ = 0;
+    std::uint64_t refused_over_limit_ = 0;
+    std::uint64_t refused_outsiders_ = 0;
+    // Sessions on every serving thread record; the metrics listener renders on the main one.
+    mutable std::mutex mutex_;
+};
+
+}  // namespace socket_proxy
