@@ -9,14 +9,14 @@
 // with keys that fold alike is refused, and both places are checked.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "write_limits.hpp"
 
 namespace socket_proxy {
 
@@ -40,56 +40,6 @@ enum class WriteKind {
 // Whether the kind's body is JSON the proxy holds and reads before forwarding.
 [[nodiscard]] bool write_body_is_checked(WriteKind kind);
 
-// A rule's `body:` settings. The defaults are the safe ones every allowing rule gets.
-struct WriteLimits {
-    bool privileged = false;                // Privileged in HostConfig and exec
-    bool host_namespaces = false;           // NetworkMode, PidMode, IpcMode, UTSMode, UsernsMode,
-                                            // CgroupnsMode "host"; a service on the "host" network
-    std::vector<std::string> capabilities;  // CapAdd allowed, as "NET_ADMIN"; "ALL" for any
-    bool devices = false;                   // Devices, DeviceCgroupRules, DeviceRequests
-    bool unconfined = false;  // SecurityOpt beyond no-new-privileges/apparmor/label types,
-                              // Masked/ReadonlyPaths without Docker's defaults, service
-                              // Privileges
-    // Host paths mounts may name: "/srv/app" exactly (read-write), "/srv/app/**" that and
-    // anything below it, read-only. No entry contains another.
-    std::vector<std::string> bind_sources;
-    bool volumes_from = false;
-    bool exec_root = false;            // exec as uid 0, as exec_user_is_root() reads User
-    std::vector<std::string> images;   // repositories ("docker.io/library/nginx", "ghcr.io/me/*");
-                                       // empty: any image
-    bool remote_build = false;         // /build?remote=
-    bool image_import = false;         // /images/create?fromSrc=
-    bool plugin_privileges = false;    // a plugin granted host privileges
-    bool remote_mounts = false;        // local-driver volumes of a network file system (nfs, cifs)
-    bool libpod_writes = false;        // Podman's own write routes, whose bodies are not checked
-    std::vector<std::string> secrets;  // swarm secrets a service may mount, by SecretName
-    std::vector<std::string> configs;  // swarm configs a service may mount, by ConfigName
-    std::size_t max_body_bytes = 1024 * 1024;
-};
-
-// The yes-or-no settings of a rule's `body:`, by the name a policy file gives them: the one
-// list the policy file reader, `check`'s description and the route refusals go by.
-struct WriteLimitSwitch {
-    std::string_view name;
-    bool WriteLimits::*member;
-};
-[[nodiscard]] std::span<const WriteLimitSwitch> write_limit_switches();
-
-// The shape a held body may have, so that reading it stays linear in its size. Docker's
-// deepest body (a service's TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.DriverConfig
-// .Options) nests 8 levels; its largest free-form objects are Labels and driver options, which
-// hold dozens of keys. Deeper is refused with 400, more keys in one object with 413.
-inline constexpr std::size_t max_body_depth = 64;
-inline constexpr std::size_t max_object_keys = 10'000;
-
-// Why a write is refused, and the status that says so: 403 for what the limits do not allow
-// (and for a body that is not JSON), 400 for one nested deeper than max_body_depth, 413 for
-// one with more than max_object_keys keys in an object.
-struct WriteRefusal {
-    int status = 403;
-    std::string reason;
-};
-
 // nullopt when the request is within the limits, else the refusal (a reference only the engine
 // can resolve is refused here: judge_write_body() is the session's way), whose reason names the
 // field and the setting that would allow it, e.g. `HostConfig.Privileged is true
@@ -98,17 +48,6 @@ struct WriteRefusal {
 [[nodiscard]] std::optional<WriteRefusal> judge_write(WriteKind kind, std::string_view query,
                                                       std::string_view body,
                                                       const WriteLimits& limits);
-
-// What a body names that only the engine can tell apart: a container whose namespace it joins
-// (`NetworkMode: container:X`, which is the host's when X runs with the host's), a network a
-// service attaches to (the host network by its id or an id prefix).
-struct EngineReference {
-    enum class Kind { namespace_owner, network };
-    Kind kind = Kind::namespace_owner;
-    std::string where;  // the field, for the refusal: "HostConfig.NetworkMode"
-    std::string name;   // the container or network as the body names it
-    std::string mode;   // namespace_owner: X's HostConfig field to read, e.g. "NetworkMode"
-};
 
 struct WriteJudgement {
     std::optional<WriteRefusal> refusal;
@@ -144,7 +83,7 @@ struct WriteJudgement {
                                                       const WriteLimits& limits);
 
 // Whether an exec `User` runs as uid 0, read as the engine reads it (moby's getUser, then
-// runc's user.GetExecUserPath; measured on Docker 20.10, see write_body.cpp): the part before
+// runc's user.GetExecUserPath; measured on Docker 20.10, see exec_user.cpp): the part before
 // the first ':' is the user; empty means uid 0; a Go strconv.Atoi number ("+0", "-0", "00")
 // is a uid; anything else a name in the container's /etc/passwd, of which only "root" is
 // known to be 0. An empty `User` as a whole is the container's own user, decided at create.
@@ -164,10 +103,6 @@ struct WriteJudgement {
 // A capability as the daemon reads CapAdd: any case, with or without "CAP_":
 // "cap_net_admin" -> "NET_ADMIN". Rules' `capabilities` lists are kept in this form.
 [[nodiscard]] std::string capability_name(std::string_view name);
-
-// The limits that differ from the safe defaults, as `check` lists them:
-// "privileged bind_sources=/srv/app capabilities=NET_ADMIN max_size=2MiB"; "defaults".
-[[nodiscard]] std::string describe_write_limits(const WriteLimits& limits);
 
 // "nginx" -> "docker.io/library/nginx", "me/app:1" -> "docker.io/me/app",
 // "ghcr.io/me/app@sha256:..." -> "ghcr.io/me/app": the repository an image reference names.
