@@ -27,7 +27,7 @@ import pytest
 from proxytest import REPO
 
 DOC_PATH = REPO / "docs" / "configuration.md"
-SWITCHES_SOURCE = REPO / "src" / "policy_switches.cpp"
+SWITCHES_SOURCE = REPO / "src" / "policy" / "policy_switches.cpp"
 
 # `  --volume DIR          SOCKET_PROXY_VOLUME, default /run/proxy`
 HELP_FLAG_LINE = re.compile(
