@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "config_error.hpp"
@@ -13,6 +14,55 @@ constexpr std::uint64_t max_duration_ms = 365ULL * 24 * 60 * 60 * 1000;
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
+}
+
+// A number as a duration writes it, "12.5ms": digits, optionally '.' and more digits, then
+// the rest, its unit. Hand-rolled rather than from_chars<double>, which would accept "1e3",
+// "inf" and "nan", and rather than strtod, which follows the locale's decimal separator.
+struct DecimalText {
+    std::string_view whole;
+    std::string_view fraction;
+    std::string_view unit;
+};
+
+std::optional<DecimalText> split_decimal(std::string_view value) {
+    std::size_t position = 0;
+    while (position < value.size() && is_digit(value[position])) {
+        ++position;
+    }
+    const std::string_view whole = value.substr(0, position);
+    std::string_view fraction;
+    if (position < value.size() && value[position] == '.') {
+        const std::size_t fraction_start = ++position;
+        while (position < value.size() && is_digit(value[position])) {
+            ++position;
+        }
+        fraction = value.substr(fraction_start, position - fraction_start);
+        if (fraction.empty()) {
+            return std::nullopt;
+        }
+    }
+    if (whole.empty()) {
+        return std::nullopt;
+    }
+    return DecimalText{whole, fraction, value.substr(position)};
+}
+
+// A duration's unit in milliseconds; no unit is seconds.
+std::optional<std::uint64_t> unit_milliseconds(std::string_view unit) {
+    if (unit.empty() || unit == "s") {
+        return 1000;
+    }
+    if (unit == "ms") {
+        return 1;
+    }
+    if (unit == "m") {
+        return 60 * 1000;
+    }
+    if (unit == "h") {
+        return 60 * 60 * 1000;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -34,47 +84,21 @@ Duration parse_duration(std::string_view what, std::string_view value) {
                            "30s, 2m, 1h");
     };
 
-    // Hand-rolled rather than from_chars<double>, which would accept "1e3", "inf" and "nan",
-    // and rather than strtod, which follows the locale's decimal separator.
-    std::size_t position = 0;
-    while (position < value.size() && is_digit(value[position])) {
-        ++position;
-    }
-    const std::string_view whole = value.substr(0, position);
-    std::string_view fraction;
-    if (position < value.size() && value[position] == '.') {
-        const std::size_t fraction_start = ++position;
-        while (position < value.size() && is_digit(value[position])) {
-            ++position;
-        }
-        fraction = value.substr(fraction_start, position - fraction_start);
-        if (fraction.empty()) {
-            throw not_a_duration();
-        }
-    }
-    if (whole.empty()) {
+    const auto number = split_decimal(value);
+    if (!number) {
         throw not_a_duration();
     }
-
-    const std::string_view unit = value.substr(position);
-    std::uint64_t unit_ms = 0;
-    if (unit.empty() || unit == "s") {
-        unit_ms = 1000;
-    } else if (unit == "ms") {
-        unit_ms = 1;
-    } else if (unit == "m") {
-        unit_ms = 60 * 1000;
-    } else if (unit == "h") {
-        unit_ms = 60 * 60 * 1000;
-    } else {
+    const auto unit_ms = unit_milliseconds(number->unit);
+    if (!unit_ms) {
         throw not_a_duration();
     }
+    const std::string_view fraction = number->fraction;
 
     const auto too_long = [&] {
         return value_error(what, value, "is too long: use at most 8760h (a year), or 0 for none");
     };
-    const auto whole_units = parse_decimal<std::uint64_t>(whole);
-    if (!whole_units || *whole_units > max_duration_ms / unit_ms) {
+    const auto whole_units = parse_decimal<std::uint64_t>(number->whole);
+    if (!whole_units || *whole_units > max_duration_ms / *unit_ms) {
         throw too_long();
     }
 
@@ -88,7 +112,7 @@ Duration parse_duration(std::string_view what, std::string_view value) {
             (i < fraction.size() ? static_cast<std::uint64_t>(fraction[i] - '0') : 0);
     }
     const std::uint64_t total_ms =
-        *whole_units * unit_ms + fraction_nanounits * unit_ms / 1'000'000'000ULL;
+        *whole_units * *unit_ms + fraction_nanounits * *unit_ms / 1'000'000'000ULL;
     if (total_ms > max_duration_ms) {
         throw too_long();
     }

@@ -76,16 +76,22 @@ std::string learned_path_pattern(std::string_view route_path) {
     return pattern;
 }
 
-LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
-    LearnedPolicy learned;
-    struct Seen {
-        std::size_t allowed = 0;
-        std::size_t refused = 0;
-        std::string blocked_by;  // why the built-in policy refuses this route, if it does
-    };
-    // By pattern, then method: a rule allows a method on a pattern, so that is what each
-    // refusal and each block is counted against.
-    std::map<std::string, std::map<std::string, Seen>> seen;
+namespace {
+
+// What the log shows for one method on one pattern.
+struct Seen {
+    std::size_t allowed = 0;
+    std::size_t refused = 0;
+    std::string blocked_by;  // why the built-in policy refuses this route, if it does
+};
+
+// By pattern, then method: a rule allows a method on a pattern, so that is what each refusal
+// and each block is counted against.
+using SeenRoutes = std::map<std::string, std::map<std::string, Seen>>;
+
+// Reads the log's request lines into `learned`'s counts and what each route saw.
+SeenRoutes count_requests(std::string_view log, LearnedPolicy& learned) {
+    SeenRoutes seen;
     std::istringstream lines{std::string(log)};
     std::string line;
     while (std::getline(lines, line)) {
@@ -108,7 +114,7 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
         const std::string_view route = string_field(entry, "route");
         const std::string pattern = learned_path_pattern(route);
         if (pattern == "/_ping") {
-            continue;  // the ping rule above allows it
+            continue;  // the ping rule every learned policy starts with allows it
         }
         if (pattern.empty() || method_label(method) == "other") {
             ++learned.outside_api;
@@ -125,12 +131,39 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
             counts.blocked_by = built_in_block(method, route);
         }
     }
-    if (seen.empty()) {
-        return learned;
+    return seen;
+}
+
+// One rule per pattern with the methods it was allowed; each method left out becomes a
+// commented-out rule in `left_out`, with the reason.
+std::string pattern_rule(const std::string& name, const std::string& pattern,
+                         const std::map<std::string, Seen>& by_method, std::string& left_out) {
+    std::string allowed_methods;
+    for (const auto& [method, counts] : by_method) {
+        const std::string rule = "{name: " + name + ", methods: [" + method + "], path: \"" +
+                                 pattern + "\", action: allow}";
+        if (!counts.blocked_by.empty()) {
+            left_out += "  # - " + rule +
+                        "\n  #   the built-in policy blocks it: " + counts.blocked_by + "\n";
+        } else if (counts.refused > 0) {
+            left_out += "  # - " + rule + "\n  #   refused when logged (" +
+                        std::to_string(counts.refused) + " of " +
+                        std::to_string(counts.refused + counts.allowed) + " requests)\n";
+        } else {
+            allowed_methods += (allowed_methods.empty() ? "" : ", ") + method;
+        }
     }
+    if (allowed_methods.empty()) {
+        return {};
+    }
+    return "  - {name: " + name + ", methods: [" + allowed_methods + "], path: \"" + pattern +
+           "\", action: allow}\n";
+}
+
+std::string policy_yaml(const SeenRoutes& seen, std::string_view source, std::size_t requests) {
     std::string yaml =
         "# Learned by `socket-proxy learn` from " + std::string(source) + ", " +
-        std::to_string(learned.requests) +
+        std::to_string(requests) +
         " requests.\n# Review it: every route below was asked for and allowed, "
         "nothing else is allowed, and\n# writes keep the safe body limits (docs/policy.md: "
         "Writes that cannot become root).\n"
@@ -145,25 +178,7 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
             name = rule_name(pattern) + "-" + std::to_string(suffix);
         }
         names.insert(name);
-        std::string allowed_methods;
-        for (const auto& [method, counts] : by_method) {
-            const std::string rule = "{name: " + name + ", methods: [" + method + "], path: \"" +
-                                     pattern + "\", action: allow}";
-            if (!counts.blocked_by.empty()) {
-                left_out += "  # - " + rule +
-                            "\n  #   the built-in policy blocks it: " + counts.blocked_by + "\n";
-            } else if (counts.refused > 0) {
-                left_out += "  # - " + rule + "\n  #   refused when logged (" +
-                            std::to_string(counts.refused) + " of " +
-                            std::to_string(counts.refused + counts.allowed) + " requests)\n";
-            } else {
-                allowed_methods += (allowed_methods.empty() ? "" : ", ") + method;
-            }
-        }
-        if (!allowed_methods.empty()) {
-            yaml += "  - {name: " + name + ", methods: [" + allowed_methods + "], path: \"" +
-                    pattern + "\", action: allow}\n";
-        }
+        yaml += pattern_rule(name, pattern, by_method, left_out);
     }
     if (!left_out.empty()) {
         yaml +=
@@ -172,7 +187,17 @@ LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
             "  # run the proxy under a policy that allows them while it learns.\n" +
             left_out;
     }
-    learned.yaml = std::move(yaml);
+    return yaml;
+}
+
+}  // namespace
+
+LearnedPolicy learn_policy(std::string_view log, std::string_view source) {
+    LearnedPolicy learned;
+    const SeenRoutes seen = count_requests(log, learned);
+    if (!seen.empty()) {
+        learned.yaml = policy_yaml(seen, source, learned.requests);
+    }
     return learned;
 }
 

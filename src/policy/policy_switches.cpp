@@ -132,6 +132,85 @@ Rule make_rule(std::string name, std::vector<std::string> methods, std::string_v
     return rule;
 }
 
+// The switches the environment sets to a boolean, in the order of switch_names().
+struct SwitchValues {
+    std::vector<std::pair<std::string, bool>> set;
+
+    [[nodiscard]] bool is_on(std::string_view name, bool fallback) const {
+        for (const auto& [variable, flag] : set) {
+            if (variable == name) {
+                return flag;
+            }
+        }
+        return fallback;
+    }
+    [[nodiscard]] bool explicitly_off(std::string_view name) const {
+        return std::any_of(set.begin(), set.end(),
+                           [&](const auto& entry) { return entry.first == name && !entry.second; });
+    }
+};
+
+// Stricter than Tecnativa: these reads leak files or secrets even where the section is on
+// (CONTAINERS=1 there also hands out /containers/{id}/export). A policy file can allow them.
+void add_read_only_denials(Policy& policy) {
+    const Policy read_only = Policy::read_only();
+    for (const Rule& rule : read_only.rules) {
+        const bool section_rule = std::find(lifted_by_section.begin(), lifted_by_section.end(),
+                                            rule.name) != lifted_by_section.end();
+        if (rule.verdict == Verdict::deny && rule.path && !section_rule) {
+            policy.rules.push_back(rule);
+        }
+    }
+}
+
+// Tecnativa checks POST first, so these only act with POST=1; the same here.
+void add_write_rules(Policy& policy, const SwitchValues& values) {
+    if (values.explicitly_off("DELETE")) {
+        policy.rules.push_back(make_rule("switch-DELETE", {"DELETE"}, "", Verdict::deny,
+                                         "DELETE=0: nothing may be deleted"));
+    }
+    if (values.is_on("ALLOW_RESTARTS", false)) {
+        for (const std::string_view action : {"stop", "restart", "kill"}) {
+            policy.rules.push_back(make_rule("switch-ALLOW_RESTARTS", {"POST"},
+                                             "/containers/{id...}/" + std::string(action),
+                                             Verdict::allow));
+        }
+    }
+    if (values.is_on("ALLOW_START", false)) {
+        policy.rules.push_back(
+            make_rule("switch-ALLOW_START", {"POST"}, "/containers/{id...}/start", Verdict::allow));
+    }
+    if (values.is_on("ALLOW_STOP", false)) {
+        policy.rules.push_back(
+            make_rule("switch-ALLOW_STOP", {"POST"}, "/containers/{id...}/stop", Verdict::allow));
+    }
+    for (const Action& action : libpod_actions) {
+        if (values.is_on(action.variable, false)) {
+            policy.rules.push_back(make_rule("switch-" + std::string(action.variable), {"POST"},
+                                             action.path, Verdict::allow));
+        }
+    }
+}
+
+// POST=0 is GET and HEAD only (HAProxy's METH_GET is both); POST=1 is any method.
+void add_section_rules(Policy& policy, const SwitchValues& values, bool writes) {
+    const std::vector<std::string> reads{"GET", "HEAD"};
+    const std::vector<std::string> section_methods = writes ? std::vector<std::string>{} : reads;
+    for (const Section& section : sections) {
+        if (values.is_on(section.variable, section.on_by_default)) {
+            policy.rules.push_back(make_rule("switch-" + std::string(section.variable),
+                                             section.reads_only ? reads : section_methods,
+                                             section.path, Verdict::allow));
+        }
+    }
+    if (!writes) {
+        Rule read_only_methods = make_rule("switch-POST", {}, "", Verdict::deny,
+                                           "POST=0: only GET and HEAD are allowed");
+        read_only_methods.methods = {"POST", "PUT", "DELETE", "PATCH"};
+        policy.rules.push_back(std::move(read_only_methods));
+    }
+}
+
 }  // namespace
 
 const std::vector<std::string>& switch_names() {
@@ -150,91 +229,31 @@ const std::vector<std::string>& switch_names() {
 
 std::optional<SwitchPolicy> policy_from_switches(const Environment& environment) {
     SwitchPolicy result;
-    std::vector<std::pair<std::string, bool>> set;
+    SwitchValues values;
     for (const std::string& name : switch_names()) {
         if (const auto value = environment(name)) {
             if (const auto flag = as_boolean(*value)) {
-                set.emplace_back(name, *flag);
+                values.set.emplace_back(name, *flag);
             } else {
                 result.ignored.push_back(name);
             }
         }
     }
-    if (set.empty()) {
+    if (values.set.empty()) {
         return std::nullopt;
     }
     if (const auto file = environment("SOCKET_PROXY_POLICY"); file && !file->empty()) {
-        throw ConfigError("both SOCKET_PROXY_POLICY and the switch " + set.front().first +
+        throw ConfigError("both SOCKET_PROXY_POLICY and the switch " + values.set.front().first +
                           " are set: use the policy file or the switches, not both");
     }
-    const auto is_on = [&](std::string_view name, bool fallback) {
-        for (const auto& [variable, flag] : set) {
-            if (variable == name) {
-                return flag;
-            }
-        }
-        return fallback;
-    };
-    const auto explicitly_off = [&](std::string_view name) {
-        return std::any_of(set.begin(), set.end(),
-                           [&](const auto& entry) { return entry.first == name && !entry.second; });
-    };
-
     Policy& policy = result.policy;
     policy.source = "Tecnativa-style switches";
-    // Stricter than Tecnativa: these reads leak files or secrets even where the section is on
-    // (CONTAINERS=1 there also hands out /containers/{id}/export). A policy file can allow them.
-    const Policy read_only = Policy::read_only();
-    for (const Rule& rule : read_only.rules) {
-        const bool section_rule = std::find(lifted_by_section.begin(), lifted_by_section.end(),
-                                            rule.name) != lifted_by_section.end();
-        if (rule.verdict == Verdict::deny && rule.path && !section_rule) {
-            policy.rules.push_back(rule);
-        }
+    add_read_only_denials(policy);
+    const bool writes = values.is_on("POST", false);
+    if (writes) {
+        add_write_rules(policy, values);
     }
-    const bool writes = is_on("POST", false);
-    if (writes && explicitly_off("DELETE")) {
-        policy.rules.push_back(make_rule("switch-DELETE", {"DELETE"}, "", Verdict::deny,
-                                         "DELETE=0: nothing may be deleted"));
-    }
-    // Tecnativa checks POST first, so these only act with POST=1; the same here.
-    if (writes && is_on("ALLOW_RESTARTS", false)) {
-        for (const std::string_view action : {"stop", "restart", "kill"}) {
-            policy.rules.push_back(make_rule("switch-ALLOW_RESTARTS", {"POST"},
-                                             "/containers/{id...}/" + std::string(action),
-                                             Verdict::allow));
-        }
-    }
-    if (writes && is_on("ALLOW_START", false)) {
-        policy.rules.push_back(
-            make_rule("switch-ALLOW_START", {"POST"}, "/containers/{id...}/start", Verdict::allow));
-    }
-    if (writes && is_on("ALLOW_STOP", false)) {
-        policy.rules.push_back(
-            make_rule("switch-ALLOW_STOP", {"POST"}, "/containers/{id...}/stop", Verdict::allow));
-    }
-    for (const Action& action : libpod_actions) {
-        if (writes && is_on(action.variable, false)) {
-            policy.rules.push_back(make_rule("switch-" + std::string(action.variable), {"POST"},
-                                             action.path, Verdict::allow));
-        }
-    }
-    // POST=0 is GET and HEAD only (HAProxy's METH_GET is both); POST=1 is any method.
-    const std::vector<std::string> reads{"GET", "HEAD"};
-    const std::vector<std::string> section_methods = writes ? std::vector<std::string>{} : reads;
-    for (const Section& section : sections) {
-        if (is_on(section.variable, section.on_by_default)) {
-            policy.rules.push_back(make_rule("switch-" + std::string(section.variable),
-                                             section.reads_only ? reads : section_methods,
-                                             section.path, Verdict::allow));
-        }
-    }
-    if (!writes) {
-        Rule read_only_methods = make_rule("switch-POST", {}, "", Verdict::deny,
-                                           "POST=0: only GET and HEAD are allowed");
-        read_only_methods.methods = {"POST", "PUT", "DELETE", "PATCH"};
-        policy.rules.push_back(std::move(read_only_methods));
-    }
+    add_section_rules(policy, values, writes);
     policy.default_verdict = Verdict::deny;
     return result;
 }

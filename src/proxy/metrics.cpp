@@ -74,6 +74,61 @@ std::string route_label(const std::string& route) {
     return "route=\"" + route + "\"";
 }
 
+// One route's request durations, as Prometheus buckets: each counts the answers at or below
+// its bound.
+template <class Histogram>
+void render_duration_histogram(std::string& out, const std::string& labels,
+                               const Histogram& histogram) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < Metrics::duration_buckets.size(); ++i) {
+        cumulative += histogram.buckets[i];
+        std::string bound;
+        append_number(bound, Metrics::duration_buckets[i]);
+        sample(out, "socket_proxy_request_duration_seconds_bucket",
+               labels + ",le=\"" + bound + "\"", cumulative);
+    }
+    sample(out, "socket_proxy_request_duration_seconds_bucket", labels + ",le=\"+Inf\"",
+           histogram.count);
+    sample(out, "socket_proxy_request_duration_seconds_sum", labels, histogram.sum);
+    sample(out, "socket_proxy_request_duration_seconds_count", labels, histogram.count);
+}
+
+// What the listener read for this scrape: connections, the pool, the engine, the process.
+void render_gauges(std::string& out, const MetricsGauges& gauges) {
+    single(out, "socket_proxy_client_connections", "gauge", "Open client connections.",
+           std::uint64_t{gauges.client_connections});
+    single(out, "socket_proxy_requests_in_flight", "gauge",
+           "Forwarded requests whose answer has not ended, streams included.",
+           std::uint64_t{gauges.requests_in_flight});
+    single(out, "socket_proxy_open_streams", "gauge",
+           "Answers of unknown length and upgraded connections being relayed.",
+           std::uint64_t{gauges.open_streams});
+    single(out, "socket_proxy_daemon_idle_connections", "gauge",
+           "Idle keep-alive connections to the daemon in the pool.",
+           std::uint64_t{gauges.idle_daemon_connections});
+    single(out, "socket_proxy_daemon_connect_errors_total", "counter",
+           "Failed connects to the daemon's socket.", gauges.daemon_connect_errors);
+    single(out, "socket_proxy_engine_up", "gauge",
+           "1 when the engine answered HEAD /_ping during this scrape, else 0.",
+           std::uint64_t{gauges.engine_ping_seconds ? 1u : 0u});
+    if (gauges.engine_ping_seconds) {
+        single(out, "socket_proxy_engine_ping_seconds", "gauge", "How long that HEAD /_ping took.",
+               *gauges.engine_ping_seconds);
+    }
+    if (gauges.resident_bytes) {
+        single(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               *gauges.resident_bytes);
+    }
+    if (gauges.cpu_seconds) {
+        single(out, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", *gauges.cpu_seconds);
+    }
+    if (gauges.open_descriptors) {
+        single(out, "process_open_fds", "gauge", "Number of open file descriptors.",
+               std::uint64_t{*gauges.open_descriptors});
+    }
+}
+
 }  // namespace
 
 void Metrics::record(const RequestSample& request) {
@@ -131,19 +186,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
              "Time from the request head to the end of the answer, for answers that are not "
              "streams.");
     for (const auto& [route, histogram] : durations_) {
-        const std::string labels = route_label(route);
-        std::uint64_t cumulative = 0;
-        for (std::size_t i = 0; i < duration_buckets.size(); ++i) {
-            cumulative += histogram.buckets[i];
-            std::string bound;
-            append_number(bound, duration_buckets[i]);
-            sample(out, "socket_proxy_request_duration_seconds_bucket",
-                   labels + ",le=\"" + bound + "\"", cumulative);
-        }
-        sample(out, "socket_proxy_request_duration_seconds_bucket", labels + ",le=\"+Inf\"",
-               histogram.count);
-        sample(out, "socket_proxy_request_duration_seconds_sum", labels, histogram.sum);
-        sample(out, "socket_proxy_request_duration_seconds_count", labels, histogram.count);
+        render_duration_histogram(out, route_label(route), histogram);
     }
 
     describe(out, "socket_proxy_streams_ended_total", "counter",
@@ -169,38 +212,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
     sample(out, "socket_proxy_refused_connections_total", "reason=\"allow_from\"",
            refused_outsiders_);
 
-    single(out, "socket_proxy_client_connections", "gauge", "Open client connections.",
-           std::uint64_t{gauges.client_connections});
-    single(out, "socket_proxy_requests_in_flight", "gauge",
-           "Forwarded requests whose answer has not ended, streams included.",
-           std::uint64_t{gauges.requests_in_flight});
-    single(out, "socket_proxy_open_streams", "gauge",
-           "Answers of unknown length and upgraded connections being relayed.",
-           std::uint64_t{gauges.open_streams});
-    single(out, "socket_proxy_daemon_idle_connections", "gauge",
-           "Idle keep-alive connections to the daemon in the pool.",
-           std::uint64_t{gauges.idle_daemon_connections});
-    single(out, "socket_proxy_daemon_connect_errors_total", "counter",
-           "Failed connects to the daemon's socket.", gauges.daemon_connect_errors);
-    single(out, "socket_proxy_engine_up", "gauge",
-           "1 when the engine answered HEAD /_ping during this scrape, else 0.",
-           std::uint64_t{gauges.engine_ping_seconds ? 1u : 0u});
-    if (gauges.engine_ping_seconds) {
-        single(out, "socket_proxy_engine_ping_seconds", "gauge", "How long that HEAD /_ping took.",
-               *gauges.engine_ping_seconds);
-    }
-    if (gauges.resident_bytes) {
-        single(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-               *gauges.resident_bytes);
-    }
-    if (gauges.cpu_seconds) {
-        single(out, "process_cpu_seconds_total", "counter",
-               "Total user and system CPU time spent in seconds.", *gauges.cpu_seconds);
-    }
-    if (gauges.open_descriptors) {
-        single(out, "process_open_fds", "gauge", "Number of open file descriptors.",
-               std::uint64_t{*gauges.open_descriptors});
-    }
+    render_gauges(out, gauges);
     return out;
 }
 
