@@ -1,3 +1,5 @@
+// Which write a request is, and the entry points that judge its query and body. Each body
+// kind has its checks in a file of its own (body_checks.hpp says which).
 #include "write_body.hpp"
 
 #include <algorithm>
