@@ -149,7 +149,7 @@ struct TunnelBytes {
 };
 
 asio::awaitable<TunnelBytes> tunnel(const AnswerRelay& relay) {
-    auto& client_socket = relay.client.stream().socket();
+    ClientSocket& client_socket = relay.client.socket();
     auto& daemon_socket = relay.daemon.stream->socket();
     TunnelBytes tunnelled;
     // Bytes that arrived with the heads belong to the raw stream.
@@ -331,8 +331,8 @@ asio::awaitable<bool> relay_spliced(const AnswerRelay& relay, bool keep_client, 
     if (write_error) {
         relayed.write_error = write_error;
     } else {
-        relayed = co_await splice_body(relay.daemon.stream->socket(),
-                                       relay.client.stream().socket(), pipe, length - buffered);
+        relayed = co_await splice_body(relay.daemon.stream->socket(), relay.client.socket(), pipe,
+                                       length - buffered);
         relayed.bytes += buffered;
     }
     const bool complete = !relayed.read_error && !relayed.write_error;

@@ -177,7 +177,7 @@ asio::awaitable<Connection::HeadBytes> Connection::read_head() {
 
 asio::awaitable<void> Connection::close() {
     error_code ignored;
-    stream_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    socket().shutdown(asio::socket_base::shutdown_send, ignored);
     if (drain_before_close_) {
         co_await drain();
     }
@@ -215,7 +215,7 @@ asio::awaitable<void> Connection::end_chunked_body() {
 }
 
 asio::awaitable<void> Connection::close_daemon_when_client_leaves(DaemonStream& daemon) {
-    auto& client_socket = stream_.socket();
+    ClientSocket& client_socket = socket();
     for (;;) {
         auto [wait_error] =
             co_await client_socket.async_wait(asio::socket_base::wait_read, nothrow);

@@ -25,9 +25,10 @@
 
 namespace socket_proxy {
 
-// TCP and unix clients alike: both listeners' sockets convert to this one type, so everything
-// above it is compiled once. The client's stream is named here and nowhere else, so that a TLS
-// stream takes its place in one line.
+// TCP and unix clients alike: both listeners' sockets convert to this one type, so nothing
+// above the listeners is a template on the protocol. The client side is named here only: a TLS
+// stream would take ClientStream's place, and what reaches under it to the raw socket
+// (Connection::socket()) would have to go through it instead.
 using ClientSocket = boost::asio::generic::stream_protocol::socket;
 using ClientStream = boost::beast::basic_stream<boost::asio::generic::stream_protocol>;
 
@@ -115,6 +116,9 @@ class Connection {
     boost::asio::awaitable<void> close();
 
     ClientStream& stream() { return stream_; }
+    // Under the stream, for what only a socket can do: splice(2), a tunnel's raw pipe, the
+    // half-close, the hang-up watch.
+    ClientSocket& socket() { return stream_.socket(); }
     // Read from the client past the head: the start of a body, or of a tunnel's raw bytes.
     boost::beast::flat_buffer& buffer() { return buffer_; }
     const Client& identity() const { return identity_; }

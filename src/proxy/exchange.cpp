@@ -243,8 +243,15 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
             const LocalReply failed = daemon_failed(head_error, socket_path, daemon_timeout);
             co_return co_await reply(decision, failed);
         }
-        const AnswerRelay relay{client_,     request_,       asked_,        decision, log_,
-                                *connection, *answer_parser, daemon_buffer, scratch};
+        const AnswerRelay relay{.client = client_,
+                                .request = request_,
+                                .asked = asked_,
+                                .decision = decision,
+                                .log = log_,
+                                .daemon = *connection,
+                                .parser = *answer_parser,
+                                .daemon_buffer = daemon_buffer,
+                                .scratch = scratch};
         co_return co_await relay_answer(relay, choose_answer_strategy(answer_facts(relay)));
     }
 }

@@ -36,7 +36,9 @@ struct LocalReply {
 };
 
 // Answers a decided request: its log line and metrics sample (under `decision`), then the
-// reply. Returns whether the connection can carry another request.
+// reply. Returns whether the connection can carry another request. Callers pass a named
+// LocalReply: GCC 12 destroys a coroutine's argument twice when it is a temporary built in the
+// co_await expression (a double free, seen on the denial path).
 boost::asio::awaitable<bool> reply_locally(Connection& connection, RequestLog& log,
                                            const RequestFacts& request, const Decision& decision,
                                            const LocalReply& reply);
