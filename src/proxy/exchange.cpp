@@ -98,18 +98,7 @@ asio::awaitable<bool> Exchange::answer() {
         co_await refuse_undecided(client_, refusal);
         co_return false;
     }
-
-    const SessionContext& context = client_.context();
-    const std::shared_ptr<const Policy> policy = context.policy.load();
-    Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
-    const std::string_view content_type = request_[http::field::content_type];
-    judged.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
-                                      "application/x-www-form-urlencoded");
-    const Decision decision = decide(judged, client_.identity(), *policy);
-    if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
-        const Decision audited = decide(judged, client_.identity(), *candidate);
-        log_.audited(AuditVerdict{audited.allowed(), audited.rule});
-    }
+    const Decision decision = decide_by_policy();
     if (!decision.allowed()) {
         // An unread request body would be taken for the next request: close instead.
         const bool keep_alive = asked_.keep_alive && parser_.is_done();
@@ -123,6 +112,23 @@ asio::awaitable<bool> Exchange::answer() {
         co_return co_await forward_scoped(decision);
     }
     co_return co_await forward(decision);
+}
+
+// Under the policy in force now: a reload while the request runs does not change its decision.
+// In audit mode the candidate policy's verdict goes into the log line.
+Decision Exchange::decide_by_policy() {
+    const SessionContext& context = client_.context();
+    const std::shared_ptr<const Policy> policy = context.policy.load();
+    Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
+    const std::string_view content_type = request_[http::field::content_type];
+    judged.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
+                                      "application/x-www-form-urlencoded");
+    Decision decision = decide(judged, client_.identity(), *policy);
+    if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
+        const Decision audited = decide(judged, client_.identity(), *candidate);
+        log_.audited(AuditVerdict{audited.allowed(), audited.rule});
+    }
+    return decision;
 }
 
 // A request about one container under a label-scoped rule: forwarded under the full id of the

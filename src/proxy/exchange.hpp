@@ -30,6 +30,7 @@ class Exchange {
     boost::asio::awaitable<bool> answer();
 
   private:
+    Decision decide_by_policy();
     boost::asio::awaitable<bool> forward_scoped(const Decision& decision);
     boost::asio::awaitable<bool> forward(const Decision& decision);
     boost::asio::awaitable<bool> send_to_daemon(const Decision& decision,
