@@ -367,12 +367,11 @@ class Server {
                                   ignored);  // answers are small and latency-bound
             }
             ++state_.open_sessions;
-            asio::co_spawn(
-                place.executor,
-                run_session<Protocol>(std::move(socket), std::move(client),
-                                      SessionContext{session_limits_, policy_, audit_policy_,
-                                                     place.daemons, state_, *memory_}),
-                asio::detached);
+            asio::co_spawn(place.executor,
+                           run_session(std::move(socket), std::move(client),
+                                       SessionContext{session_limits_, policy_, audit_policy_,
+                                                      place.daemons, state_, *memory_}),
+                           asio::detached);
         }
     }
 
@@ -417,7 +416,7 @@ class Server {
             return;  // closed unanswered as `socket` goes out of scope
         }
         const auto executor = socket.get_executor();
-        asio::co_spawn(executor, refuse_connection<Protocol>(std::move(socket), response, state_),
+        asio::co_spawn(executor, refuse_connection(std::move(socket), response, state_),
                        asio::detached);
     }
 
