@@ -1,0 +1,66 @@
+// Keys and certificates through OpenSSL, for `socket-proxy certs`: an ECDSA P-256 key, a
+// certificate signed by a CA (or by itself), and their PEM text. OpenSSL objects live in
+// unique_ptrs with OpenSSL's free functions, so no error path leaks one.
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace socket_proxy {
+
+// What OpenSSL could not do, with OpenSSL's own reason appended.
+class X509Error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct PrivateKeyFree {
+    void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct CertificateFree {
+    void operator()(X509* certificate) const { X509_free(certificate); }
+};
+using PrivateKey = std::unique_ptr<EVP_PKEY, PrivateKeyFree>;
+using Certificate = std::unique_ptr<X509, CertificateFree>;
+
+enum class CertificateRole { authority, server, client };
+
+struct CertificateSpec {
+    CertificateRole role = CertificateRole::client;
+    std::string common_name;
+    // Server certificates: each a DNS name or an IPv4/IPv6 address (is_ip_address()).
+    std::vector<std::string> subject_alt_names;
+    std::chrono::hours lifetime{0};
+};
+
+// An address the server certificate names as an IP SAN ("127.0.0.1", "::1"), not a DNS name.
+[[nodiscard]] bool is_ip_address(std::string_view name);
+
+[[nodiscard]] PrivateKey generate_p256_key();
+// A certificate for `subject_key` with a random 128-bit serial, SHA-256 signed by
+// `issuer_key`; `issuer` null means self-signed (the CA).
+[[nodiscard]] Certificate issue_certificate(const CertificateSpec& spec,
+                                            const PrivateKey& subject_key,
+                                            const Certificate* issuer,
+                                            const PrivateKey& issuer_key);
+
+[[nodiscard]] std::string private_key_pem(const PrivateKey& key);
+[[nodiscard]] std::string certificate_pem(const Certificate& certificate);
+// Both throw X509Error naming `origin` when the text is not what they read.
+[[nodiscard]] PrivateKey read_private_key_pem(std::string_view pem, std::string_view origin);
+[[nodiscard]] Certificate read_certificate_pem(std::string_view pem, std::string_view origin);
+
+[[nodiscard]] bool key_matches_certificate(const PrivateKey& key, const Certificate& certificate);
+[[nodiscard]] bool is_certificate_authority(const Certificate& certificate);
+// "2036-12-03 01:45:00 UTC"
+[[nodiscard]] std::string not_after_text(const Certificate& certificate);
+[[nodiscard]] bool has_expired(const Certificate& certificate);
+
+}  // namespace socket_proxy
