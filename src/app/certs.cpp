@@ -337,6 +337,29 @@ std::string joined(const std::vector<std::string>& names) {
     return text;
 }
 
+// The lines to paste: into the proxy's environment, and per client into its shell.
+void print_settings(const Bundle& server, const std::vector<Bundle>& clients,
+                    const std::string& first_host) {
+    std::printf("\n# socket-proxy's TLS listener:\n");
+    std::printf("SOCKET_PROXY_TLS_CERT=%s\n",
+                shell_word((server.directory / "cert.pem").string()).c_str());
+    std::printf("SOCKET_PROXY_TLS_KEY=%s\n",
+                shell_word((server.directory / "key.pem").string()).c_str());
+    std::printf("SOCKET_PROXY_TLS_CA=%s\n",
+                shell_word((server.directory / "ca.pem").string()).c_str());
+    // An IPv6 address goes in brackets in a URL (RFC 3986 section 3.2.2).
+    const std::string docker_host =
+        "tcp://" +
+        (first_host.find(':') != std::string::npos ? "[" + first_host + "]" : first_host) + ":" +
+        std::string(docker_tls_port);
+    for (const Bundle& client : clients) {
+        std::printf("\n# the docker CLI as client %s:\n", client.spec.common_name.c_str());
+        std::printf("DOCKER_HOST=%s\n", shell_word(docker_host).c_str());
+        std::printf("DOCKER_TLS_VERIFY=1\n");
+        std::printf("DOCKER_CERT_PATH=%s\n", shell_word(client.directory.string()).c_str());
+    }
+}
+
 int write_certificates(const CertsOptions& options) {
     fs::path directory = fs::absolute(options.directory).lexically_normal();
     if (directory.filename().empty()) {
@@ -398,23 +421,7 @@ int write_certificates(const CertsOptions& options) {
                     not_after_text(certificate).c_str());
     }
 
-    std::printf("\n# socket-proxy's TLS listener:\n");
-    std::printf("SOCKET_PROXY_TLS_CERT=%s\n",
-                shell_word((server.directory / "cert.pem").string()).c_str());
-    std::printf("SOCKET_PROXY_TLS_KEY=%s\n",
-                shell_word((server.directory / "key.pem").string()).c_str());
-    std::printf("SOCKET_PROXY_TLS_CA=%s\n",
-                shell_word((server.directory / "ca.pem").string()).c_str());
-    const std::string docker_host =
-        "tcp://" +
-        (first_host.find(':') != std::string::npos ? "[" + first_host + "]" : first_host) + ":" +
-        std::string(docker_tls_port);
-    for (const Bundle& client : clients) {
-        std::printf("\n# the docker CLI as client %s:\n", client.spec.common_name.c_str());
-        std::printf("DOCKER_HOST=%s\n", shell_word(docker_host).c_str());
-        std::printf("DOCKER_TLS_VERIFY=1\n");
-        std::printf("DOCKER_CERT_PATH=%s\n", shell_word(client.directory.string()).c_str());
-    }
+    print_settings(server, clients, first_host);
     return 0;
 }
 

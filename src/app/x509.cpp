@@ -144,6 +144,12 @@ Certificate issue_certificate(const CertificateSpec& spec, const PrivateKey& sub
     check(X509_gmtime_adj(X509_getm_notBefore(x509), -clock_skew_seconds) != nullptr &&
               X509_gmtime_adj(X509_getm_notAfter(x509), lifetime_seconds) != nullptr,
           "cannot set the validity period");
+    // A certificate that outlives its CA would only fail later, with a less clear error.
+    if (issuer != nullptr &&
+        ASN1_TIME_compare(X509_get0_notAfter(issuer->get()), X509_get0_notAfter(x509)) < 0) {
+        check(X509_set1_notAfter(x509, X509_get0_notAfter(issuer->get())) == 1,
+              "cannot set the validity period");
+    }
     check(X509_set_pubkey(x509, subject_key.get()) == 1, "cannot set the public key");
 
     X509_NAME* const subject = X509_get_subject_name(x509);

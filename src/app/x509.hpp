@@ -45,7 +45,8 @@ struct CertificateSpec {
 
 [[nodiscard]] PrivateKey generate_p256_key();
 // A certificate for `subject_key` with a random 128-bit serial, SHA-256 signed by
-// `issuer_key`; `issuer` null means self-signed (the CA).
+// `issuer_key`, valid for spec.lifetime but not beyond its issuer; `issuer` null means
+// self-signed (the CA).
 [[nodiscard]] Certificate issue_certificate(const CertificateSpec& spec,
                                             const PrivateKey& subject_key,
                                             const Certificate* issuer,

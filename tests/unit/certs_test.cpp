@@ -142,7 +142,7 @@ TEST(CertsTest, IssuedCertificatesChainToTheirCaForTheirPurposeOnly) {
                                                  server_key, &ca, ca_key);
     const PrivateKey client_key = generate_p256_key();
     const Certificate client = issue_certificate(
-        {CertificateRole::client, "alice", {}, std::chrono::hours(24)}, client_key, &ca, ca_key);
+        {CertificateRole::client, "alice", {}, std::chrono::hours(12)}, client_key, &ca, ca_key);
 
     EXPECT_FALSE(is_certificate_authority(server));
     EXPECT_TRUE(verifies(server, ca, X509_PURPOSE_SSL_SERVER));
@@ -161,6 +161,13 @@ TEST(CertsTest, IssuedCertificatesChainToTheirCaForTheirPurposeOnly) {
                           other_key, nullptr, other_key);
     EXPECT_FALSE(verifies(client, other, X509_PURPOSE_SSL_CLIENT));
     EXPECT_FALSE(key_matches_certificate(other_key, ca));
+
+    // A leaf asked to outlive its CA ends with it.
+    const Certificate long_lived = issue_certificate(
+        {CertificateRole::client, "bob", {}, std::chrono::hours(48)}, client_key, &ca, ca_key);
+    EXPECT_EQ(ASN1_TIME_compare(X509_get0_notAfter(long_lived.get()), X509_get0_notAfter(ca.get())),
+              0);
+    EXPECT_LT(ASN1_TIME_compare(X509_get0_notAfter(client.get()), X509_get0_notAfter(ca.get())), 0);
 
     // PEM round trip.
     const Certificate reread = read_certificate_pem(certificate_pem(client), "test");
