@@ -5,7 +5,6 @@ refused."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -230,12 +229,15 @@ def tls_engine(binary):
     """A spare dockerd with --tlsverify on 127.0.0.1:2376 of its own network namespace, using
     the server certificate of `certs DIR --host 127.0.0.1 --client alice`. Yields (engine,
     directory): directory/good holds those certificates, directory/other the same from
-    another CA, directory/elsewhere a server certificate for docker.example.com only."""
+    another CA, directory/elsewhere a server certificate for docker.example.com only. The
+    DOCKER_* lines certs printed for directory/good are the engine's `printed_settings`."""
     directory = Path(tempfile.mkdtemp(prefix="spt-certs-", dir="/tmp"))
+    printed = {}
     for name, host in [("good", "127.0.0.1"), ("other", "127.0.0.1"),
                        ("elsewhere", "docker.example.com")]:
         result = certs(directory / name, "--host", host, "--client", "alice")
         assert result.returncode == 0, result.stderr
+        printed[name] = result.stdout
     server = directory / "good/server"
     engine = SpareEngine(["--tlsverify", "--tlscacert", str(server / "ca.pem"),
                           "--tlscert", str(server / "cert.pem"),
@@ -244,6 +246,8 @@ def tls_engine(binary):
     bridge_before = SpareEngine.host_bridge_exists()
     try:
         engine.start()
+        engine.printed_settings = dict(line.split("=", 1) for line in printed["good"].splitlines()
+                                       if line.startswith("DOCKER_"))
         yield engine, directory
     finally:
         if engine.proc is not None and engine.proc.poll() is not None:
@@ -265,9 +269,15 @@ def docker_over_tls(engine: SpareEngine, cert_path: Path, host: str = "127.0.0.1
                           env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_the_docker_cli_reaches_a_tls_engine_with_a_client_bundle(tls_engine):
+def test_the_docker_cli_reaches_a_tls_engine_with_the_printed_settings(tls_engine):
     engine, directory = tls_engine
-    result = docker_over_tls(engine, directory / "good/clients/alice")
+    settings = engine.printed_settings
+    assert settings == {"DOCKER_HOST": f"tcp://127.0.0.1:{TLS_PORT}", "DOCKER_TLS_VERIFY": "1",
+                        "DOCKER_CERT_PATH": str(directory / "good/clients/alice")}
+    env = {**docker_environment(settings["DOCKER_HOST"]), **settings}
+    result = subprocess.run(engine.in_network(docker_cli(), "version", "--format",
+                                              "{{.Server.Version}}"),
+                            env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "no server version"
 
