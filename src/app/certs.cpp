@@ -274,8 +274,14 @@ std::optional<Authority> existing_authority(const fs::path& ca_path, const fs::p
     }
     Authority authority;
     authority.pem = read_file(ca_path);
-    authority.certificate = read_certificate_pem(authority.pem, ca_path.string());
-    authority.key = read_private_key_pem(read_file(key_path), key_path.string());
+    try {
+        authority.certificate = read_certificate_pem(authority.pem, ca_path.string());
+        authority.key = read_private_key_pem(read_file(key_path), key_path.string());
+    } catch (const X509Error& error) {
+        throw CertsFailure(std::string(error.what()) +
+                           ": put the CA's own ca.pem and ca-key.pem back, or choose another "
+                           "directory for a new CA");
+    }
     if (!key_matches_certificate(authority.key, authority.certificate)) {
         throw CertsFailure(key_path.string() + " is not the key of " + ca_path.string() +
                            ": put the matching pair back, or choose another directory for a "

@@ -16,7 +16,6 @@ import pytest
 from proxytest import docker_cli, docker_environment, proxy_binary
 from spare_engine import SpareEngine
 
-BUNDLE_FILES = ("ca.pem", "cert.pem", "key.pem")
 TLS_PORT = 2376
 
 
@@ -182,6 +181,19 @@ def test_a_ca_key_that_does_not_match_the_ca_is_refused(binary, workdir):
     result = certs(first, "--host", "127.0.0.1", "--client", "alice", "--force")
     assert result.returncode == 1
     assert "is not the key of" in one_line(result.stderr)
+
+
+def test_a_ca_that_is_not_pem_is_refused_and_kept(binary, workdir):
+    out = workdir / "out"
+    out.mkdir()
+    (out / "ca.pem").write_text("not a certificate\n")
+    (out / "ca-key.pem").write_text("not a key\n")
+    result = certs(out, "--host", "127.0.0.1", "--client", "alice", "--force")
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert "holds no PEM certificate" in line and "choose another directory" in line, line
+    assert (out / "ca-key.pem").read_text() == "not a key\n"
+    assert sorted(path.name for path in out.iterdir()) == ["ca-key.pem", "ca.pem"]
 
 
 @pytest.mark.parametrize("args, fragment", [
