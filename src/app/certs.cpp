@@ -1,6 +1,6 @@
 #include "certs.hpp"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,8 +33,9 @@ constexpr days ca_lifetime{3652};
 constexpr days leaf_lifetime{825};
 // Docker's port for TLS (2375 is plain TCP).
 constexpr std::string_view docker_tls_port = "2376";
-// X.509's upper bound for a common name (RFC 5280, ub-common-name).
-constexpr std::size_t max_common_name = 64;
+// X.509 allows 64 bytes (RFC 5280, ub-common-name); wolfCrypt keeps a name in 64 bytes with its
+// terminating zero.
+constexpr std::size_t max_common_name = 63;
 
 constexpr std::string_view help_hint = "socket-proxy certs --help shows the usage";
 
@@ -82,7 +83,7 @@ std::string check_client_name(std::string_view flag, std::string_view name) {
     if (!is_safe_client_name(name)) {
         throw CertsUsageError(std::string(flag) + " " + quote_value(name) +
                               ": a client name becomes the directory DIR/clients/NAME, so use "
-                              "up to 64 letters, digits, '.', '_' and '-', not starting with '.'");
+                              "up to 63 letters, digits, '.', '_' and '-', not starting with '.'");
     }
     return std::string(name);
 }
@@ -243,7 +244,8 @@ struct Bundle {
 
 std::string random_hex(std::size_t bytes) {
     std::vector<unsigned char> random(bytes);
-    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    // A name's suffix, not a secret: the kernel's generator directly (at most 256 bytes at once).
+    if (getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) {
         throw CertsFailure("the system's random number generator failed");
     }
     std::string hex;

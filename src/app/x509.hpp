@@ -1,10 +1,8 @@
-// Keys and certificates through OpenSSL, for `socket-proxy certs`: an ECDSA P-256 key, a
-// certificate signed by a CA (or by itself), and their PEM text. OpenSSL objects live in
-// unique_ptrs with OpenSSL's free functions, so no error path leaks one.
+// Keys and certificates through wolfSSL's wolfCrypt, for `socket-proxy certs`: an ECDSA P-256
+// key, a certificate signed by a CA (or by itself), and their PEM text. A key lives in a
+// unique_ptr with wolfCrypt's free function, a certificate is its DER encoding, so no error path
+// leaks one; this header names no wolfSSL type beyond the key's.
 #pragma once
-
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include <chrono>
 #include <memory>
@@ -13,22 +11,26 @@
 #include <string_view>
 #include <vector>
 
+// wolfCrypt's key type (wolfssl/wolfcrypt/ecc.h), opaque here.
+struct ecc_key;
+
 namespace socket_proxy {
 
-// What OpenSSL could not do, with OpenSSL's own reason appended.
+// What wolfCrypt could not do, with wolfCrypt's own reason appended.
 class X509Error : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
 
 struct PrivateKeyFree {
-    void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+    void operator()(ecc_key* key) const;
 };
-struct CertificateFree {
-    void operator()(X509* certificate) const { X509_free(certificate); }
+using PrivateKey = std::unique_ptr<ecc_key, PrivateKeyFree>;
+
+// A certificate as DER. Whatever holds one was parsed or issued by this file.
+struct Certificate {
+    std::vector<unsigned char> der;
 };
-using PrivateKey = std::unique_ptr<EVP_PKEY, PrivateKeyFree>;
-using Certificate = std::unique_ptr<X509, CertificateFree>;
 
 enum class CertificateRole { authority, server, client };
 
@@ -52,15 +54,18 @@ struct CertificateSpec {
                                             const Certificate* issuer,
                                             const PrivateKey& issuer_key);
 
+// PKCS#8 ("BEGIN PRIVATE KEY") and "BEGIN CERTIFICATE".
 [[nodiscard]] std::string private_key_pem(const PrivateKey& key);
 [[nodiscard]] std::string certificate_pem(const Certificate& certificate);
-// Both throw X509Error naming `origin` when the text is not what they read.
+// Both throw X509Error naming `origin` when the text is not what they read. A key may be
+// PKCS#8 or SEC1 ("BEGIN EC PRIVATE KEY"), and must be a P-256 key without a passphrase.
 [[nodiscard]] PrivateKey read_private_key_pem(std::string_view pem, std::string_view origin);
 [[nodiscard]] Certificate read_certificate_pem(std::string_view pem, std::string_view origin);
 
 [[nodiscard]] bool key_matches_certificate(const PrivateKey& key, const Certificate& certificate);
 [[nodiscard]] bool is_certificate_authority(const Certificate& certificate);
-// "2036-12-03 01:45:00 UTC"
+[[nodiscard]] std::chrono::system_clock::time_point not_after(const Certificate& certificate);
+// "2036-12-03"
 [[nodiscard]] std::string not_after_text(const Certificate& certificate);
 [[nodiscard]] bool has_expired(const Certificate& certificate);
 
