@@ -8,7 +8,7 @@
 FROM debian:12-slim AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential cmake libboost1.81-dev libyaml-cpp-dev tzdata \
+        build-essential cmake libboost1.81-dev libyaml-cpp-dev libwolfssl-dev tzdata \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "certs.hpp"
 #include "commands.hpp"
 #include "config.hpp"
 #include "health.hpp"
@@ -19,6 +20,10 @@
 int main(int argc, char** argv) {
     using namespace socket_proxy;
     const std::vector<std::string_view> args(argv + 1, argv + argc);
+    // `certs` has flags of its own (--host, --client, --force) that mean nothing to the proxy.
+    if (!args.empty() && args.front() == "certs") {
+        return run_certs({args.begin() + 1, args.end()});
+    }
     const Environment environment = [](std::string_view name) -> std::optional<std::string> {
         const char* value = std::getenv(std::string(name).c_str());
         return value ? std::optional<std::string>(value) : std::nullopt;

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from proxytest import answers_ping, docker_socket_gid, is_root
 
@@ -28,7 +28,9 @@ STOP_TIMEOUT = 30.0
 
 
 class SpareEngine:
-    def __init__(self):
+    def __init__(self, extra_args: Sequence[str] = ()):
+        # More dockerd flags, e.g. a TLS listener on tcp://127.0.0.1 (in_network() reaches it).
+        self.extra_args = list(extra_args)
         self.root = Path(tempfile.mkdtemp(prefix="spt-engine-", dir="/tmp"))
         os.chmod(self.root, 0o755)
         self.socket_path = str(self.root / "docker.sock")
@@ -53,6 +55,7 @@ class SpareEngine:
             "--bridge", "none", "--iptables=false", "--ip6tables=false",
             "--containerd-namespace", f"spt-spare-{os.getpid()}",
             "--containerd-plugins-namespace", f"spt-spare-plugins-{os.getpid()}",
+            *self.extra_args,
         ]
         if is_root():
             # The same group as the main engine's socket, so a proxy that dropped to 1000 with
@@ -88,6 +91,11 @@ class SpareEngine:
             os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
+
+    def in_network(self, *argv: str) -> list:
+        """argv run in the engine's network namespace, whose 127.0.0.1 is the engine's own."""
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        return ["nsenter", f"--net=/proc/{self.proc.pid}/ns/net", "--", *argv]
 
     def restart(self) -> None:
         self.stop()

@@ -29,9 +29,10 @@ from proxytest import (DOCKER_SOCKET, REPO, TEST_IMAGE, LineReader, docker, dock
 pytestmark = pytest.mark.timeout(600)
 
 BUILD_TIMEOUT = 540
-# `docker image ls` counts MB as 10^6 bytes. 3.25 MB on 2026-12-01: 2.8 MB of binary, of
-# which yaml-cpp's archive (built without section garbage collection) is about 0.8 MB.
-SIZE_LIMIT_BYTES = 4_000_000
+# `docker image ls` counts MB as 10^6 bytes. 5.5 MB on 2026-12-05: 5.0 MB of binary, of which
+# wolfSSL's archive (its objects come whole) is about 1.9 MB and yaml-cpp's archive (both built
+# without section garbage collection) about 0.8 MB.
+SIZE_LIMIT_BYTES = 6_000_000
 DEFAULT_ENV = {
     "SOCKET_PROXY_VOLUME": "/run/proxy",
     "SOCKET_PROXY_DOCKER_SOCKET": "/run/docker.sock",
@@ -136,7 +137,7 @@ def test_image_holds_only_a_static_binary_and_the_zones(image):
             assert target in zones, f"{zone} -> {member.linkname} points outside the zones"
 
 
-def test_image_size_is_under_4_mb(image):
+def test_image_size_is_under_8_mb(image):
     size = inspect(docker, image)["Size"]
     shown = docker("image", "ls", "--format", "{{.Size}}", image, check=True).stdout.strip()
     print(f"{image}: {size} bytes, docker image ls: {shown}")
