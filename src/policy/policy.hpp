@@ -22,6 +22,14 @@
 namespace socket_proxy {
 
 // Who is asking. Unix clients carry SO_PEERCRED, TCP clients their source address.
+// A TLS client's verified certificate, as the handshake checked it against SOCKET_PROXY_TLS_CA.
+struct PeerCertificate {
+    std::string common_name;             // the subject's CN; empty when it has none
+    std::vector<std::string> dns_names;  // subjectAltName DNS entries
+    std::vector<std::string> uris;       // subjectAltName URIs (SPIFFE IDs are URIs)
+    std::string sha256;                  // of the DER certificate, lowercase hex, no colons
+};
+
 struct Client {
     enum class Transport { unix_socket, tcp };
     Transport transport = Transport::unix_socket;
@@ -30,6 +38,8 @@ struct Client {
     std::optional<pid_t> pid;
     std::string address;          // "127.0.0.1:53122", "[::1]:4000"; empty for unix clients
     std::optional<IpAddress> ip;  // TCP clients
+    // TCP clients of a TLS listener that sent a certificate the CA verified.
+    std::optional<PeerCertificate> certificate;
 };
 
 // The request as parsed from the client's head; views into the parser's storage.
