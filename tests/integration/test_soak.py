@@ -45,7 +45,7 @@ FD_SLACK = 0
 # malloc_trim cannot return. So after a peak of N descriptors the heap may keep up to N pages:
 # a plateau, which a second round must not raise. Per-connection state that leaked would.
 PINNED_KIB_PER_PEAK_DESCRIPTOR = 4
-# Measured: 3.6-4.1 KiB per peak descriptor over ten soaks, the rest being malloc's own
+# Measured: 3.6-4.1 KiB per peak descriptor over six soaks of the split and the previous session, the rest being malloc's own
 # bookkeeping (arena headers, the trimmed top's remainder), which does not scale with clients.
 HEAP_BOOKKEEPING_KIB = 512
 SECOND_ROUND_GROWTH_KIB = 512
