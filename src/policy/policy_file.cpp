@@ -23,6 +23,16 @@ std::string where(std::string_view source, const YAML::Node& node) {
     return text;
 }
 
+// A mapping's key as text. YAML lets a list or a mapping be a key (`? {a: 1}`), which no field
+// of a policy is: refused here, where yaml-cpp's conversion would throw past PolicyError.
+std::string key_text(std::string_view source, const YAML::Node& key) {
+    if (!key.IsScalar()) {
+        throw PolicyError(where(source, key) +
+                          ": a key must be a name, not a list, a mapping or null (~)");
+    }
+    return key.Scalar();
+}
+
 class RuleReader {
   public:
     RuleReader(std::string_view source, std::size_t index, const YAML::Node& node)
@@ -48,7 +58,7 @@ class RuleReader {
         rule.name = read_name();
         name_ = rule.name;
         for (const auto& entry : node_) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             static const std::set<std::string> known{
                 "name",   "methods",          "path", "query", "clients", "action", "reason",
                 "redact", "container_labels", "body"};
@@ -166,7 +176,7 @@ class RuleReader {
         std::vector<QueryCondition> conditions;
         for (const auto& entry : node) {
             QueryCondition condition;
-            condition.name = entry.first.as<std::string>();
+            condition.name = key_text(source_, entry.first);
             const auto add = [&](const YAML::Node& item) {
                 if (item.IsNull()) {
                     condition.values.emplace_back(std::nullopt);
@@ -202,7 +212,7 @@ class RuleReader {
         }
         ClientSelector selector;
         for (const auto& entry : node) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             if (key == "transport") {
                 const std::string transport = scalar(entry.second, "clients.transport");
                 if (transport == "unix") {
@@ -304,7 +314,7 @@ class RuleReader {
             {"configs", &WriteLimits::configs},
         };
         for (const auto& entry : node) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             const std::string field = "body." + key;
             const auto flag = std::find_if(switches.begin(), switches.end(),
                                            [&](const auto& item) { return item.name == key; });
@@ -394,7 +404,7 @@ Policy parse_policy_file(std::string_view text, std::string_view source) {
                           ": a policy is a mapping with \"rules\" (and optionally \"default\")");
     }
     for (const auto& entry : document) {
-        const std::string key = entry.first.as<std::string>();
+        const std::string key = key_text(source, entry.first);
         if (key != "rules" && key != "default" && key != "redact") {
             throw PolicyError(where(source, entry.first) + ": \"" + key +
                               "\" is not a policy field: use rules, default and redact");

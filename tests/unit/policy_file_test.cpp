@@ -215,6 +215,13 @@ TEST(PolicyFileTest, MistakesNameTheLineRuleFieldAndFix) {
          {"neither unix nor tcp"}},
         {"rules:\n  - {name: a, clients: {port: 1}, action: allow}\n",
          {"\"clients.port\"", "selector field"}},
+        // YAML keys that are no names: refused, not thrown past PolicyError.
+        {"? [a]\n: 1\nrules:\n  - {name: a, action: allow}\n", {"line 1", "a key must be a name"}},
+        {"rules:\n  - {name: a, clients: [? {x: 1}], action: allow}\n",
+         {"line 2", "a key must be a name"}},
+        {"rules:\n  - {name: a, query: {~: x}, action: allow}\n", {"line 2", "not a list"}},
+        {"rules:\n  - {name: a, body: {[x]: 1}, action: allow}\n", {"a key must be a name"}},
+        {"rules:\n  - {name: a, ? {b: c}, action: allow}\n", {"a key must be a name"}},
         {"rules:\n  - {name: a, redact: maybe, action: allow}\n", {"\"redact\"", "true nor false"}},
         {"redact: sometimes\nrules:\n  - {name: a, action: allow}\n", {"line 1", "redact must be"}},
         {"rules:\n  - {name: a, methdos: [GET], action: allow}\n",
