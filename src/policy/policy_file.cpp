@@ -206,9 +206,21 @@ class RuleReader {
         return id;
     }
 
+    // A value compared with a certificate's names. An empty one would select certificates
+    // without a CN, which is never what a rule means.
+    std::string certificate_name(const YAML::Node& node, std::string_view field) const {
+        std::string name = scalar(node, field);
+        if (name.empty()) {
+            fail(node, field, "is empty: write the name the certificate carries");
+        }
+        return name;
+    }
+
     ClientSelector read_selector(const YAML::Node& node) const {
         if (!node.IsMap()) {
-            fail(node, "clients", "each selector is a mapping of transport, uid, gid, cidr");
+            fail(node, "clients",
+                 "each selector is a mapping of transport, uid, gid, cidr, cert_cn, cert_san, "
+                 "cert_sha256");
         }
         ClientSelector selector;
         for (const auto& entry : node) {
@@ -236,9 +248,24 @@ class RuleReader {
                              "\" is not a network: write 172.18.0.0/16, 10.0.0.5 or fd00::/8 (no "
                              "host bits below the prefix)");
                 }
+            } else if (key == "cert_cn") {
+                selector.cert_cn = certificate_name(entry.second, "clients.cert_cn");
+            } else if (key == "cert_san") {
+                selector.cert_san = certificate_name(entry.second, "clients.cert_san");
+            } else if (key == "cert_sha256") {
+                const std::string text = scalar(entry.second, "clients.cert_sha256");
+                selector.cert_sha256 = normalise_sha256_fingerprint(text);
+                if (!selector.cert_sha256) {
+                    fail(entry.second, "clients.cert_sha256",
+                         "\"" + text +
+                             "\" is not a SHA-256 fingerprint: write its 64 hex digits, with or "
+                             "without a colon between pairs (as openssl x509 -noout -fingerprint "
+                             "-sha256 prints after the '=')");
+                }
             } else {
                 fail(entry.first, "clients." + key,
-                     "is not a selector field: use transport, uid, gid, cidr");
+                     "is not a selector field: use transport, uid, gid, cidr, cert_cn, cert_san, "
+                     "cert_sha256");
             }
         }
         const bool by_peer = selector.uid || selector.gid;
@@ -247,7 +274,13 @@ class RuleReader {
                  "uid and gid identify unix clients, cidr TCP clients: one selector cannot ask for "
                  "both");
         }
-        if (!by_peer && !selector.network && !selector.transport) {
+        if (selector.by_certificate() &&
+            (by_peer || selector.transport == Client::Transport::unix_socket)) {
+            fail(node, "clients",
+                 "cert_cn, cert_san and cert_sha256 identify TLS clients, which connect over "
+                 "TCP: one selector cannot also ask for uid, gid or transport: unix");
+        }
+        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate()) {
             fail(node, "clients",
                  "an empty selector matches every client: leave clients out instead");
         }
