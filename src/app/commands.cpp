@@ -33,8 +33,50 @@ bool load(const CommandLine& command_line, const Environment& environment, Loade
     return true;
 }
 
-// "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]"; empty: a unix client with
-// the proxy's own uid and gid (what a consumer sharing its user looks like).
+// "tls:cn=NAME,san=VALUE,sha256=HEX,address=IP": a TLS client whose certificate the CA
+// verified, with those names; san repeats, a value with ':' is a URI SAN, others DNS SANs.
+std::optional<Client> parse_tls_client(std::string_view rest) {
+    Client client;
+    client.transport = Client::Transport::tcp;
+    PeerCertificate& certificate = client.certificate.emplace();
+    bool named = false;
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos || equals + 1 == item.size()) {
+            return std::nullopt;
+        }
+        const std::string_view key = item.substr(0, equals);
+        const std::string value(item.substr(equals + 1));
+        if (key == "cn" && certificate.common_name.empty()) {
+            certificate.common_name = value;
+        } else if (key == "san") {
+            (value.find(':') == std::string::npos ? certificate.dns_names : certificate.uris)
+                .push_back(value);
+        } else if (key == "sha256" && certificate.sha256.empty()) {
+            const auto fingerprint = normalise_sha256_fingerprint(value);
+            if (!fingerprint) {
+                return std::nullopt;
+            }
+            certificate.sha256 = *fingerprint;
+        } else if (key == "address" && !client.ip) {
+            client.ip = IpAddress::parse(value);
+            client.address = value;
+            if (!client.ip) {
+                return std::nullopt;
+            }
+        } else {
+            return std::nullopt;
+        }
+        named = named || key != "address";
+    }
+    return named ? std::optional(client) : std::nullopt;
+}
+
+// "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]", "tls:cn=ci"; empty: a unix
+// client with the proxy's own uid and gid (what a consumer sharing its user looks like).
 std::optional<Client> parse_client(const std::string& spec, const Config& config) {
     Client client;
     if (spec.empty()) {
@@ -47,6 +89,9 @@ std::optional<Client> parse_client(const std::string& spec, const Config& config
         client.ip = IpAddress::parse(spec.substr(4));
         client.address = spec.substr(4);
         return client.ip ? std::optional(client) : std::nullopt;
+    }
+    if (spec.starts_with("tls:")) {
+        return parse_tls_client(std::string_view(spec).substr(4));
     }
     if (!spec.starts_with("unix")) {
         return std::nullopt;
@@ -109,8 +154,8 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
     const auto client = parse_client(command_line.client, command_line.config);
     if (!client) {
         std::fprintf(stderr,
-                     "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N or "
-                     "tcp:ADDRESS\n",
+                     "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N, "
+                     "tcp:ADDRESS or tls:cn=NAME[,san=NAME][,sha256=HEX][,address=IP]\n",
                      command_line.client.c_str());
         return exit_invalid;
     }

@@ -277,6 +277,45 @@ Policy Policy::read_only() {
     return policy;
 }
 
+namespace {
+
+// DNS names compare case-insensitively (RFC 4343), in ASCII only: folding other bytes would
+// let a name the CA never issued match.
+bool same_dns_name(std::string_view a, std::string_view b) {
+    const auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [&](char x, char y) { return fold(x) == fold(y); });
+}
+
+// A DNS name has no ':', a URI always has one after its scheme: the selector's value says which
+// list of the certificate it is compared with, so a DNS entry can never stand in for a URI.
+bool has_san(const PeerCertificate& certificate, std::string_view san) {
+    if (san.find(':') != std::string_view::npos) {
+        return std::ranges::find(certificate.uris, san) != certificate.uris.end();
+    }
+    return std::ranges::any_of(certificate.dns_names,
+                               [&](const std::string& name) { return same_dns_name(name, san); });
+}
+
+bool certificate_matches(const ClientSelector& selector, const Client& client) {
+    if (!selector.by_certificate()) {
+        return true;
+    }
+    if (!client.certificate) {
+        return false;
+    }
+    const PeerCertificate& certificate = *client.certificate;
+    if (selector.cert_cn && certificate.common_name != *selector.cert_cn) {
+        return false;
+    }
+    if (selector.cert_san && !has_san(certificate, *selector.cert_san)) {
+        return false;
+    }
+    return !selector.cert_sha256 || certificate.sha256 == *selector.cert_sha256;
+}
+
+}  // namespace
+
 bool ClientSelector::matches(const Client& client) const {
     if (transport && *transport != client.transport) {
         return false;
@@ -287,7 +326,56 @@ bool ClientSelector::matches(const Client& client) const {
     if (gid && (!client.gid || *client.gid != *gid)) {
         return false;
     }
-    return !network || (client.ip && network->contains(*client.ip));
+    if (network && !(client.ip && network->contains(*client.ip))) {
+        return false;
+    }
+    return certificate_matches(*this, client);
+}
+
+std::optional<std::string> normalise_sha256_fingerprint(std::string_view text) {
+    constexpr std::size_t digits = 64;
+    const bool with_colons = text.size() == digits + digits / 2 - 1;
+    if (!with_colons && text.size() != digits) {
+        return std::nullopt;
+    }
+    std::string hex;
+    hex.reserve(digits);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (with_colons && i % 3 == 2) {
+            if (c != ':') {
+                return std::nullopt;
+            }
+            continue;
+        }
+        if (c >= '0' && c <= '9') {
+            hex += c;
+        } else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+            hex += static_cast<char>(c | 0x20);
+        } else {
+            return std::nullopt;
+        }
+    }
+    return hex;
+}
+
+std::string describe_certificate(const PeerCertificate& certificate) {
+    if (certificate.common_name.empty()) {
+        return "tls:sha256=" + certificate.sha256.substr(0, 16);
+    }
+    std::string text = "tls:cn=";
+    for (const char c : certificate.common_name) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte >= 0x7f || c == '\\') {
+            constexpr std::string_view hex_digits = "0123456789abcdef";
+            text += "\\x";
+            text += hex_digits[byte >> 4];
+            text += hex_digits[byte & 0xf];
+        } else {
+            text += c;
+        }
+    }
+    return text;
 }
 
 Decision decide(const Request& request, const Client& client, const Policy& policy) {
@@ -400,6 +488,15 @@ std::string describe_rule(const Rule& rule) {
             }
             if (selector.network) {
                 add(selector.network->text);
+            }
+            if (selector.cert_cn) {
+                add("cert_cn=" + *selector.cert_cn);
+            }
+            if (selector.cert_san) {
+                add("cert_san=" + *selector.cert_san);
+            }
+            if (selector.cert_sha256) {
+                add("cert_sha256=" + *selector.cert_sha256);
             }
             text += (i == 0 ? " " : " or ") + part;
         }

@@ -42,6 +42,17 @@ struct Client {
     std::optional<PeerCertificate> certificate;
 };
 
+// A SHA-256 fingerprint as users copy it: 64 hex digits in either case, bare or in pairs joined
+// by colons (`openssl x509 -noout -fingerprint -sha256`). Lowercase hex without colons, the
+// form PeerCertificate::sha256 holds; nullopt for anything else.
+[[nodiscard]] std::optional<std::string> normalise_sha256_fingerprint(std::string_view text);
+
+// A TLS client as the request log and the metrics name it: `tls:cn=NAME`, or
+// `tls:sha256=` and the fingerprint's first 16 hex digits when the certificate has no CN.
+// Bytes outside printable ASCII in the CN are written as \xHH, so a CA-issued name cannot
+// forge a log line or a label.
+[[nodiscard]] std::string describe_certificate(const PeerCertificate& certificate);
+
 // The request as parsed from the client's head; views into the parser's storage.
 struct Request {
     std::string_view method;  // case-sensitive, as the daemon treats it
@@ -69,6 +80,14 @@ struct ClientSelector {
     std::optional<uid_t> uid;          // unix clients, from SO_PEERCRED
     std::optional<gid_t> gid;          // unix clients, from SO_PEERCRED
     std::optional<IpNetwork> network;  // TCP clients, by source address
+    // TLS clients, by their verified certificate; a client without one never matches. No
+    // wildcards: a value is compared as it is written.
+    std::optional<std::string> cert_cn;      // the subject's CN, exactly (case-sensitive)
+    std::optional<std::string> cert_san;     // a DNS SAN (ASCII case-insensitive) or, with a
+                                             // ':', a URI SAN (exactly; SPIFFE IDs)
+    std::optional<std::string> cert_sha256;  // normalised as PeerCertificate::sha256
+
+    [[nodiscard]] bool by_certificate() const { return cert_cn || cert_san || cert_sha256; }
 
     [[nodiscard]] bool matches(const Client& client) const;
 };

@@ -23,6 +23,16 @@ std::string where(std::string_view source, const YAML::Node& node) {
     return text;
 }
 
+// A mapping's key as text. YAML lets a list or a mapping be a key (`? {a: 1}`), which no field
+// of a policy is: refused here, where yaml-cpp's conversion would throw past PolicyError.
+std::string key_text(std::string_view source, const YAML::Node& key) {
+    if (!key.IsScalar()) {
+        throw PolicyError(where(source, key) +
+                          ": a key must be a name, not a list, a mapping or null (~)");
+    }
+    return key.Scalar();
+}
+
 class RuleReader {
   public:
     RuleReader(std::string_view source, std::size_t index, const YAML::Node& node)
@@ -48,7 +58,7 @@ class RuleReader {
         rule.name = read_name();
         name_ = rule.name;
         for (const auto& entry : node_) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             static const std::set<std::string> known{
                 "name",   "methods",          "path", "query", "clients", "action", "reason",
                 "redact", "container_labels", "body"};
@@ -166,7 +176,7 @@ class RuleReader {
         std::vector<QueryCondition> conditions;
         for (const auto& entry : node) {
             QueryCondition condition;
-            condition.name = entry.first.as<std::string>();
+            condition.name = key_text(source_, entry.first);
             const auto add = [&](const YAML::Node& item) {
                 if (item.IsNull()) {
                     condition.values.emplace_back(std::nullopt);
@@ -196,13 +206,25 @@ class RuleReader {
         return id;
     }
 
+    // A value compared with a certificate's names. An empty one would select certificates
+    // without a CN, which is never what a rule means.
+    std::string certificate_name(const YAML::Node& node, std::string_view field) const {
+        std::string name = scalar(node, field);
+        if (name.empty()) {
+            fail(node, field, "is empty: write the name the certificate carries");
+        }
+        return name;
+    }
+
     ClientSelector read_selector(const YAML::Node& node) const {
         if (!node.IsMap()) {
-            fail(node, "clients", "each selector is a mapping of transport, uid, gid, cidr");
+            fail(node, "clients",
+                 "each selector is a mapping of transport, uid, gid, cidr, cert_cn, cert_san, "
+                 "cert_sha256");
         }
         ClientSelector selector;
         for (const auto& entry : node) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             if (key == "transport") {
                 const std::string transport = scalar(entry.second, "clients.transport");
                 if (transport == "unix") {
@@ -226,9 +248,24 @@ class RuleReader {
                              "\" is not a network: write 172.18.0.0/16, 10.0.0.5 or fd00::/8 (no "
                              "host bits below the prefix)");
                 }
+            } else if (key == "cert_cn") {
+                selector.cert_cn = certificate_name(entry.second, "clients.cert_cn");
+            } else if (key == "cert_san") {
+                selector.cert_san = certificate_name(entry.second, "clients.cert_san");
+            } else if (key == "cert_sha256") {
+                const std::string text = scalar(entry.second, "clients.cert_sha256");
+                selector.cert_sha256 = normalise_sha256_fingerprint(text);
+                if (!selector.cert_sha256) {
+                    fail(entry.second, "clients.cert_sha256",
+                         "\"" + text +
+                             "\" is not a SHA-256 fingerprint: write its 64 hex digits, with or "
+                             "without a colon between pairs (as openssl x509 -noout -fingerprint "
+                             "-sha256 prints after the '=')");
+                }
             } else {
                 fail(entry.first, "clients." + key,
-                     "is not a selector field: use transport, uid, gid, cidr");
+                     "is not a selector field: use transport, uid, gid, cidr, cert_cn, cert_san, "
+                     "cert_sha256");
             }
         }
         const bool by_peer = selector.uid || selector.gid;
@@ -237,7 +274,13 @@ class RuleReader {
                  "uid and gid identify unix clients, cidr TCP clients: one selector cannot ask for "
                  "both");
         }
-        if (!by_peer && !selector.network && !selector.transport) {
+        if (selector.by_certificate() &&
+            (by_peer || selector.transport == Client::Transport::unix_socket)) {
+            fail(node, "clients",
+                 "cert_cn, cert_san and cert_sha256 identify TLS clients, which connect over "
+                 "TCP: one selector cannot also ask for uid, gid or transport: unix");
+        }
+        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate()) {
             fail(node, "clients",
                  "an empty selector matches every client: leave clients out instead");
         }
@@ -304,7 +347,7 @@ class RuleReader {
             {"configs", &WriteLimits::configs},
         };
         for (const auto& entry : node) {
-            const std::string key = entry.first.as<std::string>();
+            const std::string key = key_text(source_, entry.first);
             const std::string field = "body." + key;
             const auto flag = std::find_if(switches.begin(), switches.end(),
                                            [&](const auto& item) { return item.name == key; });
@@ -394,7 +437,7 @@ Policy parse_policy_file(std::string_view text, std::string_view source) {
                           ": a policy is a mapping with \"rules\" (and optionally \"default\")");
     }
     for (const auto& entry : document) {
-        const std::string key = entry.first.as<std::string>();
+        const std::string key = key_text(source, entry.first);
         if (key != "rules" && key != "default" && key != "redact") {
             throw PolicyError(where(source, entry.first) + ": \"" + key +
                               "\" is not a policy field: use rules, default and redact");

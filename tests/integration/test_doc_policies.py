@@ -1,5 +1,6 @@
-"""The policy files of docs/tools.md ("Tools behind the proxy") and docs/migrating.md
-("Migrating from other proxies"), held to what the text says about them.
+"""The policy files of docs/tools.md ("Tools behind the proxy"), docs/migrating.md
+("Migrating from other proxies") and the marked ones of docs/policy.md ("Your own policy"), held
+to what the text says about them.
 
 Each file is a fenced ```yaml block right after `<!-- policy: NAME -->`. For each, `socket-proxy
 check` must accept it, and `socket-proxy explain` (the proxy's own decide(), so no engine is
@@ -24,6 +25,9 @@ from proxytest import REPO, clean_environment, proxy_binary
 # Each page and its title: every fenced YAML policy in it is read.
 POLICY_DOCS = {REPO / "docs" / "tools.md": "# Tools behind the proxy",
                REPO / "docs" / "migrating.md": "# Migrating from other proxies"}
+# Pages whose policies with a marker are read; the others there are fragments of a field's
+# explanation.
+MARKED_POLICY_DOCS = {REPO / "docs" / "policy.md": "# Your own policy"}
 MARKER = re.compile(r"<!-- policy: ([a-z0-9-]+) -->")
 
 # Tecnativa-style switches in the test's own environment would be an error beside --policy.
@@ -66,6 +70,7 @@ class Consumer:
     refused: list                     # what it must not get: must be denied
     builtin_suffices: bool            # the page says the built-in read-only policy serves it
     unredacted: list = field(default_factory=list)  # targets whose secrets pass through
+    client: str | None = None         # explain's --client for the calls; None: a unix client
     scoped: list = field(default_factory=list)      # targets narrowed to `labels` containers
     labels: str = WATCHED
 
@@ -222,7 +227,30 @@ CONSUMERS = {
         refused=NEVER_FOR_READERS + [("GET", "/v1.24/containers/web/attach/ws"),
                                      ("GET", "/v1.24/images/json"), ("HEAD", "/v1.24/version")],
         builtin_suffices=True),
+    # docs/policy.md: Traefik by its certificate's CN; the CI runner's rules are CERTIFICATES.
+    "clients-by-certificate": Consumer(
+        calls=TRAEFIK_CALLS,
+        refused=NEVER_FOR_READERS + [("POST", "/v1.24/build")],
+        builtin_suffices=True,
+        client="tls:cn=traefik"),
 }
+
+# docs/policy.md's clients-by-certificate: who gets which rule, by certificate and address.
+CERTIFICATES = [
+    ("tls:cn=ci,address=10.8.0.5", "POST", "/v1.45/build?t=app", True),
+    ("tls:cn=ci,address=10.8.0.5", "GET", "/v1.45/version", True),
+    ("tls:cn=ci,address=10.8.0.5", "GET", "/v1.45/containers/json", False),
+    ("tls:cn=ci,address=192.0.2.7", "POST", "/v1.45/build?t=app", False),
+    ("tls:cn=ci", "POST", "/v1.45/build?t=app", False),
+    ("tls:cn=CI,address=10.8.0.5", "POST", "/v1.45/build?t=app", False),
+    ("tls:cn=traefik,address=10.8.0.5", "POST", "/v1.45/build?t=app", False),
+    ("tls:cn=Traefik", "GET", "/v1.45/containers/json", False),
+    ("tls:san=traefik", "GET", "/v1.45/containers/json", False),
+    ("tcp:10.8.0.5", "POST", "/v1.45/build?t=app", False),
+    ("tcp:10.8.0.5", "GET", "/v1.45/containers/json", False),
+    ("tcp:10.8.0.5", "GET", "/v1.45/version", False),
+    ("unix:uid=0,gid=0", "GET", "/v1.45/containers/json", False),
+]
 
 
 def page_lines(path: Path, title: str) -> list:
@@ -235,7 +263,8 @@ def page_lines(path: Path, title: str) -> list:
 def doc_policies() -> dict:
     """NAME -> YAML text of every marked block; fails on an unmarked policy or a lost marker."""
     policies = {}
-    for path, title in POLICY_DOCS.items():
+    for path, title in {**POLICY_DOCS, **MARKED_POLICY_DOCS}.items():
+        every_policy_marked = path in POLICY_DOCS
         page = str(path.relative_to(REPO))
         lines = page_lines(path, title)
         index = 0
@@ -254,7 +283,7 @@ def doc_policies() -> dict:
                     name = named.group(1)
                     assert name not in policies, f"two policies in docs/ are called {name}"
                     policies[name] = block
-                else:
+                elif every_policy_marked:
                     assert not re.search(r"^rules:", block, re.M), \
                         f"a policy in {page} has no <!-- policy: NAME --> marker:\n{block}"
                 index = end
@@ -284,17 +313,21 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           timeout=30, stdin=subprocess.DEVNULL)
 
 
-def explain(method: str, target: str, policy: Path | None) -> subprocess.CompletedProcess:
-    return run("explain", method, target, *(("--policy", str(policy)) if policy else ()))
+def explain(method: str, target: str, policy: Path | None,
+            client: str | None = None) -> subprocess.CompletedProcess:
+    return run("explain", method, target, *(("--policy", str(policy)) if policy else ()),
+               *(("--client", client) if client else ()))
 
 
-def assert_decision(method: str, target: str, policy: Path | None, allowed: bool) -> str:
-    result = explain(method, target, policy)
+def assert_decision(method: str, target: str, policy: Path | None, allowed: bool,
+                    client: str | None = None) -> str:
+    result = explain(method, target, policy, client)
     expected = "allow" if allowed else "deny"
     assert result.returncode == (0 if allowed else 1) and \
         f"decision: {expected}\n" in result.stdout, \
-        f"{policy.name if policy else 'built-in policy'}: {method} {target} should be " \
-        f"{expected}ed:\n{result.stdout}{result.stderr}"
+        f"{policy.name if policy else 'built-in policy'}: {method} {target} " \
+        f"from {client or 'a unix client'} should be {expected}ed:\n" \
+        f"{result.stdout}{result.stderr}"
     return result.stdout
 
 
@@ -315,21 +348,28 @@ def test_check_accepts_the_file(name, policy_files):
 
 @pytest.mark.parametrize("name", sorted(CONSUMERS))
 def test_the_health_check_and_every_call_of_the_tool_are_allowed(name, policy_files):
-    for method, target in HEALTH_CHECK + CONSUMERS[name].calls:
+    for method, target in HEALTH_CHECK:
         assert_decision(method, target, policy_files[name], allowed=True)
+    for method, target in CONSUMERS[name].calls:
+        assert_decision(method, target, policy_files[name], True, CONSUMERS[name].client)
 
 
 @pytest.mark.parametrize("name", sorted(CONSUMERS))
 def test_what_the_tool_must_not_get_is_refused(name, policy_files):
     for method, target in CONSUMERS[name].refused:
-        assert_decision(method, target, policy_files[name], allowed=False)
+        assert_decision(method, target, policy_files[name], False, CONSUMERS[name].client)
+
+
+@pytest.mark.parametrize("client,method,target,allowed", CERTIFICATES)
+def test_certificates_choose_the_rules(client, method, target, allowed, policy_files):
+    assert_decision(method, target, policy_files["clients-by-certificate"], allowed, client)
 
 
 @pytest.mark.parametrize("name", sorted(CONSUMERS))
 def test_secrets_pass_through_only_where_the_readme_says(name, policy_files):
     consumer = CONSUMERS[name]
     for method, target in consumer.calls:
-        out = assert_decision(method, target, policy_files[name], allowed=True)
+        out = assert_decision(method, target, policy_files[name], True, consumer.client)
         if target.split("?")[0] in consumer.unredacted:
             assert "secrets in the answer: passed through\n" in out, out
         else:
@@ -340,7 +380,7 @@ def test_secrets_pass_through_only_where_the_readme_says(name, policy_files):
 def test_label_scoping_covers_the_container_routes(name, policy_files):
     consumer = CONSUMERS[name]
     for method, target in consumer.calls:
-        out = assert_decision(method, target, policy_files[name], allowed=True)
+        out = assert_decision(method, target, policy_files[name], True, consumer.client)
         if (method, target) in consumer.scoped:
             assert f"visible containers: labelled {consumer.labels}\n" in out, out
         else:

@@ -161,7 +161,7 @@ def _fields_the_binary_lists(binary: str, tmp_path: Path, policy: str, prompt: s
     listed = re.search(re.escape(prompt) + r" (.+)$", result.stderr.strip())
     assert listed, f"no '{prompt}' list in: {result.stderr}"
     fields = re.split(r", | and ", listed.group(1))
-    assert all(re.fullmatch(r"[a-z_]+", field) for field in fields), fields
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", field) for field in fields), fields
     return fields
 
 

@@ -142,6 +142,70 @@ def test_explain_gives_the_live_decision(proxy_factory, policy_dir, ticker):
         assert (live.status < 400) == (expected_exit == 0), (target, live)
 
 
+FINGERPRINT = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+# As openssl x509 -fingerprint -sha256 prints it: the file may say it either way.
+FINGERPRINT_WITH_COLONS = ":".join(FINGERPRINT[i:i + 2].upper() for i in range(0, 64, 2))
+BY_CERTIFICATE = f"""
+rules:
+  - {{name: ping, methods: [GET, HEAD], path: /_ping, action: allow}}
+  - name: traefik-reads
+    methods: [GET, HEAD]
+    clients: {{cert_cn: traefik}}
+    action: allow
+  - name: ci-builds
+    methods: POST
+    path: /build
+    clients:
+      - {{cert_san: "spiffe://example.org/ci", cidr: 10.8.0.0/16}}
+      - {{cert_sha256: "{FINGERPRINT_WITH_COLONS}"}}
+    action: allow
+  - {{name: nothing-else, action: deny, reason: this proxy serves named TLS clients only}}
+"""
+
+
+def test_check_lists_certificate_selectors(policy_dir):
+    result = run_binary("check", "--policy", write_policy(policy_dir, BY_CERTIFICATE))
+    assert result.returncode == 0 and result.stderr == "", result
+    assert "traefik-reads: allow GET,HEAD any path clients cert_cn=traefik\n" in result.stdout, \
+        result.stdout
+    assert ("ci-builds: allow POST /build clients 10.8.0.0/16+cert_san=spiffe://example.org/ci "
+            f"or cert_sha256={FINGERPRINT}\n") in result.stdout, result.stdout
+
+
+def test_explain_decides_by_the_client_certificate(policy_dir):
+    policy = write_policy(policy_dir, BY_CERTIFICATE)
+    cases = [
+        ("tls:cn=traefik", "GET", "/v1.45/containers/json", "traefik-reads"),
+        ("tls:cn=traefik,address=10.8.0.1", "HEAD", "/v1.45/info", "traefik-reads"),
+        # The CN compares exactly; no certificate, no name.
+        ("tls:cn=Traefik", "GET", "/v1.45/containers/json", "nothing-else"),
+        ("tcp:10.0.0.1", "GET", "/v1.45/containers/json", "nothing-else"),
+        ("unix:uid=0,gid=0", "GET", "/v1.45/containers/json", "nothing-else"),
+        ("tls:cn=traefik", "POST", "/v1.45/build", "nothing-else"),
+        ("tls:cn=ci,san=spiffe://example.org/ci,address=10.8.3.4", "POST", "/v1.45/build",
+         "ci-builds"),
+        ("tls:cn=ci,san=spiffe://example.org/ci,address=10.9.3.4", "POST", "/v1.45/build",
+         "nothing-else"),
+        ("tls:cn=ci,san=spiffe://example.org/CI,address=10.8.3.4", "POST", "/v1.45/build",
+         "nothing-else"),
+        ("tcp:10.8.3.4", "POST", "/v1.45/build", "nothing-else"),
+        (f"tls:sha256={FINGERPRINT.upper()}", "POST", "/v1.45/build", "ci-builds"),
+        (f"tls:cn=other,sha256={FINGERPRINT}", "POST", "/v1.45/build", "ci-builds"),
+        ("tls:sha256=" + "0" * 64, "POST", "/v1.45/build", "nothing-else"),
+    ]
+    for client, method, target, rule in cases:
+        explained = run_binary("explain", method, target, "--policy", policy, "--client", client)
+        allowed = rule != "nothing-else"
+        assert explained.returncode == (0 if allowed else 1), (client, explained)
+        assert f"rule: {rule}\n" in explained.stdout, (client, explained.stdout)
+    for bad in ["tls:", "tls:cn=", "tls:sha256=abc", "tls:address=10.0.0.1", "tls:cn=a,port=1",
+                "tls:cn=a,address=nowhere"]:
+        explained = run_binary("explain", "GET", "/_ping", "--policy", policy, "--client", bad)
+        assert explained.returncode == 2 and explained.stdout == "", (bad, explained)
+        assert explained.stderr.count("\n") == 1 and "tls:cn=NAME" in explained.stderr, \
+            explained.stderr
+
+
 # --------------------------------------------------------------------------- reload
 
 

@@ -179,6 +179,96 @@ rules:
     EXPECT_EQ(decision.rule, "query");
 }
 
+Client tls_client(PeerCertificate certificate, std::string_view address) {
+    Client client = tcp_client(address);
+    client.certificate = std::move(certificate);
+    return client;
+}
+
+TEST(PolicyFileTest, CertificateSelectorsDecide) {
+    const Policy policy = parse_policy_file(R"(
+rules:
+  - name: traefik-reads
+    methods: [GET, HEAD]
+    clients: {cert_cn: traefik}
+    action: allow
+  - name: ci-builds
+    clients:
+      - {cert_san: "spiffe://example.org/ci", cidr: 10.8.0.0/16}
+      - {cert_sha256: "3A:7B:D3:E2:36:0A:3D:29:EE:A4:36:FC:FB:7E:44:C7:35:D1:17:C4:2D:1C:18:35:42:0B:6B:99:42:DD:4F:1B"}
+    action: allow
+  - name: monitor
+    methods: GET
+    path: /_ping
+    clients: {transport: tcp, cert_san: Monitor.Example.com}
+    action: allow
+)",
+                                            "p.yaml");
+    const std::string fingerprint =
+        "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
+    EXPECT_EQ(policy.rules[0].clients.at(0).cert_cn, "traefik");
+    EXPECT_EQ(policy.rules[1].clients.at(1).cert_sha256, fingerprint);
+    EXPECT_EQ(describe_rule(policy.rules[0]),
+              "traefik-reads: allow GET,HEAD any path clients cert_cn=traefik");
+    EXPECT_EQ(describe_rule(policy.rules[1]),
+              "ci-builds: allow any method any path clients 10.8.0.0/16+cert_san=spiffe://"
+              "example.org/ci or cert_sha256=" +
+                  fingerprint);
+    EXPECT_EQ(describe_rule(policy.rules[2]),
+              "monitor: allow GET /_ping clients tcp+cert_san=Monitor.Example.com");
+
+    const PeerCertificate traefik{"traefik", {}, {}, std::string(64, '0')};
+    const PeerCertificate ci{"ci", {}, {"spiffe://example.org/ci"}, std::string(64, '1')};
+    const PeerCertificate pinned{"anyone", {}, {}, fingerprint};
+    const PeerCertificate monitor{"", {"monitor.example.com"}, {}, std::string(64, '2')};
+    const DecisionRow rows[] = {
+        {"GET", "/containers/json", tls_client(traefik, "10.0.0.1"), Verdict::allow,
+         "traefik-reads"},
+        {"POST", "/containers/create", tls_client(traefik, "10.0.0.1"), Verdict::deny, "default"},
+        {"GET", "/containers/json", tls_client({"Traefik", {}, {}, ""}, "10.0.0.1"), Verdict::deny,
+         "default"},
+        // Without a certificate, no name is enough: not the address, not the uid.
+        {"GET", "/containers/json", tcp_client("10.0.0.1"), Verdict::deny, "default"},
+        {"GET", "/containers/json", unix_client(0), Verdict::deny, "default"},
+        {"POST", "/containers/create", tls_client(ci, "10.8.1.2"), Verdict::allow, "ci-builds"},
+        {"POST", "/containers/create", tls_client(ci, "10.9.1.2"), Verdict::deny, "default"},
+        {"POST", "/containers/create", tcp_client("10.8.1.2"), Verdict::deny, "default"},
+        {"POST", "/containers/create", tls_client(pinned, "192.0.2.1"), Verdict::allow,
+         "ci-builds"},
+        {"GET", "/_ping", tls_client(monitor, "192.0.2.1"), Verdict::allow, "monitor"},
+        {"GET", "/_ping", tcp_client("192.0.2.1"), Verdict::deny, "default"},
+    };
+    for (const auto& row : rows) {
+        SCOPED_TRACE(::testing::Message()
+                     << row.method << " " << row.target << " " << row.client.address << " "
+                     << (row.client.certificate ? describe_certificate(*row.client.certificate)
+                                                : "no certificate"));
+        const Decision decision = decide_as(policy, row.method, row.target, row.client);
+        EXPECT_EQ(decision.verdict, row.verdict) << decision.message;
+        EXPECT_EQ(decision.rule, row.rule) << decision.message;
+    }
+}
+
+TEST(PolicyFileTest, CertificateSelectorsTakeEveryFingerprintForm) {
+    const std::string fingerprint =
+        "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
+    const std::string forms[] = {
+        fingerprint,
+        "3A7BD3E2360A3D29EEA436FCFB7E44C735D117C42D1C1835420B6B9942DD4F1B",
+        "3A:7B:D3:E2:36:0A:3D:29:EE:A4:36:FC:FB:7E:44:C7:35:D1:17:C4:2D:1C:18:35:42:0B:6B:99:42:"
+        "DD:4F:1B",
+        "3a:7b:d3:e2:36:0a:3d:29:ee:a4:36:fc:fb:7e:44:c7:35:d1:17:c4:2d:1c:18:35:42:0b:6b:99:42:"
+        "dd:4f:1b",
+    };
+    for (const std::string& form : forms) {
+        SCOPED_TRACE(form);
+        const Policy policy = parse_policy_file(
+            "rules:\n  - {name: a, clients: {cert_sha256: \"" + form + "\"}, action: allow}\n",
+            "p.yaml");
+        EXPECT_EQ(policy.rules.at(0).clients.at(0).cert_sha256, fingerprint);
+    }
+}
+
 struct ErrorRow {
     std::string_view text;
     std::vector<std::string_view> mentions;
@@ -215,6 +305,35 @@ TEST(PolicyFileTest, MistakesNameTheLineRuleFieldAndFix) {
          {"neither unix nor tcp"}},
         {"rules:\n  - {name: a, clients: {port: 1}, action: allow}\n",
          {"\"clients.port\"", "selector field"}},
+        {"rules:\n  - {name: a, clients: {cert_sha256: abc}, action: allow}\n",
+         {"line 2", "\"clients.cert_sha256\"", "\"abc\"", "64 hex digits", "colon"}},
+        {"rules:\n  - {name: a, clients: {cert_sha256: \"SHA256 Fingerprint=3A:7B\"}, action: "
+         "allow}\n",
+         {"\"clients.cert_sha256\"", "after the '='"}},
+        {"rules:\n  - {name: a, clients: {cert_sha256: [ab]}, action: allow}\n",
+         {"\"clients.cert_sha256\"", "single value"}},
+        {"rules:\n  - {name: a, clients: {cert_cn: \"\"}, action: allow}\n",
+         {"\"clients.cert_cn\"", "is empty"}},
+        {"rules:\n  - {name: a, clients: {cert_san: \"\"}, action: allow}\n",
+         {"\"clients.cert_san\"", "is empty"}},
+        {"rules:\n  - {name: a, clients: {cert_cn: ~}, action: allow}\n",
+         {"\"clients.cert_cn\"", "single value"}},
+        {"rules:\n  - {name: a, clients: {cert_cn: ci, uid: 0}, action: allow}\n",
+         {"rule 1 (a)", "\"clients\"", "TLS clients", "uid, gid or transport: unix"}},
+        {"rules:\n  - {name: a, clients: {cert_san: ci.example.com, transport: unix}, action: "
+         "allow}\n",
+         {"\"clients\"", "TLS clients"}},
+        {"rules:\n  - {name: a, clients: {cert_cn: ci, gid: 0}, action: allow}\n",
+         {"\"clients\"", "TLS clients"}},
+        {"rules:\n  - {name: a, clients: {cert_common_name: ci}, action: allow}\n",
+         {"\"clients.cert_common_name\"", "cert_cn, cert_san, cert_sha256"}},
+        // YAML keys that are no names: refused, not thrown past PolicyError.
+        {"? [a]\n: 1\nrules:\n  - {name: a, action: allow}\n", {"line 1", "a key must be a name"}},
+        {"rules:\n  - {name: a, clients: [? {x: 1}], action: allow}\n",
+         {"line 2", "a key must be a name"}},
+        {"rules:\n  - {name: a, query: {~: x}, action: allow}\n", {"line 2", "not a list"}},
+        {"rules:\n  - {name: a, body: {[x]: 1}, action: allow}\n", {"a key must be a name"}},
+        {"rules:\n  - {name: a, ? {b: c}, action: allow}\n", {"a key must be a name"}},
         {"rules:\n  - {name: a, redact: maybe, action: allow}\n", {"\"redact\"", "true nor false"}},
         {"redact: sometimes\nrules:\n  - {name: a, action: allow}\n", {"line 1", "redact must be"}},
         {"rules:\n  - {name: a, methdos: [GET], action: allow}\n",

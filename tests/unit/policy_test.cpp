@@ -713,5 +713,174 @@ TEST(ReadRoutes, TheDocListsEveryRouteWithItsAnswer) {
     }
 }
 
+// Clients by certificate: who a cert_* selector selects, thinking as an attacker with a
+// certificate from the same CA or none at all.
+Client tls_client(PeerCertificate certificate, std::string_view address = "10.0.0.7") {
+    Client client;
+    client.transport = Client::Transport::tcp;
+    client.ip = IpAddress::parse(address);
+    client.address = std::string(address);
+    client.certificate = std::move(certificate);
+    return client;
+}
+
+const std::string kFingerprint = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
+
+const PeerCertificate kTraefik{"traefik",
+                               {"traefik.example.com", "*.apps.example.com"},
+                               {"spiffe://example.org/ns/edge/sa/traefik"},
+                               kFingerprint};
+
+struct SelectorRow {
+    std::string_view why;
+    ClientSelector selector;
+    Client client;
+    bool matches;
+};
+
+ClientSelector by_cn(std::string cn) {
+    ClientSelector selector;
+    selector.cert_cn = std::move(cn);
+    return selector;
+}
+
+ClientSelector by_san(std::string san) {
+    ClientSelector selector;
+    selector.cert_san = std::move(san);
+    return selector;
+}
+
+ClientSelector by_sha256(std::string sha256) {
+    ClientSelector selector;
+    selector.cert_sha256 = std::move(sha256);
+    return selector;
+}
+
+TEST(ClientSelectorCertificate, MatchesOnlyWhatTheCertificateSays) {
+    Client plain_tcp;
+    plain_tcp.transport = Client::Transport::tcp;
+    plain_tcp.ip = IpAddress::parse("10.0.0.7");
+    Client unix_peer;
+    unix_peer.uid = 0;
+    unix_peer.gid = 0;
+    PeerCertificate no_cn = kTraefik;
+    no_cn.common_name.clear();
+    PeerCertificate nul_cn = kTraefik;
+    nul_cn.common_name = std::string("traefik\0.evil", 13);
+
+    ClientSelector cn_and_network = by_cn("traefik");
+    cn_and_network.network = IpNetwork::parse("10.0.0.0/24");
+    ClientSelector cn_and_san = by_cn("traefik");
+    cn_and_san.cert_san = "traefik.example.com";
+    ClientSelector cn_and_tcp = by_cn("traefik");
+    cn_and_tcp.transport = Client::Transport::tcp;
+
+    const SelectorRow rows[] = {
+        {"the CN, exactly", by_cn("traefik"), tls_client(kTraefik), true},
+        {"a CN is arbitrary text: case counts", by_cn("Traefik"), tls_client(kTraefik), false},
+        {"no prefix match", by_cn("traef"), tls_client(kTraefik), false},
+        {"no suffix match", by_cn("traefik2"), tls_client(kTraefik), false},
+        {"a NUL does not cut the CN short", by_cn("traefik"), tls_client(nul_cn), false},
+        {"no CN matches no cert_cn", by_cn("traefik"), tls_client(no_cn), false},
+        {"plain TCP never matches", by_cn("traefik"), plain_tcp, false},
+        {"a unix client never matches", by_cn("traefik"), unix_peer, false},
+        {"a DNS SAN", by_san("traefik.example.com"), tls_client(kTraefik), true},
+        {"a DNS SAN in other case", by_san("TRAEFIK.Example.COM"), tls_client(kTraefik), true},
+        {"no DNS suffix match", by_san("example.com"), tls_client(kTraefik), false},
+        {"no trailing-dot folding", by_san("traefik.example.com."), tls_client(kTraefik), false},
+        {"the CN is not a SAN", by_san("traefik"), tls_client(kTraefik), false},
+        {"a wildcard SAN only literally", by_san("*.apps.example.com"), tls_client(kTraefik), true},
+        {"a wildcard SAN is no pattern", by_san("web.apps.example.com"), tls_client(kTraefik),
+         false},
+        {"a selector's '*' is no pattern", by_san("*.example.com"), tls_client(kTraefik), false},
+        {"a URI SAN, exactly", by_san("spiffe://example.org/ns/edge/sa/traefik"),
+         tls_client(kTraefik), true},
+        {"a URI's case counts", by_san("spiffe://example.org/ns/edge/sa/Traefik"),
+         tls_client(kTraefik), false},
+        {"no URI prefix match", by_san("spiffe://example.org/ns/edge"), tls_client(kTraefik),
+         false},
+        {"a plain TCP client has no SAN", by_san("traefik.example.com"), plain_tcp, false},
+        {"the fingerprint", by_sha256(kFingerprint), tls_client(kTraefik), true},
+        {"another fingerprint", by_sha256(std::string(64, 'a')), tls_client(kTraefik), false},
+        {"no fingerprint on plain TCP", by_sha256(kFingerprint), plain_tcp, false},
+        {"CN and network", cn_and_network, tls_client(kTraefik, "10.0.0.9"), true},
+        {"CN from another network", cn_and_network, tls_client(kTraefik, "10.0.1.9"), false},
+        {"the network alone is not enough", cn_and_network, plain_tcp, false},
+        {"CN and SAN", cn_and_san, tls_client(kTraefik), true},
+        {"CN but not the SAN", cn_and_san, tls_client(PeerCertificate{"traefik", {}, {}, ""}),
+         false},
+        {"CN over TCP", cn_and_tcp, tls_client(kTraefik), true},
+    };
+    for (const SelectorRow& row : rows) {
+        SCOPED_TRACE(row.why);
+        EXPECT_EQ(row.selector.matches(row.client), row.matches);
+    }
+}
+
+TEST(ClientSelectorCertificate, SelectorsWithoutCertificateFieldsIgnoreTheCertificate) {
+    ClientSelector tcp_only;
+    tcp_only.transport = Client::Transport::tcp;
+    EXPECT_TRUE(tcp_only.matches(tls_client(kTraefik)));
+    EXPECT_FALSE(tcp_only.by_certificate());
+    EXPECT_TRUE(by_cn("x").by_certificate());
+}
+
+TEST(Sha256Fingerprint, AcceptsTheFormsUsersCopy) {
+    const std::string upper_colons =
+        "3A:7B:D3:E2:36:0A:3D:29:EE:A4:36:FC:FB:7E:44:C7:35:D1:17:C4:2D:1C:18:35:42:0B:6B:99:"
+        "42:DD:4F:1B";
+    std::string upper = kFingerprint;
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    struct Row {
+        std::string text;
+        std::optional<std::string> normalised;
+    };
+    const Row rows[] = {
+        {kFingerprint, kFingerprint},
+        {upper, kFingerprint},
+        {upper_colons, kFingerprint},
+        {"3a:7b:d3:e2:36:0a:3d:29:ee:a4:36:fc:fb:7e:44:c7:35:d1:17:c4:2d:1c:18:35:42:0b:6b:99:42:"
+         "dd:4f:1b",
+         kFingerprint},
+        {"", std::nullopt},
+        {kFingerprint.substr(0, 63), std::nullopt},
+        {kFingerprint + "0", std::nullopt},
+        {kFingerprint.substr(0, 40), std::nullopt},  // SHA-1's length
+        {"g" + kFingerprint.substr(1), std::nullopt},
+        {" " + kFingerprint.substr(1), std::nullopt},
+        {"0x" + kFingerprint.substr(2), std::nullopt},
+        {"sha256 Fingerprint=" + upper_colons, std::nullopt},
+        // Colons anywhere but between pairs, or only some of them.
+        {upper_colons.substr(0, 2) + "7:" + upper_colons.substr(4), std::nullopt},
+        {upper_colons.substr(0, 94) + "-", std::nullopt},
+        {"3A-7B" + upper_colons.substr(5), std::nullopt},
+    };
+    for (const Row& row : rows) {
+        SCOPED_TRACE(row.text);
+        EXPECT_EQ(normalise_sha256_fingerprint(row.text), row.normalised);
+    }
+}
+
+TEST(DescribeCertificate, NamesTheClientForLogs) {
+    struct Row {
+        PeerCertificate certificate;
+        std::string_view name;
+    };
+    const Row rows[] = {
+        {kTraefik, "tls:cn=traefik"},
+        {{"CI runner", {}, {}, kFingerprint}, "tls:cn=CI runner"},
+        {{"", {"a.example.com"}, {}, kFingerprint}, "tls:sha256=3a7bd3e2360a3d29"},
+        {{"line\nforged=1", {}, {}, kFingerprint}, "tls:cn=line\\x0aforged=1"},
+        {{"back\\slash", {}, {}, kFingerprint}, "tls:cn=back\\x5cslash"},
+        {{"caf\xc3\xa9", {}, {}, kFingerprint}, "tls:cn=caf\\xc3\\xa9"},
+        {{"", {}, {}, ""}, "tls:sha256="},
+    };
+    for (const Row& row : rows) {
+        SCOPED_TRACE(row.name);
+        EXPECT_EQ(describe_certificate(row.certificate), row.name);
+    }
+}
+
 }  // namespace
 }  // namespace socket_proxy

@@ -1,0 +1,125 @@
+// libFuzzer target: any bytes as a policy file, and the client selectors it yields.
+//
+// A file either loads or throws PolicyError (one line, naming the file). Every selector that
+// names a certificate must: never match a client without one (unix, or TCP from the selector's
+// own network), match a TLS client whose certificate carries exactly the selector's values,
+// still match when a DNS name differs only in ASCII case, and stop matching when the CN does.
+// The input as a fingerprint and as a CN exercises the normaliser and the log name.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "daemon_model.hpp"
+#include "policy.hpp"
+#include "policy_file.hpp"
+
+namespace {
+
+using fuzz_model::check;
+using socket_proxy::Client;
+using socket_proxy::ClientSelector;
+using socket_proxy::PeerCertificate;
+
+bool is_lowercase_hex(std::string_view text) {
+    for (const char c : text) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string swap_ascii_case(std::string text) {
+    for (char& c : text) {
+        if (c >= 'a' && c <= 'z') {
+            c = static_cast<char>(c - 32);
+        } else if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c + 32);
+        }
+    }
+    return text;
+}
+
+// A TCP client from inside the selector's network, if it has one.
+Client tcp_client_for(const ClientSelector& selector) {
+    Client client;
+    client.transport = Client::Transport::tcp;
+    client.ip =
+        selector.network ? selector.network->base : *socket_proxy::IpAddress::parse("192.0.2.1");
+    return client;
+}
+
+void check_certificate_selector(const ClientSelector& selector) {
+    check(!selector.uid && !selector.gid);
+    check(selector.transport != Client::Transport::unix_socket);
+    check(!selector.cert_cn || !selector.cert_cn->empty());
+    check(!selector.cert_san || !selector.cert_san->empty());
+    if (selector.cert_sha256) {
+        check(selector.cert_sha256->size() == 64 && is_lowercase_hex(*selector.cert_sha256));
+    }
+
+    Client unix_client;
+    unix_client.uid = 0;
+    unix_client.gid = 0;
+    check(!selector.matches(unix_client));
+    Client client = tcp_client_for(selector);
+    check(!selector.matches(client));
+
+    PeerCertificate& certificate = client.certificate.emplace();
+    certificate.common_name = selector.cert_cn.value_or("");
+    certificate.sha256 = selector.cert_sha256.value_or(std::string(64, '0'));
+    const bool uri = selector.cert_san && selector.cert_san->find(':') != std::string::npos;
+    if (selector.cert_san) {
+        (uri ? certificate.uris : certificate.dns_names).push_back(*selector.cert_san);
+    }
+    check(selector.matches(client));
+
+    if (selector.cert_san && !uri) {
+        certificate.dns_names = {swap_ascii_case(*selector.cert_san)};
+        check(selector.matches(client));
+    }
+    if (selector.cert_cn && swap_ascii_case(*selector.cert_cn) != *selector.cert_cn) {
+        certificate.common_name = swap_ascii_case(*selector.cert_cn);
+        check(!selector.matches(client));
+    }
+}
+
+void check_names(std::string_view input) {
+    const auto fingerprint = socket_proxy::normalise_sha256_fingerprint(input);
+    if (fingerprint) {
+        check(fingerprint->size() == 64 && is_lowercase_hex(*fingerprint));
+        check(socket_proxy::normalise_sha256_fingerprint(*fingerprint) == fingerprint);
+    }
+    const std::string name =
+        socket_proxy::describe_certificate(PeerCertificate{std::string(input), {}, {}, ""});
+    for (const char c : name) {
+        const auto byte = static_cast<unsigned char>(c);
+        check(byte >= 0x20 && byte < 0x7f);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    check_names(input);
+
+    socket_proxy::Policy policy;
+    try {
+        policy = socket_proxy::parse_policy_file(input, "policy.yaml");
+    } catch (const socket_proxy::PolicyError& error) {
+        const std::string_view message = error.what();
+        check(message.starts_with("policy.yaml"));
+        return 0;
+    }
+    for (const socket_proxy::Rule& rule : policy.rules) {
+        (void)socket_proxy::describe_rule(rule);
+        for (const ClientSelector& selector : rule.clients) {
+            if (selector.by_certificate()) {
+                check_certificate_selector(selector);
+            }
+        }
+    }
+    return 0;
+}
