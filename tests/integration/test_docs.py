@@ -134,6 +134,16 @@ def test_every_command_is_documented(help_text):
     assert "--client" in documented
 
 
+def test_explain_client_forms_match_the_synopsis(help_text):
+    """--help and the SYNOPSIS name the same kinds of client explain can decide for."""
+    def forms(text):
+        found = re.search(r"--client (unix:[^\]\s]+)", text)
+        assert found, f"no --client in {text[:200]!r}"
+        return {form.split(":", 1)[0] for form in found.group(1).split("|")}
+    synopsis = _section(_doc_text(), "SYNOPSIS")
+    assert forms(help_text) == forms(synopsis) >= {"unix", "tcp", "tls"}
+
+
 def test_environment_only_variables_are_documented(help_text):
     listed = help_text.split("\nEnvironment only:\n", 1)
     if len(listed) == 1:
