@@ -15,6 +15,7 @@
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <variant>
@@ -22,6 +23,7 @@
 
 #include "log.hpp"
 #include "session.hpp"
+#include "x509.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
@@ -105,6 +107,39 @@ std::optional<PeerCertificate> read_peer_certificate(SSL* session) {
     return peer;
 }
 
+std::string wolfssl_reason(long code) {
+    std::array<char, WOLFSSL_MAX_ERROR_SZ> text{};
+    wolfSSL_ERR_error_string_n(static_cast<unsigned long>(code), text.data(), text.size());
+    return text.data() + (" (wolfSSL " + std::to_string(code) + ")");
+}
+
+// wolfSSL sets OpenSSL's verification codes but names few of them: the ones a client
+// certificate meets, in OpenSSL's words.
+std::string verify_reason(long code) {
+    switch (code) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            return "certificate has expired";
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            return "certificate is not yet valid";
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+            return "not signed by a CA in SOCKET_PROXY_TLS_CA";
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+            return "self-signed certificate";
+        case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+            return "certificate signature failure";
+        case X509_V_ERR_CERT_REVOKED:
+            return "certificate revoked";
+        case X509_V_ERR_INVALID_PURPOSE:
+            return "certificate is not for client authentication";
+        default:
+            return std::string(X509_verify_cert_error_string(code)) + " (X509_V_ERR " +
+                   std::to_string(code) + ")";
+    }
+}
+
 // Why a handshake failed, in words for the log, and the metric's reason.
 struct HandshakeFailure {
     TlsHandshakeFailure reason = TlsHandshakeFailure::protocol;
@@ -117,18 +152,17 @@ HandshakeFailure explain_failure(SSL* session, const error_code& error) {
                 "the handshake did not complete within SOCKET_PROXY_HEAD_TIMEOUT"};
     }
     if (const long verify = SSL_get_verify_result(session); verify != X509_V_OK) {
+        // OpenSSL's X509_V_ERR numbers, or wolfSSL's own (negative) codes.
         return {TlsHandshakeFailure::certificate,
-                std::string("the client's certificate was refused: ") +
-                    X509_verify_cert_error_string(verify)};
+                "the client's certificate was refused: " +
+                    (verify > 0 ? verify_reason(verify) : wolfssl_reason(verify))};
     }
     // asio reports wolfSSL's failures as one generic code; wolfSSL keeps the real reason.
     if (const int code = wolfSSL_get_error(session, 0); code != 0 && code != SSL_ERROR_SYSCALL) {
-        std::array<char, WOLFSSL_MAX_ERROR_SZ> text{};
-        wolfSSL_ERR_error_string_n(static_cast<unsigned long>(code), text.data(), text.size());
         const bool no_certificate = code == NO_PEER_CERT;
-        return {no_certificate ? TlsHandshakeFailure::certificate : TlsHandshakeFailure::protocol,
-                no_certificate ? std::string("the client sent no certificate")
-                               : std::string(text.data())};
+        return {
+            no_certificate ? TlsHandshakeFailure::certificate : TlsHandshakeFailure::protocol,
+            no_certificate ? std::string("the client sent no certificate") : wolfssl_reason(code)};
     }
     return {TlsHandshakeFailure::protocol, error.message()};
 }
@@ -150,6 +184,25 @@ asio::awaitable<std::optional<unsigned char>> peek_first_byte(ClientSocket& sock
         co_return std::nullopt;
     }
     co_return first[0];
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+// Debian's wolfSSL_CTX_check_private_key accepts any EC key for any certificate. wolfCrypt
+// compares a P-256 pair (what `socket-proxy certs` writes); other kinds are left to the check
+// above and, failing that, to the client's signature check.
+bool p256_key_matches(const Config& config) {
+    try {
+        const PrivateKey key = read_private_key_pem(read_text(config.tls_key), config.tls_key);
+        const Certificate certificate =
+            read_certificate_pem(read_text(config.tls_cert), config.tls_cert);
+        return key_matches_certificate(key, certificate);
+    } catch (const X509Error&) {
+        return true;  // not a P-256 pair: nothing to compare here
+    }
 }
 
 }  // namespace
@@ -181,7 +234,7 @@ std::shared_ptr<TlsContext> load_tls_context(const Config& config) {
         throw TlsError("SOCKET_PROXY_TLS_KEY=" + config.tls_key +
                        " is not a PEM private key without a passphrase: " + error.message());
     }
-    if (SSL_CTX_check_private_key(native) != 1) {
+    if (SSL_CTX_check_private_key(native) != 1 || !p256_key_matches(config)) {
         throw TlsError("SOCKET_PROXY_TLS_KEY=" + config.tls_key +
                        " is not the key of the certificate in SOCKET_PROXY_TLS_CERT=" +
                        config.tls_cert + ": give the pair that belongs together");
