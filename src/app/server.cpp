@@ -654,6 +654,10 @@ class Server {
     ServerState state_;
     SharedPolicy policy_;
     SharedPolicy audit_policy_;
+    SharedTlsContext tls_context_;
+    // Counted by the acceptor, uncounted by accept_tls() on a serving thread (also when a
+    // handshake suspended at shutdown is destroyed with its io_context).
+    std::atomic<std::size_t> tls_handshakes_ = 0;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
     // Before io_, so destroyed after it: an accept pending on io_ holds a socket made for a
@@ -676,9 +680,6 @@ class Server {
     int reserve_descriptor_ = -1;
     ThrottledCount refusals_;
     ThrottledCount accept_failures_;
-    SharedTlsContext tls_context_;
-    // Counted by the acceptor, uncounted by accept_tls() on a serving thread.
-    std::atomic<std::size_t> tls_handshakes_ = 0;
     ThrottledCount busy_handshakes_;
 };
 

@@ -310,7 +310,7 @@ asio::awaitable<std::optional<ClientStream>> accept_tls(ClientSocket socket,
         co_return std::nullopt;
     }
     client.certificate = read_peer_certificate(tls->native_handle());
-    co_return ClientStream(std::move(tls));
+    co_return ClientStream(std::move(tls), std::move(context));
 }
 
 }  // namespace socket_proxy

@@ -7,6 +7,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/system/error_code.hpp>
@@ -31,9 +32,13 @@ class ClientStream {
     using executor_type = ClientTransport::executor_type;
 
     explicit ClientStream(ClientSocket socket) : plain_(std::move(socket)) {}
-    // A TLS stream whose handshake has completed.
-    explicit ClientStream(std::unique_ptr<ClientTlsStream> tls)
-        : plain_(ClientSocket(tls->get_executor())), tls_(std::move(tls)) {}
+    // A TLS stream whose handshake has completed, and the context it was made from, which a
+    // reload may replace meanwhile.
+    ClientStream(std::unique_ptr<ClientTlsStream> tls,
+                 std::shared_ptr<boost::asio::ssl::context> context)
+        : tls_context_(std::move(context)),
+          plain_(ClientSocket(tls->get_executor())),
+          tls_(std::move(tls)) {}
 
     [[nodiscard]] bool is_tls() const { return tls_ != nullptr; }
 
@@ -84,6 +89,8 @@ class ClientStream {
     ClientTransport& transport() { return tls_ ? tls_->next_layer() : plain_; }
 
     // Either the plain transport is used, or the TLS stream and the transport inside it.
+    // Declared first, destroyed last: after the TLS stream made from it.
+    std::shared_ptr<boost::asio::ssl::context> tls_context_;
     ClientTransport plain_;
     std::unique_ptr<ClientTlsStream> tls_;
 };
