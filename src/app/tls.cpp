@@ -282,7 +282,9 @@ asio::awaitable<std::optional<ClientStream>> accept_tls(ClientSocket socket,
             fail(TlsHandshakeFailure::protocol, LogLevel::debug,
                  "the client closed before its handshake");
         }
-        co_return std::nullopt;
+        // Not `co_return std::nullopt`: GCC 12 leaves the awaitable's result unconstructed
+        // for it (UBSan: an invalid bool in the optional).
+        co_return std::optional<ClientStream>();
     }
     if (*first != tls_handshake_record) {
         state.metrics.count_tls_failure(TlsHandshakeFailure::plaintext);
@@ -294,7 +296,7 @@ asio::awaitable<std::optional<ClientStream>> accept_tls(ClientSocket socket,
                     "DOCKER_HOST on this port"}});
         co_await refuse_connection(std::move(socket), std::string(plaintext_on_tls_response),
                                    state);
-        co_return std::nullopt;
+        co_return std::optional<ClientStream>();
     }
 
     auto tls = std::make_unique<ClientTlsStream>(ClientTransport(std::move(socket)), *context);
@@ -307,7 +309,7 @@ asio::awaitable<std::optional<ClientStream>> accept_tls(ClientSocket socket,
         const HandshakeFailure failure = explain_failure(tls->native_handle(), error);
         fail(failure.reason, LogLevel::warning, failure.why);
         tls->next_layer().close();
-        co_return std::nullopt;
+        co_return std::optional<ClientStream>();
     }
     client.certificate = read_peer_certificate(tls->native_handle());
     co_return ClientStream(std::move(tls), std::move(context));
