@@ -280,6 +280,39 @@ def test_curl(tls_proxy, pki):
     assert result.stdout == "OK"
 
 
+def test_a_request_pipelined_behind_a_stream_is_answered_after_it(tls_proxy, pki):
+    """The hang-up watch reads through TLS while a stream flows: what it reads is the next
+    request, kept for after the stream, not a hang-up."""
+    alice = pki["alice"]
+    context = ssl.create_default_context(cafile=str(alice / "ca.pem"))
+    context.load_cert_chain(str(alice / "cert.pem"), str(alice / "key.pem"))
+    until = int(time.time()) + 2
+    with socket.create_connection(tls_proxy.tcp_address, timeout=15) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(f"GET /events?since={until - 2}&until={until} HTTP/1.1\r\n"
+                        f"Host: docker\r\n\r\n".encode())
+            time.sleep(0.5)  # the events stream is open when the next request arrives
+            tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            received = b""
+            while chunk := tls.recv(65536):
+                received += chunk
+    assert received.count(b"HTTP/1.1 200 OK") == 2, received
+    assert received.endswith(b"\r\n\r\nOK"), received
+    lines = request_lines(tls_proxy)
+    assert "route=/events" in lines[0] and "route=/_ping" in lines[1], lines
+
+
+def test_without_a_ca_any_tls_client_is_served_by_its_address(proxy_factory, pki):
+    proxy = proxy_factory(*tls_args(pki["main"], ca=False), env={"DEBUG": "1"})
+    assert "tls=on" in wait_for_event(proxy, "listening")
+    result = run("curl", "-sS", "--cacert", pki["alice"] / "ca.pem",
+                 f"https://127.0.0.1:{proxy.tcp_port}/_ping")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "OK"
+    lines = request_lines(proxy)
+    assert len(lines) == 1 and "client=127.0.0.1:" in lines[0], lines
+
+
 # --------------------------------------------------------------------------- refusals
 
 
