@@ -177,8 +177,9 @@ asio::awaitable<Connection::HeadBytes> Connection::read_head() {
 
 asio::awaitable<void> Connection::close() {
     if (stream_.is_tls()) {
-        // The client reads TLS records to the close_notify, and may answer it with its own:
-        // the drain comes first, so that it reads what the client still sends rather than that.
+        // The drain comes first: end_writes() marks the client's close_notify as received, after
+        // which the TLS stream may read no more, and what the client still sends would stay
+        // unread and make the close reset the answer.
         if (drain_before_close_) {
             co_await drain();
         }

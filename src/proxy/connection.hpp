@@ -108,7 +108,7 @@ class Connection {
     boost::asio::awaitable<void> close();
 
     ClientStream& stream() { return stream_; }
-    // Under the stream, for what only a plain socket can do: splice(2).
+    // Under the stream, for what only a plain socket can do: splice(2), the hang-up watch's peek.
     ClientSocket& socket() { return stream_.socket(); }
     // Read from the client past the head: the start of a body, or of a tunnel's raw bytes.
     boost::beast::flat_buffer& buffer() { return buffer_; }
