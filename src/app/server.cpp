@@ -565,8 +565,8 @@ class Server {
                 }
             }
             if (config_.policy_file.empty()) {
-                if (config_.audit) {
-                    continue;
+                if (config_.audit || config_.tls()) {
+                    continue;  // SIGHUP did reload something
                 }
                 log_event(
                     LogLevel::warning, "reload",

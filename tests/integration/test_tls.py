@@ -463,6 +463,7 @@ def test_sighup_reloads_the_certificate_and_streams_keep_flowing(proxy_factory, 
         proxy.proc.send_signal(signal.SIGHUP)
         assert proxy.wait_for_log(lambda line: " reload " in line and "tls_cert=" in line,
                                   timeout=5), proxy.log
+        assert "no policy file to reload" not in proxy.log, "SIGHUP did reload the TLS files"
         assert server_certificate_sha256(proxy.tcp_port) == \
             der_sha256(pki["renewed"] / "server/cert.pem")
         carol = tls_docker(proxy, pki["carol"], "version", "--format", "{{.Server.Version}}")
