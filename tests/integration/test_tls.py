@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from test_faults import LONG_BODY, FakeDaemon
 from proxytest import (TEST_IMAGE, LineReader, docker, docker_cli, docker_environment,
                        free_tcp_port, proxy_binary, random_suffix, stop_process, tick_number,
                        write_policy)
@@ -254,7 +255,7 @@ def test_exec_tunnels_both_ways_and_ends_over_tls(proxy_factory, pki, policy_dir
         capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "through-the-tunnel\ndone\n"
-    # A long answer that a plain client gets spliced: over TLS it is relayed, whole.
+    # A long chunked answer arrives whole through TLS.
     saved = subprocess.run([docker_cli(), "save", TEST_IMAGE],
                            env=tls_docker_env(proxy, pki["alice"]), capture_output=True,
                            timeout=60)
@@ -262,6 +263,31 @@ def test_exec_tunnels_both_ways_and_ends_over_tls(proxy_factory, pki, policy_dir
     direct = subprocess.run([docker_cli(), "save", TEST_IMAGE], capture_output=True, timeout=60,
                             env=docker_environment("unix:///var/run/docker.sock"))
     assert len(saved.stdout) == len(direct.stdout) > 256 * 1024
+
+
+def test_a_long_answer_of_known_length_is_encrypted_whole(proxy_factory, pki):
+    """A plain client gets it spliced socket to socket; a TLS client through the relay."""
+    daemon = FakeDaemon()
+    try:
+        proxy = proxy_factory(*tls_args(pki["main"]), docker_socket=daemon.path)
+        alice = pki["alice"]
+        context = ssl.create_default_context(cafile=str(alice / "ca.pem"))
+        context.load_cert_chain(str(alice / "cert.pem"), str(alice / "key.pem"))
+        with socket.create_connection(proxy.tcp_address, timeout=15) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET /v1.41/containers/long/logs HTTP/1.1\r\nHost: docker\r\n\r\n"
+                            b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+                received = b""
+                while chunk := tls.recv(65536):
+                    received += chunk
+        head, _, rest = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK"), head
+        assert f"Content-Length: {len(LONG_BODY)}".encode() in head, head
+        assert rest[:len(LONG_BODY)] == LONG_BODY
+        assert rest[len(LONG_BODY):].startswith(b"HTTP/1.1 200 OK")
+        assert rest.endswith(b"\r\n\r\nOK")
+    finally:
+        daemon.close()
 
 
 def test_python_docker_client(tls_proxy, pki, ticker, monkeypatch):
