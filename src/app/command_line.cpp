@@ -133,6 +133,27 @@ void apply_flags(CommandLine& result, const std::vector<std::string_view>& args)
         }
     }
 }
+// The three TLS files make sense only together, and only for the TCP listener.
+void check_tls_settings(const Config& config) {
+    if (config.tls_cert.empty() != config.tls_key.empty()) {
+        throw ConfigError(config.tls_cert.empty()
+                              ? "SOCKET_PROXY_TLS_KEY is set without SOCKET_PROXY_TLS_CERT: set "
+                                "both to serve TLS, or neither"
+                              : "SOCKET_PROXY_TLS_CERT is set without SOCKET_PROXY_TLS_KEY: set "
+                                "both to serve TLS, or neither");
+    }
+    if (!config.tls_ca.empty() && config.tls_cert.empty()) {
+        throw ConfigError(
+            "SOCKET_PROXY_TLS_CA is set without SOCKET_PROXY_TLS_CERT and SOCKET_PROXY_TLS_KEY: "
+            "client certificates need a TLS listener, so set those too");
+    }
+    if (config.tls() && !config.tcp) {
+        throw ConfigError(
+            "SOCKET_PROXY_TLS_CERT is set but SOCKET_PROXY_TCP is off: TLS is served on the TCP "
+            "listener, so give it an address (127.0.0.1:2376)");
+    }
+}
+
 }  // namespace
 
 CommandLine parse_command_line(const std::vector<std::string_view>& args,
@@ -166,6 +187,7 @@ CommandLine parse_command_line(const std::vector<std::string_view>& args,
             "SOCKET_PROXY_AUDIT_POLICY is set but SOCKET_PROXY_MODE is not audit: set "
             "SOCKET_PROXY_MODE=audit to compare, or unset SOCKET_PROXY_AUDIT_POLICY");
     }
+    check_tls_settings(result.config);
     if (result.command == Command::learn && result.arguments.size() != 1) {
         throw ConfigError(
             "learn needs the log file to learn from, as in: socket-proxy learn proxy.log "

@@ -32,6 +32,11 @@ struct Config {
     uid_t uid = 1000;  // owner of the listening socket, and who we drop to
     gid_t gid = 1000;
     std::optional<TcpEndpoint> tcp = TcpEndpoint{"0.0.0.0", 2375};  // nullopt: "off"
+    // PEM files that make the TCP listener TLS; with tls_ca, clients need a certificate it
+    // signed. Empty: plain TCP.
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_ca;
     std::optional<TcpEndpoint> metrics;  // Prometheus listener; nullopt: "off" (the default)
     Duration keepalive = std::chrono::seconds(10);  // idle pooled daemon connections; 0: no pooling
     Duration timeout = std::chrono::seconds(30);    // daemon connect + response head; 0: none
@@ -57,6 +62,7 @@ struct Config {
     std::optional<bool> redact;         // SOCKET_PROXY_REDACT; unset: the policy says (default on)
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
+    [[nodiscard]] bool tls() const { return !tls_cert.empty(); }
 };
 
 enum class Command { serve, healthcheck, check, explain, learn, help, version };

@@ -71,6 +71,18 @@ Id parse_id(std::string_view what, std::string_view value, std::string_view kind
     return *id;
 }
 
+// Empty is unset, as `SOCKET_PROXY_TLS_CA=` in a compose file means.
+std::string parse_tls_file(std::string_view what, std::string_view value) {
+    if (value.empty()) {
+        return {};
+    }
+    return parse_absolute_path(what, value);
+}
+
+std::string show_file_default(const std::string& path) {
+    return path.empty() ? std::string("none") : path;
+}
+
 bool parse_bool(std::string_view what, std::string_view value) {
     const std::string lower = ascii_lowercase(value);
     if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
@@ -160,6 +172,26 @@ constexpr std::array option_table{
                config.tcp = parse_tcp_endpoint(what, value);
            },
            [](const Config& defaults) { return format_tcp_endpoint(defaults.tcp); }},
+    Option{"--tls-cert", "SOCKET_PROXY_TLS_CERT", "FILE",
+           "PEM certificate (chain) that makes the TCP listener TLS 1.2/1.3 only; needs "
+           "SOCKET_PROXY_TLS_KEY; SIGHUP reloads it",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.tls_cert = parse_tls_file(what, value);
+           },
+           [](const Config& defaults) { return show_file_default(defaults.tls_cert); }},
+    Option{"--tls-key", "SOCKET_PROXY_TLS_KEY", "FILE",
+           "PEM private key of SOCKET_PROXY_TLS_CERT, without a passphrase",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.tls_key = parse_tls_file(what, value);
+           },
+           [](const Config& defaults) { return show_file_default(defaults.tls_key); }},
+    Option{"--tls-ca", "SOCKET_PROXY_TLS_CA", "FILE",
+           "PEM bundle of the CAs whose client certificates the TLS listener requires (mutual "
+           "TLS); a client without one fails in the handshake and never reaches the policy",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.tls_ca = parse_tls_file(what, value);
+           },
+           [](const Config& defaults) { return show_file_default(defaults.tls_ca); }},
     Option{"--metrics", "SOCKET_PROXY_METRICS", "ADDR|off",
            "serve Prometheus metrics at http://ADDR/metrics (127.0.0.1:9102), on a listener of "
            "its own that the policy does not apply to, or off",

@@ -35,6 +35,7 @@
 #include "policy_source.hpp"
 #include "privileges.hpp"
 #include "session.hpp"
+#include "tls.hpp"
 
 #ifndef SOCKET_PROXY_VERSION
 #define SOCKET_PROXY_VERSION "dev"
@@ -179,6 +180,10 @@ class Server {
             } catch (const PolicyError& error) {
                 throw StartupError(std::string("audit mode: ") + error.what());
             }
+            if (config_.tls()) {
+                // Read while the files may still be root's; SIGHUP reads them as the proxy's user.
+                tls_context_.store(load_tls_context_or_throw());
+            }
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
@@ -223,12 +228,16 @@ class Server {
                   {{"version", SOCKET_PROXY_VERSION},
                    {"unix", config_.listen_socket_path()},
                    {"tcp", format_tcp_endpoint(config_.tcp)},
+                   {"tls", !config_.tls()           ? "off"
+                           : config_.tls_ca.empty() ? "on"
+                                                    : "mutual"},
                    {"metrics", format_tcp_endpoint(config_.metrics)},
                    {"docker", config_.docker_socket},
                    {"policy", policy_.load()->source},
                    {"audit_policy", audit_policy_.load() ? audit_policy_.load()->source : "none"},
                    {"max_connections", std::to_string(max_connections_)},
                    {"threads", std::to_string(serving_threads_.size() + 1)}});
+        warn_of_plaintext_tcp();
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
         io_.run();
@@ -239,6 +248,33 @@ class Server {
     }
 
   private:
+    std::shared_ptr<TlsContext> load_tls_context_or_throw() {
+        try {
+            return load_tls_context(config_);
+        } catch (const TlsError& error) {
+            throw StartupError(error.what());
+        }
+    }
+
+    // Plain HTTP on an address other than loopback: whoever reaches the port, and whatever is
+    // on the path, is a Docker client the policy knows only by its address.
+    void warn_of_plaintext_tcp() const {
+        if (!config_.tcp || config_.tls()) {
+            return;
+        }
+        const std::string& address = config_.tcp->address;
+        if (address.starts_with("127.") || address == "::1") {
+            return;
+        }
+        log_event(LogLevel::warning, "plaintext-tcp",
+                  {{"tcp", format_tcp_endpoint(config_.tcp)},
+                   {"detail",
+                    "the TCP listener is plain HTTP on an address other than loopback: requests "
+                    "and answers cross the network readable and unauthenticated; set "
+                    "SOCKET_PROXY_TLS_CERT and SOCKET_PROXY_TLS_KEY for TLS, and "
+                    "SOCKET_PROXY_TLS_CA to require client certificates"}});
+    }
+
     void bind_listeners() {
         unix_acceptor_.emplace(
             bind_unix_listener(io_, config_.listen_socket_path(), config_.uid, config_.gid));
@@ -361,17 +397,55 @@ class Server {
                 refuse_outsider<Protocol>(std::move(socket), client);
                 continue;
             }
+            const SessionContext context{session_limits_, policy_, audit_policy_,
+                                         place.daemons,   state_,  *memory_};
             if constexpr (std::is_same_v<Protocol, tcp>) {
                 boost::system::error_code ignored;
                 socket.set_option(tcp::no_delay(true),
                                   ignored);  // answers are small and latency-bound
+                if (config_.tls()) {
+                    if (tls_handshakes_ >= max_tls_handshakes) {
+                        refuse_busy_handshake(client);
+                        continue;  // closed as `socket` goes out of scope
+                    }
+                    ++tls_handshakes_;
+                    ++state_.open_sessions;
+                    asio::co_spawn(place.executor,
+                                   serve_tls_client(std::move(socket), std::move(client), context,
+                                                    tls_context_.load()),
+                                   asio::detached);
+                    continue;
+                }
             }
             ++state_.open_sessions;
             asio::co_spawn(place.executor,
-                           run_session(std::move(socket), std::move(client),
-                                       SessionContext{session_limits_, policy_, audit_policy_,
-                                                      place.daemons, state_, *memory_}),
+                           run_session(ClientStream(std::move(socket)), std::move(client), context),
                            asio::detached);
+        }
+    }
+
+    // The session starts only once the handshake has verified the client.
+    asio::awaitable<void> serve_tls_client(ClientSocket socket, Client client,
+                                           SessionContext context,
+                                           std::shared_ptr<TlsContext> tls) {
+        std::optional<ClientStream> stream =
+            co_await accept_tls(std::move(socket), std::move(tls), config_.head_timeout, client,
+                                state_, tls_handshakes_);
+        if (!stream) {
+            --state_.open_sessions;
+            co_return;
+        }
+        co_await run_session(std::move(*stream), std::move(client), context);
+    }
+
+    void refuse_busy_handshake(const Client& client) {
+        state_.metrics.count_tls_failure(TlsHandshakeFailure::busy);
+        if (const std::size_t refused = busy_handshakes_.count(Clock::now())) {
+            log_event(LogLevel::warning, "connection-refused",
+                      {{"client", client.address},
+                       {"reason", std::to_string(max_tls_handshakes) +
+                                      " TLS handshakes are in flight already"},
+                       {"count", std::to_string(refused)}});
         }
     }
 
@@ -412,6 +486,11 @@ class Server {
 
     template <class Protocol>
     void answer_and_close(typename Protocol::socket socket, const std::string& response) {
+        if constexpr (std::is_same_v<Protocol, tcp>) {
+            if (config_.tls()) {
+                return;  // a TLS client could not read a plaintext answer: closed unanswered
+            }
+        }
         if (state_.refusing_sessions >= max_refusing_sessions) {
             return;  // closed unanswered as `socket` goes out of scope
         }
@@ -468,6 +547,9 @@ class Server {
             if (error) {
                 co_return;
             }
+            if (config_.tls()) {
+                reload_tls_context();
+            }
             if (config_.audit) {
                 // The candidate is what an operator edits in audit mode: it reloads too.
                 try {
@@ -483,8 +565,8 @@ class Server {
                 }
             }
             if (config_.policy_file.empty()) {
-                if (config_.audit) {
-                    continue;
+                if (config_.audit || config_.tls()) {
+                    continue;  // SIGHUP did reload something
                 }
                 log_event(
                     LogLevel::warning, "reload",
@@ -504,6 +586,20 @@ class Server {
                     LogLevel::error, "reload-failed",
                     {{"error", failure.what()}, {"detail", "the previous policy stays in force"}});
             }
+        }
+    }
+
+    // New connections get the new certificate, key and CA; those in flight keep theirs.
+    void reload_tls_context() {
+        try {
+            tls_context_.store(load_tls_context(config_));
+            log_event(LogLevel::info, "reload",
+                      {{"tls_cert", config_.tls_cert},
+                       {"tls_ca", config_.tls_ca.empty() ? "none" : config_.tls_ca}});
+        } catch (const TlsError& failure) {
+            log_event(LogLevel::error, "reload-failed",
+                      {{"error", failure.what()},
+                       {"detail", "the previous TLS certificate, key and CA stay in force"}});
         }
     }
 
@@ -558,6 +654,10 @@ class Server {
     ServerState state_;
     SharedPolicy policy_;
     SharedPolicy audit_policy_;
+    SharedTlsContext tls_context_;
+    // Counted by the acceptor, uncounted by accept_tls() on a serving thread (also when a
+    // handshake suspended at shutdown is destroyed with its io_context).
+    std::atomic<std::size_t> tls_handshakes_ = 0;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
     // Before io_, so destroyed after it: an accept pending on io_ holds a socket made for a
@@ -580,6 +680,7 @@ class Server {
     int reserve_descriptor_ = -1;
     ThrottledCount refusals_;
     ThrottledCount accept_failures_;
+    ThrottledCount busy_handshakes_;
 };
 
 }  // namespace

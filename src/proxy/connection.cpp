@@ -67,8 +67,8 @@ RequestFacts read_request_facts(const RequestParser& parser) {
                         request.keep_alive(), requests_upgrade(request), !parser.is_done()};
 }
 
-Connection::Connection(ClientSocket socket, Client identity, SessionContext context)
-    : stream_(std::move(socket)),
+Connection::Connection(ClientStream stream, Client identity, SessionContext context)
+    : stream_(std::move(stream)),
       identity_(std::move(identity)),
       context_(context),
       buffer_(context_.limits.max_head_bytes) {}
@@ -176,10 +176,20 @@ asio::awaitable<Connection::HeadBytes> Connection::read_head() {
 }
 
 asio::awaitable<void> Connection::close() {
-    error_code ignored;
-    socket().shutdown(asio::socket_base::shutdown_send, ignored);
-    if (drain_before_close_) {
-        co_await drain();
+    if (stream_.is_tls()) {
+        // The drain comes first: end_writes() marks the client's close_notify as received, after
+        // which the TLS stream may read no more, and what the client still sends would stay
+        // unread and make the close reset the answer.
+        if (drain_before_close_) {
+            co_await drain();
+        }
+        stream_.expires_after(linger_timeout);
+        co_await stream_.end_writes();
+    } else {
+        co_await stream_.end_writes();
+        if (drain_before_close_) {
+            co_await drain();
+        }
     }
     stream_.close();
     --context_.state.open_sessions;
@@ -215,12 +225,28 @@ asio::awaitable<void> Connection::end_chunked_body() {
 }
 
 asio::awaitable<void> Connection::close_daemon_when_client_leaves(DaemonStream& daemon) {
+    const ClientWatch watch =
+        stream_.is_tls() ? co_await watch_tls_client() : co_await watch_plain_client();
+    if (watch == ClientWatch::left) {
+        daemon.close();
+    }
+    if (watch != ClientWatch::stays) {
+        co_return;
+    }
+    // A pipelined next request, not a hang-up: it waits until this answer ends.
+    asio::steady_timer forever(co_await asio::this_coro::executor,
+                               std::chrono::steady_clock::time_point::max());
+    co_await forever.async_wait(nothrow);
+}
+
+// Peeks, so that a pipelined next request stays in the socket for read_head().
+asio::awaitable<Connection::ClientWatch> Connection::watch_plain_client() {
     ClientSocket& client_socket = socket();
     for (;;) {
         auto [wait_error] =
             co_await client_socket.async_wait(asio::socket_base::wait_read, nothrow);
         if (wait_error) {
-            co_return;  // cancelled: the response ended first
+            co_return ClientWatch::cancelled;
         }
         char probe = 0;
         const ssize_t peeked =
@@ -228,17 +254,26 @@ asio::awaitable<void> Connection::close_daemon_when_client_leaves(DaemonStream& 
         if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             continue;
         }
-        if (peeked > 0) {
-            // A pipelined next request, not a hang-up: it waits in the socket until this
-            // response ends.
-            asio::steady_timer forever(co_await asio::this_coro::executor,
-                                       std::chrono::steady_clock::time_point::max());
-            co_await forever.async_wait(nothrow);
-            co_return;
-        }
-        daemon.close();
-        co_return;
+        co_return peeked > 0 ? ClientWatch::stays : ClientWatch::left;
     }
+}
+
+// Under TLS a peek cannot tell a hang-up from a request: the client's close_notify is bytes in
+// the socket, and a request may already sit decrypted-to-be in the TLS stream's buffer with
+// nothing left in the socket. So the watch reads through the stream (one read beside the
+// relay's writes, which TLS allows) and keeps what it reads in the buffer read_head() starts
+// from; a close_notify, EOF or reset ends the read with an error.
+asio::awaitable<Connection::ClientWatch> Connection::watch_tls_client() {
+    const std::size_t room = std::min(head_read_bytes, buffer_.max_size() - buffer_.size());
+    if (room == 0) {
+        co_return ClientWatch::stays;  // a whole head's worth already waits
+    }
+    auto [error, received] = co_await stream_.async_read_some(buffer_.prepare(room), nothrow);
+    buffer_.commit(received);
+    if (received > 0) {
+        co_return ClientWatch::stays;
+    }
+    co_return error == asio::error::operation_aborted ? ClientWatch::cancelled : ClientWatch::left;
 }
 
 // Streams stay open for days holding only their own buffers: they do not count.

@@ -4,8 +4,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
@@ -17,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "client_stream.hpp"
 #include "daemon_pool.hpp"
 #include "memory.hpp"
 #include "policy.hpp"
@@ -24,13 +23,6 @@
 #include "units.hpp"
 
 namespace socket_proxy {
-
-// TCP and unix clients alike: both listeners' sockets convert to this one type, so nothing
-// above the listeners is a template on the protocol. The client side is named here only: a TLS
-// stream would take ClientStream's place, and what reaches under it to the raw socket
-// (Connection::socket()) would have to go through it instead.
-using ClientSocket = boost::asio::generic::stream_protocol::socket;
-using ClientStream = boost::beast::basic_stream<boost::asio::generic::stream_protocol>;
 
 // The client's request as Beast parses it: the head whole, the body streamed through a buffer.
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
@@ -107,7 +99,7 @@ class Connection {
     // The acceptor counted this connection in open_sessions before spawning it, so that a
     // burst of connects cannot overshoot the limit before any session starts; close() uncounts
     // it.
-    Connection(ClientSocket socket, Client identity, SessionContext context);
+    Connection(ClientStream stream, Client identity, SessionContext context);
 
     // Reads the next request's head into `parser`, a fresh one for each request.
     boost::asio::awaitable<NextRequest> read_request(RequestParser& parser);
@@ -116,8 +108,7 @@ class Connection {
     boost::asio::awaitable<void> close();
 
     ClientStream& stream() { return stream_; }
-    // Under the stream, for what only a socket can do: splice(2), a tunnel's raw pipe, the
-    // half-close, the hang-up watch.
+    // Under the stream, for what only a plain socket can do: splice(2), the hang-up watch's peek.
     ClientSocket& socket() { return stream_.socket(); }
     // Read from the client past the head: the start of a body, or of a tunnel's raw bytes.
     boost::beast::flat_buffer& buffer() { return buffer_; }
@@ -146,6 +137,9 @@ class Connection {
     struct HeadBytes;
     boost::asio::awaitable<HeadBytes> read_head();
     boost::asio::awaitable<void> drain();
+    enum class ClientWatch { left, stays, cancelled };
+    boost::asio::awaitable<ClientWatch> watch_plain_client();
+    boost::asio::awaitable<ClientWatch> watch_tls_client();
 
     ClientStream stream_;
     Client identity_;

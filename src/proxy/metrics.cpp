@@ -164,6 +164,11 @@ void Metrics::count_refused(RefusedConnection reason) {
     ++(reason == RefusedConnection::connection_limit ? refused_over_limit_ : refused_outsiders_);
 }
 
+void Metrics::count_tls_failure(TlsHandshakeFailure reason) {
+    const std::lock_guard lock(mutex_);
+    ++tls_failures_.at(static_cast<std::size_t>(reason));
+}
+
 std::string Metrics::render(const MetricsGauges& gauges) const {
     const std::lock_guard lock(mutex_);
     std::string out;
@@ -211,6 +216,15 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
            refused_over_limit_);
     sample(out, "socket_proxy_refused_connections_total", "reason=\"allow_from\"",
            refused_outsiders_);
+
+    describe(out, "socket_proxy_tls_handshake_failures_total", "counter",
+             "Connections to the TLS listener closed before their first request.");
+    static constexpr std::array<std::string_view, tls_handshake_failure_kinds> tls_reasons{
+        "plaintext", "certificate", "protocol", "timeout", "busy"};
+    for (std::size_t index = 0; index < tls_reasons.size(); ++index) {
+        sample(out, "socket_proxy_tls_handshake_failures_total",
+               "reason=\"" + std::string(tls_reasons[index]) + "\"", tls_failures_[index]);
+    }
 
     render_gauges(out, gauges);
     return out;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -34,6 +35,16 @@ struct RequestSample {
 
 enum class RefusedConnection { connection_limit, allow_from };
 
+// Why a connection to the TLS listener never reached its first request.
+enum class TlsHandshakeFailure {
+    plaintext,    // an HTTP request (or other bytes) where a TLS handshake belonged
+    certificate,  // no client certificate, or one SOCKET_PROXY_TLS_CA does not verify
+    protocol,     // anything else the handshake refused: a version, a suite, a broken record
+    timeout,      // not done within SOCKET_PROXY_HEAD_TIMEOUT
+    busy,         // max_tls_handshakes already in flight
+};
+inline constexpr std::size_t tls_handshake_failure_kinds = 5;
+
 // What the listener reads at the moment it renders.
 struct MetricsGauges {
     std::string_view version;
@@ -58,6 +69,7 @@ class Metrics {
 
     void record(const RequestSample& sample);
     void count_refused(RefusedConnection reason);
+    void count_tls_failure(TlsHandshakeFailure reason);
 
     [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
 
@@ -81,6 +93,7 @@ class Metrics {
     std::uint64_t bytes_to_client_ = 0;
     std::uint64_t refused_over_limit_ = 0;
     std::uint64_t refused_outsiders_ = 0;
+    std::array<std::uint64_t, tls_handshake_failure_kinds> tls_failures_{};
     // Sessions on every serving thread record; the metrics listener renders on the main one.
     mutable std::mutex mutex_;
 };

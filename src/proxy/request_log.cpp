@@ -21,7 +21,13 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
 
 std::string describe_client(const Client& client) {
     if (client.transport == Client::Transport::tcp) {
-        return client.address;
+        if (!client.certificate) {
+            return client.address;
+        }
+        const PeerCertificate& certificate = *client.certificate;
+        return (certificate.common_name.empty() ? "tls:sha256=" + certificate.sha256
+                                                : "tls:cn=" + certificate.common_name) +
+               ",address=" + client.address;
     }
     std::string who = "unix";
     if (client.uid)

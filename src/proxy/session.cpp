@@ -25,7 +25,7 @@ constexpr auto refusal_timeout = std::chrono::seconds(2);
 
 }  // namespace
 
-asio::awaitable<void> run_session(ClientSocket client, Client identity, SessionContext context) {
+asio::awaitable<void> run_session(ClientStream client, Client identity, SessionContext context) {
     Connection connection(std::move(client), std::move(identity), context);
     for (;;) {
         RequestParser parser;  // one per request: a finished parser cannot be reused

@@ -12,8 +12,9 @@
 
 namespace socket_proxy {
 
-// A TCP or unix client's socket converts to a ClientSocket when passed.
-boost::asio::awaitable<void> run_session(ClientSocket client, Client identity,
+// A TCP or unix client's socket converts to a ClientSocket, and that to a ClientStream, when
+// passed; a TLS client comes with its handshake done.
+boost::asio::awaitable<void> run_session(ClientStream client, Client identity,
                                          SessionContext context);
 
 // The complete answer to a connection the proxy will not serve (503 over the limit, 403

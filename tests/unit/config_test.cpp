@@ -60,6 +60,9 @@ void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.idle_timeout.count(), expected.idle_timeout.count());
     EXPECT_EQ(actual.max_connections, expected.max_connections);
     EXPECT_EQ(actual.policy_file, expected.policy_file);
+    EXPECT_EQ(actual.tls_cert, expected.tls_cert);
+    EXPECT_EQ(actual.tls_key, expected.tls_key);
+    EXPECT_EQ(actual.tls_ca, expected.tls_ca);
     EXPECT_EQ(actual.redact, expected.redact);
     ASSERT_EQ(actual.allow_from.size(), expected.allow_from.size());
     for (std::size_t i = 0; i < actual.allow_from.size(); ++i) {
@@ -390,6 +393,15 @@ TEST(ConfigEnvTest, RejectsBadValuesNamingTheVariable) {
          {"SOCKET_PROXY_ALLOW_FROM=\"10.0.0.1/8\"", "\"10.0.0.1/8\"", "not a network"}},
         {{{"SOCKET_PROXY_ALLOW_FROM", "docker-net"}}, {"SOCKET_PROXY_ALLOW_FROM=", "CIDRs"}},
         {{{"SOCKET_PROXY_POLICY", ""}}, {"SOCKET_PROXY_POLICY=\"\"", "file"}},
+        {{{"SOCKET_PROXY_TLS_CERT", "cert.pem"}},
+         {"SOCKET_PROXY_TLS_CERT=\"cert.pem\"", "absolute"}},
+        {{{"SOCKET_PROXY_TLS_CERT", "/c.pem"}}, {"SOCKET_PROXY_TLS_CERT is set without", "_KEY"}},
+        {{{"SOCKET_PROXY_TLS_KEY", "/k.pem"}}, {"SOCKET_PROXY_TLS_KEY is set without", "_CERT"}},
+        {{{"SOCKET_PROXY_TLS_CA", "/ca.pem"}}, {"SOCKET_PROXY_TLS_CA is set without"}},
+        {{{"SOCKET_PROXY_TLS_CERT", "/c.pem"},
+          {"SOCKET_PROXY_TLS_KEY", "/k.pem"},
+          {"SOCKET_PROXY_TCP", "off"}},
+         {"SOCKET_PROXY_TCP is off", "TLS is served on the TCP listener"}},
     };
     for (const auto& row : rows) {
         SCOPED_TRACE(row.mentions.front());
@@ -477,6 +489,14 @@ TEST(ConfigFlagsTest, FlagsOverrideTheEnvironment) {
              c.gid = 10;
          }},
         {{"--tcp", "off"}, {}, Command::serve, [](Config& c) { c.tcp = std::nullopt; }},
+        {{"--tls-cert", "/t/cert.pem", "--tls-key=/t/key.pem"},
+         {{"SOCKET_PROXY_TLS_CA", "/t/ca.pem"}},
+         Command::serve,
+         [](Config& c) {
+             c.tls_cert = "/t/cert.pem";
+             c.tls_key = "/t/key.pem";
+             c.tls_ca = "/t/ca.pem";
+         }},
         {{"--tcp=[::]:2375"},
          {},
          Command::serve,

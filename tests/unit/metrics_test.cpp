@@ -125,6 +125,20 @@ TEST(MetricsTest, GaugesComeFromTheCaller) {
     EXPECT_EQ(samples.at("socket_proxy_refused_connections_total{reason=\"allow_from\"}"), "1");
 }
 
+TEST(MetricsTest, TlsHandshakeFailuresByReason) {
+    Metrics metrics;
+    metrics.count_tls_failure(TlsHandshakeFailure::certificate);
+    metrics.count_tls_failure(TlsHandshakeFailure::certificate);
+    metrics.count_tls_failure(TlsHandshakeFailure::busy);
+    const auto samples = samples_of(metrics.render(gauges_of_version("dev")));
+    const std::string name = "socket_proxy_tls_handshake_failures_total";
+    EXPECT_EQ(samples.at(name + "{reason=\"certificate\"}"), "2");
+    EXPECT_EQ(samples.at(name + "{reason=\"busy\"}"), "1");
+    EXPECT_EQ(samples.at(name + "{reason=\"plaintext\"}"), "0");
+    EXPECT_EQ(samples.at(name + "{reason=\"protocol\"}"), "0");
+    EXPECT_EQ(samples.at(name + "{reason=\"timeout\"}"), "0");
+}
+
 TEST(MetricsTest, SeriesStopGrowingAtTheCap) {
     Metrics metrics;
     // Each status is a new series: routes x statuses x methods must stay bounded, whatever a

@@ -1,0 +1,24 @@
+#include "client_stream.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace socket_proxy {
+namespace asio = boost::asio;
+
+asio::awaitable<void> ClientStream::end_writes() {
+    if (!tls_) {
+        boost::system::error_code ignored;
+        plain_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        co_return;
+    }
+    // SSL_shutdown sends close_notify and then waits to read the client's, which a tunnel's
+    // other direction or the drain may still be reading. Marked as already received, it only
+    // sends ours: the client may go on sending until it closes.
+    ::SSL_set_shutdown(tls_->native_handle(), SSL_RECEIVED_SHUTDOWN);
+    co_await tls_->async_shutdown(asio::as_tuple(asio::use_awaitable));
+}
+
+}  // namespace socket_proxy
