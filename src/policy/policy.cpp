@@ -361,7 +361,7 @@ std::optional<std::string> normalise_sha256_fingerprint(std::string_view text) {
 
 std::string describe_certificate(const PeerCertificate& certificate) {
     if (certificate.common_name.empty()) {
-        return "tls:sha256=" + certificate.sha256.substr(0, 16);
+        return "tls:sha256=" + certificate.sha256;
     }
     std::string text = "tls:cn=";
     for (const char c : certificate.common_name) {

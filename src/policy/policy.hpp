@@ -47,8 +47,8 @@ struct Client {
 // form PeerCertificate::sha256 holds; nullopt for anything else.
 [[nodiscard]] std::optional<std::string> normalise_sha256_fingerprint(std::string_view text);
 
-// A TLS client as the request log and the metrics name it: `tls:cn=NAME`, or
-// `tls:sha256=` and the fingerprint's first 16 hex digits when the certificate has no CN.
+// A TLS client as the request log names it: `tls:cn=NAME`, or `tls:sha256=` and the whole
+// fingerprint (what a cert_sha256 selector takes) when the certificate has no CN.
 // Bytes outside printable ASCII in the CN are written as \xHH, so a CA-issued name cannot
 // forge a log line or a label.
 [[nodiscard]] std::string describe_certificate(const PeerCertificate& certificate);

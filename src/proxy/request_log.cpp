@@ -24,10 +24,7 @@ std::string describe_client(const Client& client) {
         if (!client.certificate) {
             return client.address;
         }
-        const PeerCertificate& certificate = *client.certificate;
-        return (certificate.common_name.empty() ? "tls:sha256=" + certificate.sha256
-                                                : "tls:cn=" + certificate.common_name) +
-               ",address=" + client.address;
+        return describe_certificate(*client.certificate) + ",address=" + client.address;
     }
     std::string who = "unix";
     if (client.uid)

@@ -870,7 +870,8 @@ TEST(DescribeCertificate, NamesTheClientForLogs) {
     const Row rows[] = {
         {kTraefik, "tls:cn=traefik"},
         {{"CI runner", {}, {}, kFingerprint}, "tls:cn=CI runner"},
-        {{"", {"a.example.com"}, {}, kFingerprint}, "tls:sha256=3a7bd3e2360a3d29"},
+        {{"", {"a.example.com"}, {}, kFingerprint},
+         "tls:sha256=3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"},
         {{"line\nforged=1", {}, {}, kFingerprint}, "tls:cn=line\\x0aforged=1"},
         {{"back\\slash", {}, {}, kFingerprint}, "tls:cn=back\\x5cslash"},
         {{"caf\xc3\xa9", {}, {}, kFingerprint}, "tls:cn=caf\\xc3\\xa9"},
