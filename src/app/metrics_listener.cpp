@@ -19,6 +19,7 @@
 #include <string>
 
 #include "daemon_request.hpp"
+#include "nothrow.hpp"
 
 #ifndef SOCKET_PROXY_VERSION
 #define SOCKET_PROXY_VERSION "dev"
@@ -31,8 +32,6 @@ namespace http = beast::http;
 using asio::ip::tcp;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // A scraper sends one small GET; anything bigger or slower is not one.
 constexpr std::uint32_t max_scrape_head_bytes = 8 * 1024;

@@ -30,6 +30,7 @@
 #include "listener.hpp"
 #include "log.hpp"
 #include "metrics_listener.hpp"
+#include "nothrow.hpp"
 #include "policy.hpp"
 #include "policy_file.hpp"
 #include "policy_source.hpp"
@@ -48,8 +49,6 @@ using asio::local::stream_protocol;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // After SIGTERM, requests already being answered get this long to finish; streams
 // (events, logs -f) never finish by themselves and are closed when it runs out.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "nothrow.hpp"
 #include "session.hpp"
 #include "x509.hpp"
 
@@ -33,7 +34,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
 // Debian's wolfSSL also enables RC4, NULL and anonymous suites: the list is set whole. TLS 1.2

@@ -22,6 +22,7 @@
 #include "forwarded_head.hpp"
 #include "label_scope.hpp"
 #include "local_reply.hpp"
+#include "nothrow.hpp"
 #include "redact.hpp"
 #include "splice.hpp"
 
@@ -33,8 +34,6 @@ using boost::system::error_code;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // While a response of unknown length or a tunnel is relayed, it counts as an open stream.
 class OpenStream {

@@ -1,16 +1,12 @@
 #include "body_relay.hpp"
 
+#include "nothrow.hpp"
+
 namespace socket_proxy {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
-
-namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-
-}  // namespace
 
 asio::awaitable<error_code> read_body_piece(DaemonStream& daemon, beast::flat_buffer& buffer,
                                             DaemonAnswerParser& parser, std::span<char> scratch,

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "daemon_pool.hpp"
+#include "nothrow.hpp"
 #include "splice.hpp"
 #include "units.hpp"
 
@@ -54,7 +55,6 @@ boost::asio::awaitable<RelayOutcome> relay_body(
     boost::beast::http::serializer<isRequest, boost::beast::http::buffer_body>& out,
     std::span<char> scratch, Duration read_idle_limit) {
     namespace http = boost::beast::http;
-    constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
     RelayOutcome outcome;
     auto& body = parser.get().body();
     while (!parser.is_done()) {

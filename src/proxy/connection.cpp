@@ -19,6 +19,7 @@
 #include "forwarded_head.hpp"
 #include "head_check.hpp"
 #include "log.hpp"
+#include "nothrow.hpp"
 #include "request_log.hpp"
 
 namespace socket_proxy {
@@ -28,8 +29,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // Head bytes are read in pieces of this size, so a small request costs a small buffer.
 constexpr std::size_t head_read_bytes = 4096;

@@ -8,17 +8,12 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "forwarded_head.hpp"
+#include "nothrow.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-
-}  // namespace
 
 asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeout,
                                              http::verb method, const std::string& target,

@@ -1,4 +1,5 @@
 #include "event_stream.hpp"
+#include "nothrow.hpp"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -12,8 +13,6 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // One chunk of a chunked body (RFC 9112 section 7.1).
 std::string chunk_text(std::string_view data) {

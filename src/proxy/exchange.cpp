@@ -22,6 +22,7 @@
 #include "daemon_request.hpp"
 #include "forwarded_head.hpp"
 #include "label_scope.hpp"
+#include "nothrow.hpp"
 #include "write_body.hpp"
 
 namespace socket_proxy {
@@ -31,8 +32,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // A forwarded request is in flight until its answer has ended.
 class RequestInFlight {

@@ -9,6 +9,7 @@
 
 #include "daemon_socket.hpp"
 #include "json_text.hpp"
+#include "nothrow.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
@@ -17,8 +18,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // The one writer of the proxy's own answers.
 asio::awaitable<void> send(Connection& connection, const RequestFacts& request, http::status status,

@@ -11,14 +11,13 @@
 
 #include "exchange.hpp"
 #include "local_reply.hpp"
+#include "nothrow.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 // A refused connection gets this long, in all, to take its 503 and hang up.
 constexpr auto refusal_timeout = std::chrono::seconds(2);

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "nothrow.hpp"
+
 namespace socket_proxy {
 
 // A non-blocking pipe, closed with the object.
@@ -58,7 +60,6 @@ boost::asio::awaitable<RelayOutcome> splice_body(From& from, To& to, SplicePipe&
                                                  std::uint64_t length) {
     namespace asio = boost::asio;
     using boost::system::error_code;
-    constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
     RelayOutcome outcome;
     std::uint64_t remaining = length;
     std::size_t in_pipe = 0;
