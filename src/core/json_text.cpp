@@ -83,4 +83,22 @@ std::string docker_error_body(std::string_view message) {
     return "{\"message\":" + json_string(message) + "}\n";
 }
 
+void append_percent_escaped(std::string& out, std::string_view text, std::size_t limit,
+                            bool (*escape)(unsigned char byte)) {
+    static constexpr char hex_digits[] = "0123456789ABCDEF";
+    for (const char c : text.substr(0, limit)) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (escape(byte)) {
+            out += '%';
+            out += hex_digits[byte >> 4];
+            out += hex_digits[byte & 0x0f];
+        } else {
+            out += c;
+        }
+    }
+    if (text.size() > limit) {
+        out += "...";
+    }
+}
+
 }  // namespace socket_proxy

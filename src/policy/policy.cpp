@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "go_text.hpp"
+#include "json_text.hpp"
 #include "read_guard.hpp"
 #include "write_routes.hpp"
 
@@ -91,29 +92,19 @@ Applies rule_applies(const Rule& rule, std::string_view method, std::string_view
     return Applies::yes;
 }
 
-// Keeps the message on one line and free of bytes a terminal or log would interpret.
-void append_printable(std::string& out, std::string_view text, std::size_t limit) {
-    static constexpr char hex_digits[] = "0123456789ABCDEF";
-    for (const char c : text.substr(0, limit)) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte <= 0x20 || byte >= 0x7f) {
-            out += '%';
-            out += hex_digits[byte >> 4];
-            out += hex_digits[byte & 0x0f];
-        } else {
-            out += c;
-        }
-    }
-    if (text.size() > limit) {
-        out += "...";
-    }
+// The request line in a denial: spaces too are escaped, so the method and the target stay
+// visibly apart.
+bool escape_in_request_line(unsigned char byte) {
+    return byte <= 0x20 || byte >= 0x7f;
 }
 
 std::string denial_message(const Request& request, std::string_view why, std::string_view rule) {
     std::string message = "socket-proxy denied ";
-    append_printable(message, request.method, kMaxMessageMethodLength);
+    append_percent_escaped(message, request.method, kMaxMessageMethodLength,
+                           escape_in_request_line);
     message += ' ';
-    append_printable(message, request.target, kMaxMessageTargetLength);
+    append_percent_escaped(message, request.target, kMaxMessageTargetLength,
+                           escape_in_request_line);
     message += ": ";
     message += why;
     message += " (rule ";

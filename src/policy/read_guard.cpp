@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "go_text.hpp"
+#include "json_text.hpp"
 #include "route.hpp"
 
 namespace socket_proxy {
@@ -44,25 +45,14 @@ bool contains(std::string_view set, char c) {
     return set.find(c) != std::string_view::npos;
 }
 
-// Client text echoed in a refusal stays on one line and short, its odd bytes as %XX: the
-// message goes to the client's terminal and to the log.
+// Client text echoed in a refusal stays on one line and short: it goes to the client's
+// terminal and to the log, between quotes, with '%' escaped so that %XX reads unambiguously.
 std::string printable(std::string_view text) {
     constexpr std::size_t kLimit = 100;
-    static constexpr char hex_digits[] = "0123456789ABCDEF";
     std::string out;
-    for (const char c : text.substr(0, kLimit)) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte >= 0x7f || c == '%' || c == '"') {
-            out += '%';
-            out += hex_digits[byte >> 4];
-            out += hex_digits[byte & 0x0f];
-        } else {
-            out += c;
-        }
-    }
-    if (text.size() > kLimit) {
-        out += "...";
-    }
+    append_percent_escaped(out, text, kLimit, [](unsigned char byte) {
+        return byte < 0x20 || byte >= 0x7f || byte == '%' || byte == '"';
+    });
     return out;
 }
 
