@@ -7,6 +7,7 @@
 // The input as a fingerprint and as a CN exercises the normaliser and the log name.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -85,6 +86,51 @@ void check_certificate_selector(const ClientSelector& selector) {
     }
 }
 
+// A container selector selects no client whose container is unknown, and every client in a
+// container that carries what it asks for.
+void check_container_selector(const ClientSelector& selector) {
+    Client client = tcp_client_for(selector);
+    if (selector.uid || selector.gid || selector.transport == Client::Transport::unix_socket) {
+        client = Client{};
+        client.uid = selector.uid.value_or(0);
+        client.gid = selector.gid.value_or(0);
+    }
+    if (selector.by_certificate()) {
+        PeerCertificate& certificate = client.certificate.emplace();
+        certificate.common_name = selector.cert_cn.value_or("");
+        certificate.sha256 = selector.cert_sha256.value_or(std::string(64, '0'));
+        if (selector.cert_san) {
+            (selector.cert_san->find(':') != std::string::npos ? certificate.uris
+                                                               : certificate.dns_names)
+                .push_back(*selector.cert_san);
+        }
+    }
+    check(!selector.matches(client));
+    auto container = std::make_shared<socket_proxy::CallerContainer>();
+    container->name = selector.container.value_or("someone");
+    if (selector.container_label) {
+        container->labels[selector.container_label->key] =
+            selector.container_label->value.value_or("any");
+    }
+    if (selector.compose_service) {
+        container->labels[std::string(socket_proxy::compose_service_label)] =
+            *selector.compose_service;
+    }
+    if (selector.compose_project) {
+        container->labels[std::string(socket_proxy::compose_project_label)] =
+            *selector.compose_project;
+    }
+    client.container = container;
+    check(selector.matches(client));
+    if (selector.container) {
+        check(!selector.container->empty() && !selector.container->starts_with('/'));
+        auto renamed = std::make_shared<socket_proxy::CallerContainer>(*container);
+        renamed->name += "x";
+        client.container = renamed;
+        check(!selector.matches(client));
+    }
+}
+
 void check_names(std::string_view input) {
     const auto fingerprint = socket_proxy::normalise_sha256_fingerprint(input);
     if (fingerprint) {
@@ -116,8 +162,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const socket_proxy::Rule& rule : policy.rules) {
         (void)socket_proxy::describe_rule(rule);
         for (const ClientSelector& selector : rule.clients) {
-            if (selector.by_certificate()) {
+            if (selector.by_certificate() && !selector.by_container()) {
                 check_certificate_selector(selector);
+            }
+            if (selector.by_container()) {
+                check_container_selector(selector);
             }
         }
     }

@@ -75,6 +75,53 @@ std::optional<Client> parse_tls_client(std::string_view rest) {
     return named ? std::optional(client) : std::nullopt;
 }
 
+// "container:NAME,label=KEY=VALUE,service=S,project=P,address=IP": a client in the container
+// NAME carrying those labels (service and project: Compose's); over TCP from IP, else unix.
+std::optional<Client> parse_container_client(std::string_view rest) {
+    Client client;
+    auto container = std::make_shared<CallerContainer>();
+    const std::size_t first_comma = rest.find(',');
+    container->name = std::string(rest.substr(0, first_comma));
+    rest =
+        first_comma == std::string_view::npos ? std::string_view{} : rest.substr(first_comma + 1);
+    if (container->name.empty()) {
+        return std::nullopt;
+    }
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos || equals + 1 == item.size()) {
+            return std::nullopt;
+        }
+        const std::string_view key = item.substr(0, equals);
+        const std::string_view value = item.substr(equals + 1);
+        if (key == "label") {
+            const std::size_t label_equals = value.find('=');
+            container->labels[std::string(value.substr(0, label_equals))] =
+                label_equals == std::string_view::npos
+                    ? ""
+                    : std::string(value.substr(label_equals + 1));
+        } else if (key == "service") {
+            container->labels[std::string(compose_service_label)] = std::string(value);
+        } else if (key == "project") {
+            container->labels[std::string(compose_project_label)] = std::string(value);
+        } else if (key == "address" && !client.ip) {
+            client.transport = Client::Transport::tcp;
+            client.ip = IpAddress::parse(value);
+            client.address = std::string(value);
+            if (!client.ip) {
+                return std::nullopt;
+            }
+        } else {
+            return std::nullopt;
+        }
+    }
+    client.container = std::move(container);
+    return client;
+}
+
 // "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]", "tls:cn=ci"; empty: a unix
 // client with the proxy's own uid and gid (what a consumer sharing its user looks like).
 std::optional<Client> parse_client(const std::string& spec, const Config& config) {
@@ -92,6 +139,9 @@ std::optional<Client> parse_client(const std::string& spec, const Config& config
     }
     if (spec.starts_with("tls:")) {
         return parse_tls_client(std::string_view(spec).substr(4));
+    }
+    if (spec.starts_with("container:")) {
+        return parse_container_client(std::string_view(spec).substr(10));
     }
     if (!spec.starts_with("unix")) {
         return std::nullopt;
@@ -155,7 +205,8 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
     if (!client) {
         std::fprintf(stderr,
                      "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N, "
-                     "tcp:ADDRESS or tls:cn=NAME[,san=NAME][,sha256=HEX][,address=IP]\n",
+                     "tcp:ADDRESS, tls:cn=NAME[,san=NAME][,sha256=HEX][,address=IP] or "
+                     "container:NAME[,label=KEY=VALUE][,service=S][,project=P][,address=IP]\n",
                      command_line.client.c_str());
         return exit_invalid;
     }

@@ -159,6 +159,7 @@ class Server {
           reload_signals_(io_, SIGHUP),
           reserve_descriptor_(open_reserve_descriptor()) {
         memory_.emplace(io_.get_executor());
+        callers_.emplace(config.timeout, io_.get_executor(), daemons_);
     }
 
     ~Server() {
@@ -396,8 +397,8 @@ class Server {
                 refuse_outsider<Protocol>(std::move(socket), client);
                 continue;
             }
-            const SessionContext context{session_limits_, policy_, audit_policy_,
-                                         place.daemons,   state_,  *memory_};
+            const SessionContext context{session_limits_, policy_,  audit_policy_, place.daemons,
+                                         state_,          *memory_, *callers_};
             if constexpr (std::is_same_v<Protocol, tcp>) {
                 boost::system::error_code ignored;
                 socket.set_option(tcp::no_delay(true),
@@ -659,6 +660,8 @@ class Server {
     std::atomic<std::size_t> tls_handshakes_ = 0;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
+    // Outlives the sessions, which ask it; its events follower runs on io_ through daemons_.
+    std::optional<CallerDirectory> callers_;
     // Before io_, so destroyed after it: an accept pending on io_ holds a socket made for a
     // serving thread's loop, and destroying it needs that loop. Their own sessions, destroyed
     // with them, point only to what is declared above.

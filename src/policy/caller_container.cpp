@@ -1,5 +1,6 @@
 #include "caller_container.hpp"
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 #include <vector>
 
@@ -58,6 +59,20 @@ std::vector<IpAddress> network_addresses(const json::object& container) {
     return addresses;
 }
 
+// "Labels" in a list entry, "Config.Labels" in an inspect answer.
+void read_labels(const json::object& holder, CallerContainer& caller) {
+    const json::value* labels = holder.if_contains("Labels");
+    if (labels == nullptr || !labels->is_object()) {
+        return;
+    }
+    for (const auto& label : labels->get_object()) {
+        if (label.value().is_string()) {
+            caller.labels.emplace(std::string(label.key()),
+                                  std::string(label.value().get_string()));
+        }
+    }
+}
+
 std::shared_ptr<const CallerContainer> caller_from_list_entry(const json::object& entry) {
     auto caller = std::make_shared<CallerContainer>();
     caller->id = std::string(string_at(entry, "Id"));
@@ -81,14 +96,7 @@ std::shared_ptr<const CallerContainer> caller_from_list_entry(const json::object
             }
         }
     }
-    if (const json::value* labels = entry.if_contains("Labels"); labels && labels->is_object()) {
-        for (const auto& label : labels->get_object()) {
-            if (label.value().is_string()) {
-                caller->labels.emplace(std::string(label.key()),
-                                       std::string(label.value().get_string()));
-            }
-        }
-    }
+    read_labels(entry, *caller);
     return caller;
 }
 
@@ -177,25 +185,69 @@ AddressChange address_change_from_event(std::string_view event) {
     return {};
 }
 
-bool container_holds_address(std::string_view inspect, const IpAddress& address) {
+std::shared_ptr<const CallerContainer> caller_from_inspect(std::string_view inspect,
+                                                           const IpAddress* address) {
     const std::optional<json::value> document = parse_daemon_json(inspect);
     if (!document || !document->is_object()) {
-        return false;
+        return nullptr;
     }
     const json::object& container = document->get_object();
     const json::value* state = container.if_contains("State");
     if (state == nullptr || !state->is_object()) {
-        return false;
+        return nullptr;
     }
     const json::value* running = state->get_object().if_contains("Running");
     const json::value* paused = state->get_object().if_contains("Paused");
     if (running == nullptr || !running->is_bool() || !running->get_bool() ||
         (paused != nullptr && paused->is_bool() && paused->get_bool())) {
+        return nullptr;
+    }
+    if (address != nullptr) {
+        const std::vector<IpAddress> held = network_addresses(container);
+        if (std::ranges::none_of(held, [address](const IpAddress& one) {
+                return one.v6 == address->v6 && one.bytes == address->bytes;
+            })) {
+            return nullptr;
+        }
+    }
+    auto caller = std::make_shared<CallerContainer>();
+    caller->id = std::string(string_at(container, "Id"));
+    if (!is_full_container_id(caller->id)) {
+        return nullptr;
+    }
+    std::string_view name = string_at(container, "Name");
+    if (name.starts_with('/')) {
+        name.remove_prefix(1);
+    }
+    caller->name = std::string(name);
+    if (const json::value* config = container.if_contains("Config");
+        config && config->is_object()) {
+        read_labels(config->get_object(), *caller);
+    }
+    return caller;
+}
+
+bool address_in_engine_networks(std::string_view networks, const IpAddress& address) {
+    const std::optional<json::value> document = parse_daemon_json(networks);
+    if (!document || !document->is_array()) {
         return false;
     }
-    for (const IpAddress& held : network_addresses(container)) {
-        if (held.v6 == address.v6 && held.bytes == address.bytes) {
-            return true;
+    for (const json::value& network : document->get_array()) {
+        const json::value* ipam =
+            network.is_object() ? network.get_object().if_contains("IPAM") : nullptr;
+        const json::value* configs =
+            ipam && ipam->is_object() ? ipam->get_object().if_contains("Config") : nullptr;
+        if (configs == nullptr || !configs->is_array()) {
+            continue;
+        }
+        for (const json::value& config : configs->get_array()) {
+            if (!config.is_object()) {
+                continue;
+            }
+            const auto subnet = IpNetwork::parse(string_at(config.get_object(), "Subnet"));
+            if (subnet && subnet->contains(address)) {
+                return true;
+            }
         }
     }
     return false;

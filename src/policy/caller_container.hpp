@@ -22,6 +22,10 @@
 
 namespace socket_proxy {
 
+// The labels Docker Compose puts on every container it creates.
+inline constexpr std::string_view compose_project_label = "com.docker.compose.project";
+inline constexpr std::string_view compose_service_label = "com.docker.compose.service";
+
 struct CallerContainer {
     std::string id;    // the full id, 64 hex digits
     std::string name;  // without the leading '/'
@@ -65,10 +69,18 @@ struct AddressChange {
 // start, restart, unpause, rename, network connect: reload the list (a new address, a new name).
 [[nodiscard]] AddressChange address_change_from_event(std::string_view event);
 
-// Whether `inspect` (`GET /containers/{id}/json`) shows a running container with `address` on
-// one of its networks: checked before a cached owner is believed, so that an address freed by
-// a container that died a moment ago and taken by another is never credited to the dead one.
-[[nodiscard]] bool container_holds_address(std::string_view inspect, const IpAddress& address);
+// The container `inspect` (`GET /containers/{id}/json`) describes, when it is running (not
+// paused) and, if `address` is given, holds that address on one of its networks; else null.
+// A cached owner is believed only after this, so that an address freed by a container that
+// died a moment ago and taken by another is never credited to the dead one.
+[[nodiscard]] std::shared_ptr<const CallerContainer> caller_from_inspect(std::string_view inspect,
+                                                                         const IpAddress* address);
+
+// Whether `address` lies in a subnet of one of the engine's networks (`GET /networks`): only
+// such a caller may be a container that the list does not show yet. The engine runs a new
+// container's process before its list does (measured: the first request of a container
+// started with `docker run` arrives before `GET /containers/json` names it).
+[[nodiscard]] bool address_in_engine_networks(std::string_view networks, const IpAddress& address);
 
 // The container a process belongs to, from its /proc/PID/cgroup: Docker's cgroupfs driver
 // (`/docker/ID`), its systemd driver (`/system.slice/docker-ID.scope`) and Podman's

@@ -305,6 +305,31 @@ bool certificate_matches(const ClientSelector& selector, const Client& client) {
     return !selector.cert_sha256 || certificate.sha256 == *selector.cert_sha256;
 }
 
+bool container_matches(const ClientSelector& selector, const Client& client) {
+    if (!selector.by_container()) {
+        return true;
+    }
+    if (!client.container) {
+        return false;
+    }
+    const CallerContainer& container = *client.container;
+    if (selector.container && container.name != *selector.container) {
+        return false;
+    }
+    if (selector.container_label) {
+        const auto value = container.label(selector.container_label->key);
+        if (!value ||
+            (selector.container_label->value && *value != *selector.container_label->value)) {
+            return false;
+        }
+    }
+    const auto label_is = [&](std::string_view key, const std::optional<std::string>& wanted) {
+        return !wanted || container.label(key) == std::optional<std::string_view>(*wanted);
+    };
+    return label_is(compose_service_label, selector.compose_service) &&
+           label_is(compose_project_label, selector.compose_project);
+}
+
 }  // namespace
 
 bool ClientSelector::matches(const Client& client) const {
@@ -320,7 +345,14 @@ bool ClientSelector::matches(const Client& client) const {
     if (network && !(client.ip && network->contains(*client.ip))) {
         return false;
     }
-    return certificate_matches(*this, client);
+    return certificate_matches(*this, client) && container_matches(*this, client);
+}
+
+bool Policy::selects_containers() const {
+    return std::ranges::any_of(rules, [](const Rule& rule) {
+        return std::ranges::any_of(
+            rule.clients, [](const ClientSelector& selector) { return selector.by_container(); });
+    });
 }
 
 std::optional<std::string> normalise_sha256_fingerprint(std::string_view text) {
@@ -488,6 +520,18 @@ std::string describe_rule(const Rule& rule) {
             }
             if (selector.cert_sha256) {
                 add("cert_sha256=" + *selector.cert_sha256);
+            }
+            if (selector.container) {
+                add("container=" + *selector.container);
+            }
+            if (selector.container_label) {
+                add("container_label=" + selector.container_label->text());
+            }
+            if (selector.compose_project) {
+                add("compose_project=" + *selector.compose_project);
+            }
+            if (selector.compose_service) {
+                add("compose_service=" + *selector.compose_service);
             }
             text += (i == 0 ? " " : " or ") + part;
         }

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "caller_container.hpp"
 #include "label_scope.hpp"
 #include "route.hpp"
 #include "target.hpp"
@@ -40,6 +42,13 @@ struct Client {
     std::optional<IpAddress> ip;  // TCP clients
     // TCP clients of a TLS listener that sent a certificate the CA verified.
     std::optional<PeerCertificate> certificate;
+    // The container the client runs in, as the engine described it when the connection asked
+    // its first question a container selector needed (caller_container.hpp); null: unknown,
+    // or not looked up.
+    std::shared_ptr<const CallerContainer> container;
+    // Unix clients: the container id the peer process's cgroup named at accept, the evidence
+    // `container` is looked up from; read only while a rule selects by container.
+    std::optional<std::string> process_container;
 };
 
 // A SHA-256 fingerprint as users copy it: 64 hex digits in either case, bare or in pairs joined
@@ -86,8 +95,17 @@ struct ClientSelector {
     std::optional<std::string> cert_san;     // a DNS SAN (ASCII case-insensitive) or, with a
                                              // ':', a URI SAN (exactly; SPIFFE IDs)
     std::optional<std::string> cert_sha256;  // normalised as PeerCertificate::sha256
+    // Clients in a container the engine runs; a client whose container is unknown never
+    // matches. The name exactly (no leading '/'); labels as the engine reports them.
+    std::optional<std::string> container;
+    std::optional<LabelSelector> container_label;
+    std::optional<std::string> compose_service;  // label com.docker.compose.service
+    std::optional<std::string> compose_project;  // label com.docker.compose.project
 
     [[nodiscard]] bool by_certificate() const { return cert_cn || cert_san || cert_sha256; }
+    [[nodiscard]] bool by_container() const {
+        return container || container_label || compose_service || compose_project;
+    }
 
     [[nodiscard]] bool matches(const Client& client) const;
 };
@@ -118,6 +136,10 @@ struct Policy {
 
     std::string source = "built-in read-only";  // where it came from, for logs and `check`
     bool redact = true;  // redact.hpp: on unless the policy or SOCKET_PROXY_REDACT turns it off
+
+    // Whether a rule selects clients by their container: only then does a connection cost the
+    // engine a question about who is calling.
+    [[nodiscard]] bool selects_containers() const;
 };
 
 struct Decision {

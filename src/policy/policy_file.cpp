@@ -13,6 +13,10 @@
 namespace socket_proxy {
 namespace {
 
+constexpr std::string_view selector_fields =
+    "transport, uid, gid, cidr, cert_cn, cert_san, cert_sha256, container, container_label, "
+    "compose_service, compose_project";
+
 // Where a node is, for messages: "policy.yaml line 7".
 std::string where(std::string_view source, const YAML::Node& node) {
     const YAML::Mark mark = node.Mark();
@@ -216,11 +220,30 @@ class RuleReader {
         return name;
     }
 
+    // Docker's own rule for names ([a-zA-Z0-9][a-zA-Z0-9_.-]*), so that a selector that can never
+    // match a container is refused at load rather than silently matching nobody.
+    std::string container_name(const YAML::Node& node) const {
+        std::string name = scalar(node, "clients.container");
+        if (name.starts_with('/')) {
+            name.erase(0, 1);
+        }
+        const auto allowed = [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '.' || c == '-';
+        };
+        if (name.empty() || !allowed(name.front()) || name.front() == '_' || name.front() == '.' ||
+            name.front() == '-' || !std::ranges::all_of(name, allowed)) {
+            fail(node, "clients.container",
+                 "\"" + name +
+                     "\" is not a container name: Docker's names are letters, digits, _ . and -, "
+                     "starting with a letter or digit");
+        }
+        return name;
+    }
+
     ClientSelector read_selector(const YAML::Node& node) const {
         if (!node.IsMap()) {
-            fail(node, "clients",
-                 "each selector is a mapping of transport, uid, gid, cidr, cert_cn, cert_san, "
-                 "cert_sha256");
+            fail(node, "clients", "each selector is a mapping of " + std::string(selector_fields));
         }
         ClientSelector selector;
         for (const auto& entry : node) {
@@ -262,10 +285,26 @@ class RuleReader {
                              "without a colon between pairs (as openssl x509 -noout -fingerprint "
                              "-sha256 prints after the '=')");
                 }
+            } else if (key == "container") {
+                selector.container = container_name(entry.second);
+            } else if (key == "container_label") {
+                const std::string text = scalar(entry.second, "clients.container_label");
+                std::string problem;
+                selector.container_label = LabelSelector::parse(text, problem);
+                if (!selector.container_label) {
+                    fail(entry.second, "clients.container_label", problem);
+                }
+            } else if (key == "compose_service" || key == "compose_project") {
+                std::string name = scalar(entry.second, "clients." + key);
+                if (name.empty()) {
+                    fail(entry.second, "clients." + key,
+                         "is empty: write the name from the compose file");
+                }
+                (key == "compose_service" ? selector.compose_service : selector.compose_project) =
+                    std::move(name);
             } else {
                 fail(entry.first, "clients." + key,
-                     "is not a selector field: use transport, uid, gid, cidr, cert_cn, cert_san, "
-                     "cert_sha256");
+                     "is not a selector field: use " + std::string(selector_fields));
             }
         }
         const bool by_peer = selector.uid || selector.gid;
@@ -280,7 +319,8 @@ class RuleReader {
                  "cert_cn, cert_san and cert_sha256 identify TLS clients, which connect over "
                  "TCP: one selector cannot also ask for uid, gid or transport: unix");
         }
-        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate()) {
+        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate() &&
+            !selector.by_container()) {
             fail(node, "clients",
                  "an empty selector matches every client: leave clients out instead");
         }

@@ -72,6 +72,25 @@ Connection::Connection(ClientStream stream, Client identity, SessionContext cont
       context_(context),
       buffer_(context_.limits.max_head_bytes) {}
 
+asio::awaitable<void> Connection::learn_container() {
+    if (container_asked_) {
+        co_return;
+    }
+    const auto selects = [](const SharedPolicy& shared) {
+        const std::shared_ptr<const Policy> policy = shared.load();
+        return policy && policy->selects_containers();
+    };
+    if (!selects(context_.policy) && !selects(context_.audit_policy)) {
+        co_return;  // asked again at the next request: a reload may bring such a rule
+    }
+    container_asked_ = true;
+    if (identity_.transport == Client::Transport::unix_socket && identity_.pid) {
+        identity_.process_container =
+            process_container_id(socket().native_handle(), *identity_.pid);
+    }
+    identity_.container = co_await context_.callers.identify(identity_, context_.daemons);
+}
+
 asio::awaitable<NextRequest> Connection::read_request(RequestParser& parser) {
     const HeadBytes head = co_await read_head();
     stream_.expires_never();

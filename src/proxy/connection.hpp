@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "caller_directory.hpp"
 #include "client_stream.hpp"
 #include "daemon_pool.hpp"
 #include "memory.hpp"
@@ -59,6 +60,7 @@ struct SessionContext {
     DaemonPool& daemons;  // the serving thread's own
     ServerState& state;
     MemoryTrimmer& memory;
+    CallerDirectory& callers;  // shared by the serving threads
 };
 
 // A request refused before it was decided: its head cannot be read, or can be read two ways.
@@ -113,6 +115,9 @@ class Connection {
     // Read from the client past the head: the start of a body, or of a tunnel's raw bytes.
     boost::beast::flat_buffer& buffer() { return buffer_; }
     const Client& identity() const { return identity_; }
+    // Asks the engine, once per connection and only when the policy (or the audit candidate)
+    // selects clients by container, which container the client runs in.
+    boost::asio::awaitable<void> learn_container();
     const SessionContext& context() const { return context_; }
 
     // Set by each answer the proxy makes itself: one that closes the connection leaves the
@@ -146,6 +151,7 @@ class Connection {
     SessionContext context_;
     boost::beast::flat_buffer buffer_;
     bool first_request_ = true;
+    bool container_asked_ = false;
     bool drain_before_close_ = false;
 };
 

@@ -97,6 +97,7 @@ asio::awaitable<bool> Exchange::answer() {
         co_await refuse_undecided(client_, refusal);
         co_return false;
     }
+    co_await client_.learn_container();
     const Decision decision = decide_by_policy();
     if (!decision.allowed()) {
         // An unread request body would be taken for the next request: close instead.

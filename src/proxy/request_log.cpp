@@ -20,17 +20,22 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
 }  // namespace
 
 std::string describe_client(const Client& client) {
+    std::string who;
     if (client.transport == Client::Transport::tcp) {
-        if (!client.certificate) {
-            return client.address;
-        }
-        return describe_certificate(*client.certificate) + ",address=" + client.address;
+        who = client.certificate
+                  ? describe_certificate(*client.certificate) + ",address=" + client.address
+                  : client.address;
+    } else {
+        who = "unix";
+        if (client.uid)
+            who += ":uid=" + std::to_string(*client.uid);
+        if (client.pid)
+            who += ",pid=" + std::to_string(*client.pid);
     }
-    std::string who = "unix";
-    if (client.uid)
-        who += ":uid=" + std::to_string(*client.uid);
-    if (client.pid)
-        who += ",pid=" + std::to_string(*client.pid);
+    // The engine's names are [a-zA-Z0-9_.-]: nothing to escape.
+    if (client.container) {
+        who += ",container=" + client.container->name;
+    }
     return who;
 }
 

@@ -233,6 +233,12 @@ CONSUMERS = {
         refused=NEVER_FOR_READERS + [("POST", "/v1.24/build")],
         builtin_suffices=True,
         client="tls:cn=traefik"),
+    # docs/policy.md: Homepage by its container's name; the rest of the page is CONTAINERS.
+    "clients-by-container": Consumer(
+        calls=[("GET", "/v1.24/containers/json"), ("GET", "/v1.24/_ping")],
+        refused=NEVER_FOR_READERS,
+        builtin_suffices=True,
+        client="container:homepage"),
 }
 
 # docs/policy.md's clients-by-certificate: who gets which rule, by certificate and address.
@@ -358,6 +364,28 @@ def test_the_health_check_and_every_call_of_the_tool_are_allowed(name, policy_fi
 def test_what_the_tool_must_not_get_is_refused(name, policy_files):
     for method, target in CONSUMERS[name].refused:
         assert_decision(method, target, policy_files[name], False, CONSUMERS[name].client)
+
+
+# docs/policy.md's clients-by-container: who gets which rule, by container name, label, service.
+CONTAINERS = [
+    ("container:homepage", "GET", "/v1.45/containers/json", True),
+    ("container:homepage,address=172.18.0.5", "GET", "/v1.45/containers/json", True),
+    ("container:homepage", "GET", "/v1.45/info", False),
+    ("container:homepage2", "GET", "/v1.45/containers/json", False),
+    ("unix:uid=0", "GET", "/v1.45/containers/json", False),
+    ("tcp:172.18.0.5", "GET", "/v1.45/containers/json", False),
+    ("container:proxy,label=traefik.role=edge", "GET", "/v1.45/info", True),
+    ("container:proxy,label=traefik.role=edge", "POST", "/v1.45/containers/x/stop", False),
+    ("container:proxy,label=traefik.role=core", "GET", "/v1.45/info", False),
+    ("container:ops-deployer-1,service=deployer,project=ops", "POST", "/v1.45/containers/web/restart", True),
+    ("container:x-deployer-1,service=deployer,project=x", "POST", "/v1.45/containers/web/restart", False),
+    ("container:ops-deployer-1,service=deployer,project=ops", "POST", "/v1.45/containers/web/stop", False),
+]
+
+
+@pytest.mark.parametrize("client,method,target,allowed", CONTAINERS)
+def test_containers_choose_the_rules(client, method, target, allowed, policy_files):
+    assert_decision(method, target, policy_files["clients-by-container"], allowed, client)
 
 
 @pytest.mark.parametrize("client,method,target,allowed", CERTIFICATES)

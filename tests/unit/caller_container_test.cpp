@@ -116,20 +116,26 @@ TEST(AddressChangeTest, ReadsTheEventsThatMoveAddresses) {
     }
 }
 
-TEST(ContainerHoldsAddressTest, OnlyARunningContainerWithThatAddress) {
+TEST(CallerFromInspectTest, OnlyARunningContainerWithThatAddress) {
     const auto inspect = [](std::string_view state, std::string_view address) {
-        return R"({"Id":"x","State":)" + std::string(state) +
+        return R"({"Id":")" + web_id + R"(","Name":"/web","State":)" + std::string(state) +
+               R"(,"Config":{"Labels":{"com.docker.compose.service":"web"}})" +
                R"(,"NetworkSettings":{"Networks":{"n":{"IPAddress":")" + std::string(address) +
                R"("}}}})";
     };
     const std::string running = R"({"Running":true,"Paused":false})";
-    EXPECT_TRUE(container_holds_address(inspect(running, "10.0.0.2"), ip("10.0.0.2")));
-    EXPECT_FALSE(container_holds_address(inspect(running, "10.0.0.3"), ip("10.0.0.2")));
+    const IpAddress address = ip("10.0.0.2");
+    const auto web = caller_from_inspect(inspect(running, "10.0.0.2"), &address);
+    ASSERT_TRUE(web);
+    EXPECT_EQ(web->id, web_id);
+    EXPECT_EQ(web->name, "web");
+    EXPECT_EQ(web->label(compose_service_label), "web");
+    EXPECT_TRUE(caller_from_inspect(inspect(running, "10.0.0.3"), nullptr));
+    EXPECT_FALSE(caller_from_inspect(inspect(running, "10.0.0.3"), &address));
+    EXPECT_FALSE(caller_from_inspect(inspect(R"({"Running":false})", "10.0.0.2"), &address));
     EXPECT_FALSE(
-        container_holds_address(inspect(R"({"Running":false})", "10.0.0.2"), ip("10.0.0.2")));
-    EXPECT_FALSE(container_holds_address(inspect(R"({"Running":true,"Paused":true})", "10.0.0.2"),
-                                         ip("10.0.0.2")));
-    EXPECT_FALSE(container_holds_address(R"({"message":"No such container: x"})", ip("10.0.0.2")));
+        caller_from_inspect(inspect(R"({"Running":true,"Paused":true})", "10.0.0.2"), &address));
+    EXPECT_FALSE(caller_from_inspect(R"({"message":"No such container: x"})", nullptr));
 }
 
 struct CgroupRow {

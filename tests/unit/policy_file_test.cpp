@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -249,6 +251,96 @@ rules:
     }
 }
 
+Client in_container(Client client, std::string name,
+                    std::map<std::string, std::string, std::less<>> labels = {}) {
+    auto container = std::make_shared<CallerContainer>();
+    container->id = std::string(64, 'a');
+    container->name = std::move(name);
+    container->labels = std::move(labels);
+    client.container = std::move(container);
+    return client;
+}
+
+TEST(PolicyFileTest, ContainerSelectorsDecide) {
+    const Policy policy = parse_policy_file(R"(
+rules:
+  - name: homepage
+    methods: GET
+    clients: {container: /homepage}
+    action: allow
+  - name: traefik
+    methods: GET
+    clients:
+      - {container_label: traefik.role=edge, transport: tcp}
+      - {container_label: traefik.any}
+    action: allow
+  - name: shop-web
+    clients: {compose_service: web, compose_project: shop}
+    action: allow
+)",
+                                            "p.yaml");
+    EXPECT_EQ(describe_rule(policy.rules[0]),
+              "homepage: allow GET any path clients container=homepage");
+    EXPECT_EQ(describe_rule(policy.rules[1]),
+              "traefik: allow GET any path clients tcp+container_label=traefik.role=edge or "
+              "container_label=traefik.any");
+    EXPECT_EQ(describe_rule(policy.rules[2]),
+              "shop-web: allow any method any path clients compose_project=shop+"
+              "compose_service=web");
+    EXPECT_TRUE(policy.selects_containers());
+    EXPECT_FALSE(Policy::read_only().selects_containers());
+
+    const Client edge_tcp =
+        in_container(tcp_client("172.18.0.5"), "proxy", {{"traefik.role", "edge"}});
+    const Client edge_unix = in_container(unix_client(0), "proxy", {{"traefik.role", "edge"}});
+    const DecisionRow rows[] = {
+        {"GET", "/containers/json", in_container(unix_client(0), "homepage"), Verdict::allow,
+         "homepage"},
+        {"GET", "/containers/json", in_container(tcp_client("10.0.0.1"), "homepage"),
+         Verdict::allow, "homepage"},
+        {"POST", "/containers/x/stop", in_container(unix_client(0), "homepage"), Verdict::deny,
+         "default"},
+        // Names compare exactly: no prefixes, no case folding, no ids.
+        {"GET", "/containers/json", in_container(unix_client(0), "homepage2"), Verdict::deny,
+         "default"},
+        {"GET", "/containers/json", in_container(unix_client(0), "Homepage"), Verdict::deny,
+         "default"},
+        // An unknown container matches nothing, whatever else the client is.
+        {"GET", "/containers/json", unix_client(0), Verdict::deny, "default"},
+        {"GET", "/containers/json", edge_tcp, Verdict::allow, "traefik"},
+        {"GET", "/containers/json", edge_unix, Verdict::deny, "default"},
+        {"GET", "/containers/json",
+         in_container(unix_client(0), "x", {{"traefik.role", "edge2"}, {"traefik.any", ""}}),
+         Verdict::allow, "traefik"},
+        {"GET", "/containers/json",
+         in_container(tcp_client("10.0.0.1"), "x", {{"traefik.role", "Edge"}}), Verdict::deny,
+         "default"},
+        {"POST", "/containers/create",
+         in_container(
+             unix_client(0), "shop-web-1",
+             {{"com.docker.compose.service", "web"}, {"com.docker.compose.project", "shop"}}),
+         Verdict::allow, "shop-web"},
+        {"POST", "/containers/create",
+         in_container(
+             unix_client(0), "other-web-1",
+             {{"com.docker.compose.service", "web"}, {"com.docker.compose.project", "other"}}),
+         Verdict::deny, "default"},
+        {"POST", "/containers/create",
+         in_container(
+             unix_client(0), "shop-db-1",
+             {{"com.docker.compose.service", "db"}, {"com.docker.compose.project", "shop"}}),
+         Verdict::deny, "default"},
+    };
+    for (const auto& row : rows) {
+        SCOPED_TRACE(::testing::Message()
+                     << row.method << " " << row.target << " "
+                     << (row.client.container ? row.client.container->name : "no container"));
+        const Decision decision = decide_as(policy, row.method, row.target, row.client);
+        EXPECT_EQ(decision.verdict, row.verdict) << decision.message;
+        EXPECT_EQ(decision.rule, row.rule) << decision.message;
+    }
+}
+
 TEST(PolicyFileTest, CertificateSelectorsTakeEveryFingerprintForm) {
     const std::string fingerprint =
         "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
@@ -325,6 +417,16 @@ TEST(PolicyFileTest, MistakesNameTheLineRuleFieldAndFix) {
          {"\"clients\"", "TLS clients"}},
         {"rules:\n  - {name: a, clients: {cert_cn: ci, gid: 0}, action: allow}\n",
          {"\"clients\"", "TLS clients"}},
+        {"rules:\n  - {name: a, clients: {container: \"\"}, action: allow}\n",
+         {"\"clients.container\"", "not a container name"}},
+        {"rules:\n  - {name: a, clients: {container: \"web 1\"}, action: allow}\n",
+         {"\"clients.container\"", "\"web 1\"", "letters, digits"}},
+        {"rules:\n  - {name: a, clients: {container: -web}, action: allow}\n",
+         {"\"clients.container\"", "starting with a letter or digit"}},
+        {"rules:\n  - {name: a, clients: {container_label: \"=x\"}, action: allow}\n",
+         {"\"clients.container_label\""}},
+        {"rules:\n  - {name: a, clients: {compose_service: \"\"}, action: allow}\n",
+         {"\"clients.compose_service\"", "is empty"}},
         {"rules:\n  - {name: a, clients: {cert_common_name: ci}, action: allow}\n",
          {"\"clients.cert_common_name\"", "cert_cn, cert_san, cert_sha256"}},
         // YAML keys that are no names: refused, not thrown past PolicyError.
