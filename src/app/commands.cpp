@@ -244,6 +244,10 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
                 break;
         }
     }
+    if (decision.allowed() && decision.owner_stamp) {
+        std::printf("owner: the body's Labels get %s, whatever the client wrote there\n",
+                    decision.owner_stamp->text().c_str());
+    }
     if (decision.allowed() && write_body_is_checked(decision.write)) {
         std::printf("the body: held (at most %s) and forwarded only within the limits: %s\n",
                     format_size(decision.write_limits.max_body_bytes).c_str(),

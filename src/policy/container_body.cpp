@@ -188,6 +188,11 @@ void check_host_config(Verdicts& verdicts, const std::string& prefix, const json
     if (!limits.volumes_from && nonempty(field(config, "VolumesFrom"))) {
         verdicts.refuse(at("VolumesFrom"), "mounts another container's volumes", "volumes_from");
     }
+    if (!limits.links && nonempty(field(config, "Links"))) {
+        verdicts.refuse(at("Links"),
+                        "copies the environment of the containers it links to, secrets included",
+                        "links");
+    }
 }
 
 // Wildcards: "*" alone (any), or a final "/*" (any repository below).

@@ -348,6 +348,26 @@ bool ClientSelector::matches(const Client& client) const {
     return certificate_matches(*this, client) && container_matches(*this, client);
 }
 
+std::string owner_identity(const Client& client) {
+    if (client.certificate) {
+        return describe_certificate(*client.certificate);
+    }
+    if (client.container) {
+        return "container:" + client.container->name;
+    }
+    if (client.transport == Client::Transport::unix_socket) {
+        return client.uid ? "unix:uid=" + std::to_string(*client.uid) : "unix:unknown";
+    }
+    const std::string_view address = client.address;
+    // The address without its port: a client's next connection comes from another port.
+    const std::size_t colon = address.rfind(':');
+    const bool bracketed = address.starts_with('[');
+    const std::string_view ip =
+        bracketed ? address.substr(1, address.find(']') - 1)
+                  : (colon == std::string_view::npos ? address : address.substr(0, colon));
+    return "tcp:" + std::string(ip);
+}
+
 bool Policy::selects_containers() const {
     return std::ranges::any_of(rules, [](const Rule& rule) {
         return std::ranges::any_of(
@@ -431,16 +451,26 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         decision.verdict = rule.verdict;
         decision.rule = rule.name;
         decision.redact = rule.redact.value_or(policy.redact);
-        if (rule.verdict == Verdict::allow && !rule.container_labels.empty()) {
-            decision.scope = scoped_route(request.method, route_path);
-            if (!decision.scope) {
-                deny(decision, request, rule.name,
-                     "rule " + rule.name +
-                         " shows only labelled containers, and the proxy cannot narrow this "
-                         "route to them");
-                return decision;
-            }
+        if (rule.verdict == Verdict::allow && (rule.owner || !rule.container_labels.empty())) {
             decision.container_labels = rule.container_labels;
+            if (rule.owner) {
+                decision.container_labels.push_back(
+                    LabelSelector{*rule.owner, owner_identity(client)});
+            }
+            if (rule.owner &&
+                write_kind(request.method, route_path) == WriteKind::container_create) {
+                decision.owner_stamp = decision.container_labels.back();
+            } else {
+                decision.scope = scoped_route(request.method, route_path);
+                if (!decision.scope) {
+                    deny(decision, request, rule.name,
+                         "rule " + rule.name +
+                             (rule.owner ? " shows each client only the containers it created"
+                                         : " shows only labelled containers") +
+                             ", and the proxy cannot narrow this route to them");
+                    return decision;
+                }
+            }
         }
         if (rule.verdict == Verdict::deny) {
             deny(decision, request, rule.name,
@@ -535,6 +565,9 @@ std::string describe_rule(const Rule& rule) {
             }
             text += (i == 0 ? " " : " or ") + part;
         }
+    }
+    if (rule.owner) {
+        text += " owner " + *rule.owner;
     }
     if (rule.body) {
         text += " body " + describe_write_limits(*rule.body);

@@ -125,6 +125,10 @@ struct Rule {
     // Allow rules only: what a write's body may ask for (write_body.hpp); unset: the safe
     // defaults. Applies to the routes write_kind() names, whatever the rule's path says.
     std::optional<WriteLimits> body{};
+    // Allow rules only: owner isolation. Containers the rule's clients create carry this label
+    // with the client's owner_identity(), and the rest of the rule shows each client only the
+    // containers carrying its own (as container_labels would).
+    std::optional<std::string> owner{};
 };
 
 struct Policy {
@@ -152,6 +156,9 @@ struct Decision {
     // For requests allowed by a label-scoped rule: the labels, and how the answer is narrowed.
     std::vector<LabelSelector> container_labels;
     std::optional<ScopedRoute> scope;
+    // A container create under an owner rule: the label and value the body must carry when it
+    // is forwarded, whatever the client wrote there.
+    std::optional<LabelSelector> owner_stamp;
     // For allowed writes whose body says what will run: the body must pass these limits
     // before it is forwarded (write_body.hpp).
     WriteKind write = WriteKind::none;
@@ -161,6 +168,11 @@ struct Decision {
 };
 
 [[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
+
+// Who owns what a client creates under an owner rule, from the strongest identity it has: its
+// certificate (`tls:cn=NAME`), its container (`container:NAME`), its unix user
+// (`unix:uid=N`), or its address (`tcp:IP`).
+[[nodiscard]] std::string owner_identity(const Client& client);
 
 // One rule as a line of text, the way `socket-proxy check` lists it:
 // `allow-logs: allow GET,HEAD /containers/{id...}/logs query follow=(absent|0) clients uid=1000`.

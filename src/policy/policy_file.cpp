@@ -65,11 +65,11 @@ class RuleReader {
             const std::string key = key_text(source_, entry.first);
             static const std::set<std::string> known{
                 "name",   "methods",          "path", "query", "clients", "action", "reason",
-                "redact", "container_labels", "body"};
+                "redact", "container_labels", "body", "owner"};
             if (!known.contains(key)) {
                 fail(entry.first, key,
                      "is not a rule field: use name, methods, path, query, clients, action, "
-                     "reason, redact, container_labels, body");
+                     "reason, redact, container_labels, body, owner");
             }
         }
         rule.methods = read_methods();
@@ -88,6 +88,7 @@ class RuleReader {
             rule.redact = value == "true";
         }
         rule.container_labels = read_container_labels(rule.verdict);
+        rule.owner = read_owner(rule.verdict);
         rule.body = read_body_limits(rule.verdict);
         return rule;
     }
@@ -365,6 +366,32 @@ class RuleReader {
         return selectors;
     }
 
+    // A label key: its value is always the client's identity, so the rule names no value.
+    std::optional<std::string> read_owner(Verdict verdict) const {
+        const YAML::Node node = node_["owner"];
+        if (!node) {
+            return std::nullopt;
+        }
+        if (verdict != Verdict::allow) {
+            fail(node, "owner",
+                 "stamps what an allow rule's clients create; a deny rule creates nothing: remove "
+                 "it or make the rule allow");
+        }
+        const std::string key = scalar(node, "owner");
+        std::string problem;
+        const std::optional<LabelSelector> label = LabelSelector::parse(key, problem);
+        if (!label) {
+            fail(node, "owner", problem);
+        }
+        if (label->value) {
+            fail(node, "owner",
+                 "\"" + key +
+                     "\" has a value: write only the label's key; its value is each client's "
+                     "identity");
+        }
+        return label->key;
+    }
+
     std::optional<WriteLimits> read_body_limits(Verdict verdict) const {
         const YAML::Node node = node_["body"];
         if (!node) {
@@ -415,7 +442,7 @@ class RuleReader {
             } else {
                 fail(entry.first, field,
                      "is not a body limit: use privileged, host_namespaces, capabilities, "
-                     "devices, unconfined, bind_sources, volumes_from, exec_root, images, "
+                     "devices, unconfined, bind_sources, volumes_from, links, exec_root, images, "
                      "remote_build, image_import, plugin_privileges, remote_mounts, "
                      "libpod_writes, secrets, configs, max_size");
             }

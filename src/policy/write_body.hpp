@@ -77,6 +77,12 @@ struct WriteJudgement {
 [[nodiscard]] std::optional<std::string> pin_borrowed_namespaces(
     std::string_view body, const std::vector<std::pair<EngineReference, std::string>>& resolved);
 
+// A container create body with the label `key` set to `value` in its Labels, whatever the
+// client wrote there (owner isolation: a client cannot pass for another owner); nullopt when
+// the body cannot be written back.
+[[nodiscard]] std::optional<std::string> stamp_label(std::string_view body, const std::string& key,
+                                                     const std::string& value);
+
 // judge_write()'s reason alone, for the query-only kinds, whose refusals are all 403.
 [[nodiscard]] std::optional<std::string> refuse_write(WriteKind kind, std::string_view query,
                                                       std::string_view body,

@@ -11,6 +11,7 @@ std::span<const WriteLimitSwitch> write_limit_switches() {
         {"devices", &WriteLimits::devices},
         {"unconfined", &WriteLimits::unconfined},
         {"volumes_from", &WriteLimits::volumes_from},
+        {"links", &WriteLimits::links},
         {"exec_root", &WriteLimits::exec_root},
         {"remote_build", &WriteLimits::remote_build},
         {"image_import", &WriteLimits::image_import},

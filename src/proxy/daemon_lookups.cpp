@@ -51,6 +51,7 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
 
 asio::awaitable<std::optional<WriteRefusal>> look_up_references(
     DaemonPool& daemons, Duration timeout, const std::vector<EngineReference>& references,
+    const std::vector<LabelSelector>& owned,
     std::vector<std::pair<EngineReference, std::string>>& resolved) {
     for (const EngineReference& reference : references) {
         const DaemonAnswer answer = co_await daemon_request(
@@ -66,11 +67,15 @@ asio::awaitable<std::optional<WriteRefusal>> look_up_references(
         }
         if (reference.kind == EngineReference::Kind::namespace_owner) {
             const std::optional<ContainerIdentity> identity =
-                read_container_identity(answer.body, {});
+                read_container_identity(answer.body, owned);
             if (!identity) {
                 co_return WriteRefusal{502, reference.where + " names " + reference.name +
                                                 ", and the engine's description of it "
                                                 "has no id the proxy can read"};
+            }
+            if (!identity->visible) {
+                co_return WriteRefusal{403, reference.where + " joins " + reference.name +
+                                                ", a container this client did not create"};
             }
             resolved.emplace_back(reference, identity->id);
         }

@@ -33,9 +33,11 @@ struct ContainerLookup {
 
 // The containers and networks a checked body names, as the daemon resolves them: the first
 // refusal their descriptions call for. Each container whose namespace is joined comes back in
-// `resolved` with its full id, to pin the body to.
+// `resolved` with its full id, to pin the body to. Under an owner rule `owned` holds the
+// owner's label: a container without it is not one the client may join.
 [[nodiscard]] boost::asio::awaitable<std::optional<WriteRefusal>> look_up_references(
     DaemonPool& daemons, Duration timeout, const std::vector<EngineReference>& references,
+    const std::vector<LabelSelector>& owned,
     std::vector<std::pair<EngineReference, std::string>>& resolved);
 
 }  // namespace socket_proxy

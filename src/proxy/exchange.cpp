@@ -325,8 +325,11 @@ asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision&
     std::vector<std::pair<EngineReference, std::string>> resolved;
     if (!judged.refusal) {
         const SessionContext& context = client_.context();
+        const std::vector<LabelSelector> owned = decision.owner_stamp
+                                                     ? std::vector{*decision.owner_stamp}
+                                                     : std::vector<LabelSelector>{};
         judged.refusal = co_await look_up_references(context.daemons, context.limits.daemon_timeout,
-                                                     judged.references, resolved);
+                                                     judged.references, owned, resolved);
     }
     if (!judged.refusal && !resolved.empty()) {
         if (std::optional<std::string> pinned = pin_borrowed_namespaces(held, resolved)) {
@@ -335,6 +338,16 @@ asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision&
             judged.refusal = WriteRefusal{403,
                                           "the body cannot be written back with the "
                                           "containers it joins named by their ids"};
+        }
+    }
+    if (!judged.refusal && decision.owner_stamp) {
+        if (std::optional<std::string> stamped = stamp_label(
+                held, decision.owner_stamp->key, decision.owner_stamp->value.value_or(""))) {
+            held = std::move(*stamped);
+        } else {
+            judged.refusal = WriteRefusal{400,
+                                          "its Labels are not an object of strings, so the owner "
+                                          "label cannot be added"};
         }
     }
     if (judged.refusal) {

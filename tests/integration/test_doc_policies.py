@@ -233,6 +233,15 @@ CONSUMERS = {
         refused=NEVER_FOR_READERS + [("POST", "/v1.24/build")],
         builtin_suffices=True,
         client="tls:cn=traefik"),
+    # docs/policy.md: runners under an owner rule, each seeing only its own containers.
+    "owner-isolation": Consumer(
+        calls=[("GET", "/v1.41/containers/json"), ("POST", "/v1.41/containers/create"),
+               ("DELETE", "/v1.41/containers/x")],
+        refused=[("GET", "/v1.41/images/json"), ("GET", "/v1.41/volumes")],
+        builtin_suffices=False,
+        client="tls:cn=runner-a",
+        scoped=[("GET", "/v1.41/containers/json"), ("DELETE", "/v1.41/containers/x")],
+        labels="socket-proxy.owner=tls:cn=runner-a"),
     # docs/policy.md: Homepage by its container's name; the rest of the page is CONTAINERS.
     "clients-by-container": Consumer(
         calls=[("GET", "/v1.24/containers/json"), ("GET", "/v1.24/_ping")],
@@ -413,6 +422,14 @@ def test_label_scoping_covers_the_container_routes(name, policy_files):
             assert f"visible containers: labelled {consumer.labels}\n" in out, out
         else:
             assert "visible containers" not in out, out
+
+
+def test_an_owner_rule_stamps_the_clients_creates(policy_files):
+    out = assert_decision("POST", "/v1.41/containers/create", policy_files["owner-isolation"], True,
+                          "tls:cn=runner-b")
+    assert "owner: the body's Labels get socket-proxy.owner=tls:cn=runner-b," in out, out
+    assert_decision("POST", "/v1.41/containers/create", policy_files["owner-isolation"], False,
+                    "tls:cn=runner-c")
 
 
 @pytest.mark.parametrize("name", sorted(CONSUMERS))

@@ -438,3 +438,26 @@ def test_check_lists_the_new_body_limits(policy_dir):
     result = run_binary("check", "--policy", policy)
     assert result.returncode == 0, result.stderr
     assert "body remote_mounts secrets=db configs=nginx" in result.stdout, result.stdout
+
+
+def test_a_link_that_would_copy_another_containers_secrets_is_refused(writer, containers):
+    """Legacy links copy the linked container's environment into the new one (DB_ENV_…), where
+    its logs print what inspect redacts: refused unless body.links allows it."""
+    holder = f"spt-link-holder-{random_suffix()}"
+    docker("run", "-d", "--name", holder, "--label", "socket-proxy-test=links", "-e",
+           "DB_PASSWORD=hunter2", TEST_IMAGE, "sleep", "120", check=True)
+    try:
+        # The engine, asked directly, hands the secret over.
+        direct = docker("run", "--rm", "--link", f"{holder}:db", TEST_IMAGE, "env", timeout=120)
+        assert "DB_ENV_DB_PASSWORD=hunter2" in direct.stdout, direct
+        name = f"spt-linker-{random_suffix()}"
+        through = docker("run", "--rm", "--name", name, "--link", f"{holder}:db", TEST_IMAGE,
+                         "env", host=writer.docker_host(), timeout=120)
+        assert through.returncode != 0
+        assert "HostConfig.Links copies the environment of the containers it links to" in \
+            through.stderr, through.stderr
+        assert "body.links" in through.stderr or "links" in through.stderr
+        assert "hunter2" not in through.stdout
+        assert not engine_has_container(name)
+    finally:
+        docker("rm", "-f", holder)

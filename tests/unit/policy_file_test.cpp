@@ -341,6 +341,41 @@ rules:
     }
 }
 
+TEST(PolicyFileTest, OwnerRulesStampCreatesAndNarrowTheRest) {
+    const Policy policy = parse_policy_file(R"(
+rules:
+  - {name: runners, methods: [GET, POST, DELETE], owner: ci.owner, action: allow}
+)",
+                                            "p.yaml");
+    EXPECT_EQ(describe_rule(policy.rules[0]),
+              "runners: allow GET,POST,DELETE any path owner ci.owner");
+    const Client runner = unix_client(1000);
+    const Decision create = decide_as(policy, "POST", "/v1.41/containers/create", runner);
+    ASSERT_TRUE(create.allowed()) << create.message;
+    ASSERT_TRUE(create.owner_stamp);
+    EXPECT_EQ(create.owner_stamp->text(), "ci.owner=unix:uid=1000");
+    EXPECT_FALSE(create.scope);
+    const Decision list = decide_as(policy, "GET", "/containers/json", runner);
+    ASSERT_TRUE(list.allowed() && list.scope);
+    ASSERT_EQ(list.container_labels.size(), 1U);
+    EXPECT_EQ(list.container_labels[0].text(), "ci.owner=unix:uid=1000");
+    EXPECT_FALSE(list.owner_stamp);
+    EXPECT_TRUE(decide_as(policy, "DELETE", "/containers/abc", runner).scope);
+    EXPECT_FALSE(decide_as(policy, "GET", "/images/json", runner).allowed());
+    EXPECT_FALSE(decide_as(policy, "POST", "/volumes/create", runner).allowed());
+
+    // The identity: certificate, then container, then unix user, then address.
+    Client tls = tls_client({"ci-1", {}, {}, std::string(64, 'a')}, "10.0.0.1");
+    EXPECT_EQ(owner_identity(tls), "tls:cn=ci-1");
+    EXPECT_EQ(owner_identity(in_container(tcp_client("10.0.0.2"), "runner")), "container:runner");
+    EXPECT_EQ(owner_identity(runner), "unix:uid=1000");
+    Client plain = tcp_client("10.0.0.3");
+    plain.address = "10.0.0.3:51234";
+    EXPECT_EQ(owner_identity(plain), "tcp:10.0.0.3");
+    plain.address = "[fd00::3]:51234";
+    EXPECT_EQ(owner_identity(plain), "tcp:fd00::3");
+}
+
 TEST(PolicyFileTest, CertificateSelectorsTakeEveryFingerprintForm) {
     const std::string fingerprint =
         "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
@@ -427,6 +462,10 @@ TEST(PolicyFileTest, MistakesNameTheLineRuleFieldAndFix) {
          {"\"clients.container_label\""}},
         {"rules:\n  - {name: a, clients: {compose_service: \"\"}, action: allow}\n",
          {"\"clients.compose_service\"", "is empty"}},
+        {"rules:\n  - {name: a, owner: ci.owner, action: deny}\n", {"\"owner\"", "deny rule"}},
+        {"rules:\n  - {name: a, owner: ci.owner=me, action: allow}\n",
+         {"\"owner\"", "only the label's key"}},
+        {"rules:\n  - {name: a, owner: \"\", action: allow}\n", {"\"owner\"", "names no label"}},
         {"rules:\n  - {name: a, clients: {cert_common_name: ci}, action: allow}\n",
          {"\"clients.cert_common_name\"", "cert_cn, cert_san, cert_sha256"}},
         // YAML keys that are no names: refused, not thrown past PolicyError.

@@ -96,6 +96,8 @@ TEST(WriteBodyTest, SafeDefaultsRefuseWhatIsRootOnTheHost) {
                "ReadonlyPaths":["/proc/bus","/proc/fs","/proc/irq","/proc/sys","/proc/sysrq-trigger"]}})",
              ""},
             {create, "", R"({"HostConfig":{"VolumesFrom":["other"]}})", "VolumesFrom"},
+            {create, "", R"({"HostConfig":{"Links":["db:db"]}})", "Links"},
+            {create, "", R"({"links":["db:db"]})", "Links"},
             {create, "", R"({"HostConfig":"privileged"})", "HostConfig is not an object"},
         },
         WriteLimits{});
