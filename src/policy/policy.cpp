@@ -320,7 +320,17 @@ bool ClientSelector::matches(const Client& client) const {
     if (network && !(client.ip && network->contains(*client.ip))) {
         return false;
     }
+    if (listener && client.listener != *listener) {
+        return false;
+    }
     return certificate_matches(*this, client);
+}
+
+bool is_listener_name(std::string_view name) {
+    constexpr std::size_t longest = 32;
+    return !name.empty() && name.size() <= longest && std::ranges::all_of(name, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
 }
 
 std::optional<std::string> normalise_sha256_fingerprint(std::string_view text) {
@@ -468,6 +478,9 @@ std::string describe_rule(const Rule& rule) {
             const auto add = [&part](const std::string& item) {
                 part += (part.empty() ? "" : "+") + item;
             };
+            if (selector.listener) {
+                add("listener=" + *selector.listener);
+            }
             if (selector.transport) {
                 add(*selector.transport == Client::Transport::tcp ? "tcp" : "unix");
             }

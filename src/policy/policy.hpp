@@ -30,6 +30,11 @@ struct PeerCertificate {
     std::string sha256;                  // of the DER certificate, lowercase hex, no colons
 };
 
+// The names of the listeners the proxy always has: its unix socket in SOCKET_PROXY_VOLUME, and
+// the SOCKET_PROXY_TCP port. A named listener may not take them.
+inline constexpr std::string_view default_unix_listener = "default";
+inline constexpr std::string_view default_tcp_listener = "tcp";
+
 struct Client {
     enum class Transport { unix_socket, tcp };
     Transport transport = Transport::unix_socket;
@@ -40,7 +45,13 @@ struct Client {
     std::optional<IpAddress> ip;  // TCP clients
     // TCP clients of a TLS listener that sent a certificate the CA verified.
     std::optional<PeerCertificate> certificate;
+    // The listener it connected to: a SOCKET_PROXY_LISTEN name, or one of the default ones.
+    std::string listener = std::string(default_unix_listener);
 };
+
+// A listener's name, as SOCKET_PROXY_LISTEN and `clients: [{listener: NAME}]` write it:
+// 1 to 32 of a-z, 0-9, '_' and '-', so it is safe in a log line, a path and a metric label.
+[[nodiscard]] bool is_listener_name(std::string_view name);
 
 // A SHA-256 fingerprint as users copy it: 64 hex digits in either case, bare or in pairs joined
 // by colons (`openssl x509 -noout -fingerprint -sha256`). Lowercase hex without colons, the
@@ -86,6 +97,8 @@ struct ClientSelector {
     std::optional<std::string> cert_san;     // a DNS SAN (ASCII case-insensitive) or, with a
                                              // ':', a URI SAN (exactly; SPIFFE IDs)
     std::optional<std::string> cert_sha256;  // normalised as PeerCertificate::sha256
+    // Clients of one listener, by its name: who could reach its socket is who the rule is for.
+    std::optional<std::string> listener;
 
     [[nodiscard]] bool by_certificate() const { return cert_cn || cert_san || cert_sha256; }
 

@@ -219,13 +219,21 @@ class RuleReader {
     ClientSelector read_selector(const YAML::Node& node) const {
         if (!node.IsMap()) {
             fail(node, "clients",
-                 "each selector is a mapping of transport, uid, gid, cidr, cert_cn, cert_san, "
-                 "cert_sha256");
+                 "each selector is a mapping of listener, transport, uid, gid, cidr, cert_cn, "
+                 "cert_san, cert_sha256");
         }
         ClientSelector selector;
         for (const auto& entry : node) {
             const std::string key = key_text(source_, entry.first);
-            if (key == "transport") {
+            if (key == "listener") {
+                selector.listener = scalar(entry.second, "clients.listener");
+                if (!is_listener_name(*selector.listener)) {
+                    fail(entry.second, "clients.listener",
+                         "\"" + *selector.listener +
+                             "\" is not a listener name: names are 1 to 32 of a-z, 0-9, _ and -, "
+                             "as SOCKET_PROXY_LISTEN gives them");
+                }
+            } else if (key == "transport") {
                 const std::string transport = scalar(entry.second, "clients.transport");
                 if (transport == "unix") {
                     selector.transport = Client::Transport::unix_socket;
@@ -264,8 +272,8 @@ class RuleReader {
                 }
             } else {
                 fail(entry.first, "clients." + key,
-                     "is not a selector field: use transport, uid, gid, cidr, cert_cn, cert_san, "
-                     "cert_sha256");
+                     "is not a selector field: use listener, transport, uid, gid, cidr, cert_cn, "
+                     "cert_san, cert_sha256");
             }
         }
         const bool by_peer = selector.uid || selector.gid;
@@ -280,7 +288,8 @@ class RuleReader {
                  "cert_cn, cert_san and cert_sha256 identify TLS clients, which connect over "
                  "TCP: one selector cannot also ask for uid, gid or transport: unix");
         }
-        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate()) {
+        if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate() &&
+            !selector.listener) {
             fail(node, "clients",
                  "an empty selector matches every client: leave clients out instead");
         }

@@ -19,7 +19,9 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
 
 }  // namespace
 
-std::string describe_client(const Client& client) {
+namespace {
+
+std::string describe_peer(const Client& client) {
     if (client.transport == Client::Transport::tcp) {
         if (!client.certificate) {
             return client.address;
@@ -31,6 +33,17 @@ std::string describe_client(const Client& client) {
         who += ":uid=" + std::to_string(*client.uid);
     if (client.pid)
         who += ",pid=" + std::to_string(*client.pid);
+    return who;
+}
+
+}  // namespace
+
+// The default listeners go unnamed, as the transport already says which one it was.
+std::string describe_client(const Client& client) {
+    std::string who = describe_peer(client);
+    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
+        who += ",listener=" + client.listener;
+    }
     return who;
 }
 
