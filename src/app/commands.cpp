@@ -185,14 +185,9 @@ std::optional<Client> parse_peer(const std::string& spec, const Config& config) 
     return client;
 }
 
-struct ParsedClient {
-    std::optional<Client> client;
-    std::string listener_problem;  // a listener the configuration does not give, or the wrong kind
-};
+}  // namespace
 
-// A peer form, and the listener it came through: ",listener=NAME" in any form, "listener:NAME"
-// alone, or else the default listener of its transport.
-ParsedClient parse_client(std::string spec, const Config& config) {
+ExplainClient parse_explain_client(std::string spec, const Config& config) {
     std::string listener = take_listener_item(spec);
     if (spec.starts_with("listener:")) {
         if (!listener.empty()) {
@@ -200,7 +195,7 @@ ParsedClient parse_client(std::string spec, const Config& config) {
         }
         listener = spec.substr(9);
     }
-    ParsedClient parsed{parse_peer(spec, config), {}};
+    ExplainClient parsed{parse_peer(spec, config), {}};
     if (!parsed.client) {
         return parsed;
     }
@@ -222,6 +217,8 @@ ParsedClient parse_client(std::string spec, const Config& config) {
     }
     return parsed;
 }
+
+namespace {
 
 // Which listeners the policy's rules name, for `check`: each with its socket and its rules.
 void print_listeners_named(const Policy& policy, const Config& config) {
@@ -292,7 +289,7 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
     if (!load(command_line, environment, loaded)) {
         return exit_invalid;
     }
-    const ParsedClient parsed = parse_client(command_line.client, command_line.config);
+    const ExplainClient parsed = parse_explain_client(command_line.client, command_line.config);
     const auto& client = parsed.client;
     if (!client) {
         std::fprintf(stderr,
