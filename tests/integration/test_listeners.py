@@ -269,3 +269,10 @@ def test_the_example_compose_file_is_valid_and_mounts_one_socket_per_tool():
         assert f"source: proxy-{tool}" in service or f"proxy-{tool}:" in service, service
         others = {"traefik", "homepage", "dozzle", "watchtower"} - {tool}
         assert not any(f"proxy-{other}" in service for other in others), service
+
+
+def test_the_page_shows_the_example_files_as_they_are():
+    page = (REPO / "docs" / "several-tools.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", page, re.M | re.S)
+    assert (EXAMPLE / "compose.yaml").read_text() in blocks
+    assert (EXAMPLE / "policy.yaml").read_text() in blocks
