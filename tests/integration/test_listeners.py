@@ -276,3 +276,47 @@ def test_the_page_shows_the_example_files_as_they_are():
     blocks = re.findall(r"^```yaml\n(.*?)^```$", page, re.M | re.S)
     assert (EXAMPLE / "compose.yaml").read_text() in blocks
     assert (EXAMPLE / "policy.yaml").read_text() in blocks
+
+
+def test_allow_from_applies_to_named_tcp_listeners(proxy_factory):
+    port = free_tcp_port()
+    proxy = proxy_factory("--listen", f"api=tcp:127.0.0.1:{port}", "--allow-from", "10.0.0.0/8")
+    assert_json_error(http(("127.0.0.1", port), "GET", "/_ping"), 403, "SOCKET_PROXY_ALLOW_FROM")
+    assert http(proxy.unix_path, "GET", "/_ping").status == 200
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="needs curl")
+def test_tls_serves_every_tcp_listener_and_rules_combine_listener_and_certificate(proxy_factory):
+    """SOCKET_PROXY_TCP off, TLS on a named port; a rule for one client on that port only."""
+    workdir, volume = make_workdir()
+    pki = workdir / "pki"
+    made = subprocess.run([proxy_binary(), "certs", str(pki), "--host", "127.0.0.1",
+                           "--client", "ci,other"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    for path in pki.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # read by uid 1000 after the drop
+    policy = write_policy(workdir, """
+rules:
+  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}
+  - {name: ci-version, methods: GET, path: /version, clients: {listener: api, cert_cn: ci}, action: allow}
+""")
+    port = free_tcp_port()
+    server = pki / "server"
+    proxy_factory("--policy", policy, "--listen", f"api=tcp:127.0.0.1:{port}",
+                  "--tls-cert", str(server / "cert.pem"), "--tls-key", str(server / "key.pem"),
+                  "--tls-ca", str(server / "ca.pem"), tcp=False, workdir=workdir, volume=volume)
+
+    def curl(client: str) -> subprocess.CompletedProcess:
+        bundle = pki / "clients" / client
+        return subprocess.run(["curl", "-sS", "--cacert", str(bundle / "ca.pem"), "--cert",
+                               str(bundle / "cert.pem"), "--key", str(bundle / "key.pem"),
+                               f"https://127.0.0.1:{port}/v1.41/version"],
+                              capture_output=True, text=True, timeout=30)
+
+    allowed = curl("ci")
+    assert allowed.returncode == 0 and '"ApiVersion"' in allowed.stdout, allowed
+    refused = curl("other")
+    assert "socket-proxy denied GET /v1.41/version" in refused.stdout, refused
+    plain = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{port}/_ping"],
+                           capture_output=True, text=True, timeout=30)
+    assert plain.stdout != "OK", plain
