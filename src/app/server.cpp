@@ -150,7 +150,6 @@ std::size_t serving_thread_count(const Config& config) {
 template <class Protocol>
 struct ServedListener {
     std::string name;
-    std::string shown;  // "unix:/run/proxy/docker.sock", "tcp:127.0.0.1:2375"
     typename Protocol::acceptor acceptor;
 };
 
@@ -272,15 +271,10 @@ class Server {
     // SOCKET_PROXY_LISTEN's listeners as the `listening` line shows them, or none.
     std::string describe_named_listeners() const {
         std::string text;
-        for (const auto& listener : unix_listeners_) {
-            if (listener.name != default_unix_listener) {
-                text += (text.empty() ? "" : ",") + listener.name + "=" + listener.shown;
-            }
-        }
-        for (const auto& listener : tcp_listeners_) {
-            if (listener.name != default_tcp_listener) {
-                text += (text.empty() ? "" : ",") + listener.name + "=" + listener.shown;
-            }
+        for (const NamedListener& listener : config_.listeners) {
+            text += (text.empty() ? "" : ",") + listener.name + "=" +
+                    (listener.tcp ? "tcp:" + format_tcp_endpoint(listener.tcp)
+                                  : "unix:" + listener.unix_path);
         }
         return text.empty() ? "none" : text;
     }
@@ -320,7 +314,6 @@ class Server {
                   "SOCKET_PROXY_VOLUME");
         if (config_.tcp) {
             tcp_listeners_.push_back({std::string(default_tcp_listener),
-                                      "tcp:" + format_tcp_endpoint(config_.tcp),
                                       bind_tcp_listener(io_, *config_.tcp, "SOCKET_PROXY_TCP")});
         }
         for (const NamedListener& listener : config_.listeners) {
@@ -328,9 +321,8 @@ class Server {
                 "the path of listener " + listener.name + " (SOCKET_PROXY_LISTEN)";
             if (listener.tcp) {
                 tcp_listeners_.push_back(
-                    {listener.name, "tcp:" + format_tcp_endpoint(listener.tcp),
-                     bind_tcp_listener(io_, *listener.tcp,
-                                       "SOCKET_PROXY_LISTEN " + listener.name)});
+                    {listener.name, bind_tcp_listener(io_, *listener.tcp,
+                                                      "SOCKET_PROXY_LISTEN " + listener.name)});
             } else {
                 bind_unix(listener.name, listener.unix_path, setting);
             }
@@ -343,7 +335,7 @@ class Server {
 
     void bind_unix(const std::string& name, const std::string& path, std::string_view setting) {
         auto acceptor = bind_unix_listener(io_, path, config_.uid, config_.gid, setting);
-        unix_listeners_.push_back({name, "unix:" + path, std::move(acceptor)});
+        unix_listeners_.push_back({name, std::move(acceptor)});
         unix_socket_paths_.push_back(path);
     }
 
