@@ -96,6 +96,10 @@ asio::local::stream_protocol::acceptor bind_unix_listener(asio::io_context& io,
 asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoint& endpoint,
                                           std::string_view variable) {
     const std::string setting(variable);
+    // A named listener cannot be turned off, only left out.
+    const std::string fix = setting.starts_with("SOCKET_PROXY_LISTEN")
+                                ? "give it a free address:port in " + setting
+                                : "set " + setting + " to a free address:port, or off";
     error_code error;
     const auto address = asio::ip::make_address(endpoint.address, error);
     const std::string shown = (address.is_v6() ? "[" + endpoint.address + "]" : endpoint.address) +
@@ -117,8 +121,7 @@ asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoin
         acceptor.bind(bind_endpoint, error);
     }
     if (error) {
-        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() + "; set " +
-                           setting + " to a free address:port, or off");
+        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() + "; " + fix);
     }
     return acceptor;
 }

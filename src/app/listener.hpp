@@ -31,7 +31,8 @@ boost::asio::local::stream_protocol::acceptor bind_unix_listener(boost::asio::io
                                                                  gid_t gid,
                                                                  std::string_view setting);
 
-// `variable` names the setting in errors: SOCKET_PROXY_TCP or SOCKET_PROXY_METRICS.
+// `variable` names the setting in errors: SOCKET_PROXY_TCP, SOCKET_PROXY_METRICS, or
+// "SOCKET_PROXY_LISTEN (listener NAME)".
 boost::asio::ip::tcp::acceptor bind_tcp_listener(boost::asio::io_context& io,
                                                  const TcpEndpoint& endpoint,
                                                  std::string_view variable);

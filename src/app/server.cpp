@@ -321,8 +321,9 @@ class Server {
                 "the path of listener " + listener.name + " (SOCKET_PROXY_LISTEN)";
             if (listener.tcp) {
                 tcp_listeners_.push_back(
-                    {listener.name, bind_tcp_listener(io_, *listener.tcp,
-                                                      "SOCKET_PROXY_LISTEN " + listener.name)});
+                    {listener.name,
+                     bind_tcp_listener(io_, *listener.tcp,
+                                       "SOCKET_PROXY_LISTEN (listener " + listener.name + ")")});
             } else {
                 bind_unix(listener.name, listener.unix_path, setting);
             }

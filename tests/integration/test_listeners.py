@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -320,3 +321,16 @@ rules:
     plain = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{port}/_ping"],
                            capture_output=True, text=True, timeout=30)
     assert plain.stdout != "OK", plain
+
+
+def test_a_busy_port_stops_the_proxy_with_one_line():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = start_failure("--listen", f"api=tcp:127.0.0.1:{port}")
+    assert result.returncode == 1, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"cannot listen on TCP 127.0.0.1:{port}" in lines[0], lines
+    assert "give it a free address:port in SOCKET_PROXY_LISTEN (listener api)" in lines[0], lines
