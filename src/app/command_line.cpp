@@ -166,7 +166,7 @@ void check_tls_settings(const Config& config) {
     if (config.tls() && !config.tcp && !named_tcp) {
         throw ConfigError(
             "SOCKET_PROXY_TLS_CERT is set but SOCKET_PROXY_TCP is off: TLS is served on the TCP "
-            "listener, so give it an address (127.0.0.1:2376)");
+            "listeners, so give it an address (127.0.0.1:2376) or add one to SOCKET_PROXY_LISTEN");
     }
 }
 

@@ -183,7 +183,7 @@ constexpr std::array option_table{
            },
            [](const Config&) { return std::string("none"); }},
     Option{"--tls-cert", "SOCKET_PROXY_TLS_CERT", "FILE",
-           "PEM certificate (chain) that makes the TCP listener TLS 1.2/1.3 only; needs "
+           "PEM certificate (chain) that makes the TCP listeners TLS 1.2/1.3 only; needs "
            "SOCKET_PROXY_TLS_KEY; SIGHUP reloads it",
            [](Config& config, std::string_view what, std::string_view value) {
                config.tls_cert = parse_tls_file(what, value);
