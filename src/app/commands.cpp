@@ -93,21 +93,21 @@ std::optional<Client::Transport> listener_transport(std::string_view name, const
 }
 
 // Takes a ",listener=NAME" item out of a client spec ("unix:uid=0,listener=traefik"), so that the
-// form's own parser sees the rest; empty when there is none.
-std::string take_listener_item(std::string& spec) {
+// form's own parser sees the rest; nullopt when there is none.
+std::optional<std::string> take_listener_item(std::string& spec) {
     const std::size_t colon = spec.find(':');
     if (colon == std::string::npos) {
-        return {};
+        return std::nullopt;
     }
     std::string kept = spec.substr(0, colon + 1);
-    std::string listener;
+    std::optional<std::string> listener;
     std::string_view rest = std::string_view(spec).substr(colon + 1);
     bool first = true;
     while (!rest.empty()) {
         const std::size_t comma = rest.find(',');
         const std::string_view item = rest.substr(0, comma);
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        if (item.starts_with("listener=") && listener.empty()) {
+        if (item.starts_with("listener=") && !listener) {
             listener = std::string(item.substr(9));
             continue;
         }
@@ -188,22 +188,25 @@ std::optional<Client> parse_peer(const std::string& spec, const Config& config) 
 }  // namespace
 
 ExplainClient parse_explain_client(std::string spec, const Config& config) {
-    std::string listener = take_listener_item(spec);
+    std::optional<std::string> named = take_listener_item(spec);
     if (spec.starts_with("listener:")) {
-        if (!listener.empty()) {
+        if (named) {
             return {};
         }
-        listener = spec.substr(9);
+        named = spec.substr(9);
+    }
+    if (named && !is_listener_name(*named)) {
+        return {};
     }
     ExplainClient parsed{parse_peer(spec, config), {}};
     if (!parsed.client) {
         return parsed;
     }
     Client& client = *parsed.client;
-    if (listener.empty()) {
-        listener = client.transport == Client::Transport::tcp ? default_tcp_listener
-                                                              : default_unix_listener;
-    }
+    const std::string listener =
+        named ? *named
+              : std::string(client.transport == Client::Transport::tcp ? default_tcp_listener
+                                                                       : default_unix_listener);
     client.listener = listener;
     const auto transport = listener_transport(listener, config);
     if (!transport) {

@@ -280,6 +280,10 @@ TEST(ExplainClientTest, RefusesListenersTheProxyWouldNotHave) {
         {"tcp:10.0.0.5", "listener tcp is not configured"},  // SOCKET_PROXY_TCP is off
         {"tcp:10.0.0.5,listener=traefik", "is a unix listener"},
         {"listener:traefik,listener=traefik", ""},
+        {"listener:", ""},
+        {"unix:uid=0,listener=", ""},
+        {"unix:uid=0,listener=Traefik", ""},
+        {"unix:uid=0,listener=traefik,listener=x", ""},
     };
     for (const auto& [spec, problem] : problems) {
         SCOPED_TRACE(spec);
