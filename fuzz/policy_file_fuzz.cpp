@@ -4,12 +4,15 @@
 // names a certificate must: never match a client without one (unix, or TCP from the selector's
 // own network), match a TLS client whose certificate carries exactly the selector's values,
 // still match when a DNS name differs only in ASCII case, and stop matching when the CN does.
-// The input as a fingerprint and as a CN exercises the normaliser and the log name.
+// A selector that names a listener matches exactly the clients its other fields match, when they
+// came through that listener, and no client of another listener.
+// The input as a fingerprint, a CN and a listener name exercises the normaliser and the log name.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon_model.hpp"
 #include "policy.hpp"
@@ -42,10 +45,11 @@ std::string swap_ascii_case(std::string text) {
     return text;
 }
 
-// A TCP client from inside the selector's network, if it has one.
+// A TCP client from inside the selector's network, if it has one, through its listener.
 Client tcp_client_for(const ClientSelector& selector) {
     Client client;
     client.transport = Client::Transport::tcp;
+    client.listener = selector.listener.value_or(client.listener);
     client.ip =
         selector.network ? selector.network->base : *socket_proxy::IpAddress::parse("192.0.2.1");
     return client;
@@ -105,6 +109,9 @@ void check_container_selector(const ClientSelector& selector) {
                 .push_back(*selector.cert_san);
         }
     }
+    if (selector.listener) {
+        client.listener = *selector.listener;
+    }
     check(!selector.matches(client));
     auto container = std::make_shared<socket_proxy::CallerContainer>();
     container->name = selector.container.value_or("someone");
@@ -131,7 +138,45 @@ void check_container_selector(const ClientSelector& selector) {
     }
 }
 
+// A client the selector's other fields could match: unix with its uid and gid, TCP from its
+// network, TLS with the names it asks for.
+std::vector<Client> clients_for(const ClientSelector& selector) {
+    Client unix_client;
+    unix_client.uid = selector.uid.value_or(0);
+    unix_client.gid = selector.gid.value_or(0);
+    Client tls_client = tcp_client_for(selector);
+    PeerCertificate& certificate = tls_client.certificate.emplace();
+    certificate.common_name = selector.cert_cn.value_or("");
+    certificate.sha256 = selector.cert_sha256.value_or(std::string(64, '0'));
+    if (selector.cert_san) {
+        const bool uri = selector.cert_san->find(':') != std::string::npos;
+        (uri ? certificate.uris : certificate.dns_names).push_back(*selector.cert_san);
+    }
+    return {unix_client, tcp_client_for(selector), tls_client};
+}
+
+void check_listener_selector(const ClientSelector& selector) {
+    const std::string& name = *selector.listener;
+    check(socket_proxy::is_listener_name(name));
+    ClientSelector others = selector;
+    others.listener.reset();
+    for (Client client : clients_for(selector)) {
+        client.listener = name;
+        check(selector.matches(client) == others.matches(client));
+        for (const std::string& other : {name + "x", swap_ascii_case(name), std::string()}) {
+            if (other != name) {
+                client.listener = other;
+                check(!selector.matches(client));
+            }
+        }
+    }
+}
+
 void check_names(std::string_view input) {
+    if (socket_proxy::is_listener_name(input)) {
+        // Safe in SOCKET_PROXY_LISTEN's items, a path, a log line's client and a metric label.
+        check(input.size() <= 32 && input.find_first_of(",=:/ \"\\\n") == std::string_view::npos);
+    }
     const auto fingerprint = socket_proxy::normalise_sha256_fingerprint(input);
     if (fingerprint) {
         check(fingerprint->size() == 64 && is_lowercase_hex(*fingerprint));
@@ -167,6 +212,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             if (selector.by_container()) {
                 check_container_selector(selector);
+            }
+            if (selector.listener) {
+                check_listener_selector(selector);
             }
         }
     }

@@ -117,7 +117,19 @@ void apply_flag(CommandLine& result, const std::vector<std::string_view>& args,
     option->apply(result.config, flag, args[index]);
 }
 
+// --listen repeats, so its values add up; together they replace SOCKET_PROXY_LISTEN's list, as
+// any flag overrides its variable.
+void forget_listeners_of_environment(CommandLine& result, std::string_view arg,
+                                     bool& listen_flag_seen) {
+    if (listen_flag_seen || !(arg == "--listen" || arg.starts_with("--listen="))) {
+        return;
+    }
+    listen_flag_seen = true;
+    result.config.listeners.clear();
+}
+
 void apply_flags(CommandLine& result, const std::vector<std::string_view>& args) {
+    bool listen_flag_seen = false;
     std::size_t index = 0;
     if (!args.empty()) {
         if (const auto command = subcommand(args.front())) {
@@ -129,6 +141,7 @@ void apply_flags(CommandLine& result, const std::vector<std::string_view>& args)
         if (!args[index].starts_with('-')) {
             take_argument(result, args[index]);
         } else if (!take_client(result, args, index)) {
+            forget_listeners_of_environment(result, args[index], listen_flag_seen);
             apply_flag(result, args, index);
         }
     }
@@ -147,10 +160,13 @@ void check_tls_settings(const Config& config) {
             "SOCKET_PROXY_TLS_CA is set without SOCKET_PROXY_TLS_CERT and SOCKET_PROXY_TLS_KEY: "
             "client certificates need a TLS listener, so set those too");
     }
-    if (config.tls() && !config.tcp) {
+    const bool named_tcp =
+        std::any_of(config.listeners.begin(), config.listeners.end(),
+                    [](const NamedListener& listener) { return listener.tcp.has_value(); });
+    if (config.tls() && !config.tcp && !named_tcp) {
         throw ConfigError(
             "SOCKET_PROXY_TLS_CERT is set but SOCKET_PROXY_TCP is off: TLS is served on the TCP "
-            "listener, so give it an address (127.0.0.1:2376)");
+            "listeners, so give it an address (127.0.0.1:2376) or add one to SOCKET_PROXY_LISTEN");
     }
 }
 
@@ -188,6 +204,7 @@ CommandLine parse_command_line(const std::vector<std::string_view>& args,
             "SOCKET_PROXY_MODE=audit to compare, or unset SOCKET_PROXY_AUDIT_POLICY");
     }
     check_tls_settings(result.config);
+    check_named_listeners(result.config);
     if (result.command == Command::learn && result.arguments.size() != 1) {
         throw ConfigError(
             "learn needs the log file to learn from, as in: socket-proxy learn proxy.log "

@@ -1,9 +1,11 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -122,9 +124,51 @@ std::optional<Client> parse_container_client(std::string_view rest) {
     return client;
 }
 
+// The transport of a configured listener; nullopt for a name the configuration does not give.
+std::optional<Client::Transport> listener_transport(std::string_view name, const Config& config) {
+    if (name == default_unix_listener) {
+        return Client::Transport::unix_socket;
+    }
+    if (name == default_tcp_listener && config.tcp) {
+        return Client::Transport::tcp;
+    }
+    for (const NamedListener& listener : config.listeners) {
+        if (listener.name == name) {
+            return listener.tcp ? Client::Transport::tcp : Client::Transport::unix_socket;
+        }
+    }
+    return std::nullopt;
+}
+
+// Takes a ",listener=NAME" item out of a client spec ("unix:uid=0,listener=traefik"), so that the
+// form's own parser sees the rest; nullopt when there is none.
+std::optional<std::string> take_listener_item(std::string& spec) {
+    const std::size_t colon = spec.find(':');
+    if (colon == std::string::npos) {
+        return std::nullopt;
+    }
+    std::string kept = spec.substr(0, colon + 1);
+    std::optional<std::string> listener;
+    std::string_view rest = std::string_view(spec).substr(colon + 1);
+    bool first = true;
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (item.starts_with("listener=") && !listener) {
+            listener = std::string(item.substr(9));
+            continue;
+        }
+        kept += (first ? "" : ",") + std::string(item);
+        first = false;
+    }
+    spec = kept;
+    return listener;
+}
+
 // "unix:uid=1000,gid=1000,pid=7", "tcp:172.18.0.5", "tcp:[::1]", "tls:cn=ci"; empty: a unix
 // client with the proxy's own uid and gid (what a consumer sharing its user looks like).
-std::optional<Client> parse_client(const std::string& spec, const Config& config) {
+std::optional<Client> parse_peer(const std::string& spec, const Config& config) {
     Client client;
     if (spec.empty()) {
         client.uid = config.uid;
@@ -142,6 +186,20 @@ std::optional<Client> parse_client(const std::string& spec, const Config& config
     }
     if (spec.starts_with("container:")) {
         return parse_container_client(std::string_view(spec).substr(10));
+    }
+    if (spec.starts_with("listener:")) {
+        // The client a listener gets when nothing else is said: a unix client with the proxy's
+        // uid and gid, or a TCP client from loopback.
+        const auto transport = listener_transport(std::string_view(spec).substr(9), config);
+        if (transport == Client::Transport::tcp) {
+            client.transport = Client::Transport::tcp;
+            client.ip = IpAddress::parse("127.0.0.1");
+            client.address = "127.0.0.1";
+        } else {
+            client.uid = config.uid;
+            client.gid = config.gid;
+        }
+        return client;
     }
     if (!spec.starts_with("unix")) {
         return std::nullopt;
@@ -180,6 +238,89 @@ std::optional<Client> parse_client(const std::string& spec, const Config& config
 
 }  // namespace
 
+ExplainClient parse_explain_client(std::string spec, const Config& config) {
+    std::optional<std::string> named = take_listener_item(spec);
+    if (spec.starts_with("listener:")) {
+        if (named) {
+            return {};
+        }
+        named = spec.substr(9);
+    }
+    if (named && !is_listener_name(*named)) {
+        return {};
+    }
+    ExplainClient parsed{parse_peer(spec, config), {}};
+    if (!parsed.client) {
+        return parsed;
+    }
+    Client& client = *parsed.client;
+    const std::string listener =
+        named ? *named
+              : std::string(client.transport == Client::Transport::tcp ? default_tcp_listener
+                                                                       : default_unix_listener);
+    client.listener = listener;
+    const auto transport = listener_transport(listener, config);
+    if (!transport) {
+        parsed.listener_problem = "listener " + listener +
+                                  " is not configured: add it with --listen (or "
+                                  "SOCKET_PROXY_LISTEN), as the proxy would have it";
+    } else if (*transport != client.transport) {
+        parsed.listener_problem = "listener " + listener + " is a " +
+                                  (*transport == Client::Transport::tcp ? "TCP" : "unix") +
+                                  " listener, and the client is not: give a client of its kind";
+    }
+    return parsed;
+}
+
+namespace {
+
+// Which listeners the policy's rules name, for `check`: each with its socket and its rules.
+void print_listeners_named(const Policy& policy, const Config& config) {
+    struct Named {
+        std::string name;
+        std::string rules;  // "1, 3"
+        std::size_t last_rule = 0;
+    };
+    std::vector<Named> named;
+    for (std::size_t i = 0; i < policy.rules.size(); ++i) {
+        for (const ClientSelector& selector : policy.rules[i].clients) {
+            if (!selector.listener) {
+                continue;
+            }
+            auto found = std::ranges::find(named, *selector.listener, &Named::name);
+            if (found == named.end()) {
+                found = named.insert(named.end(), Named{*selector.listener, "", 0});
+            }
+            if (found->last_rule != i + 1) {
+                found->rules += (found->rules.empty() ? "" : ", ") + std::to_string(i + 1);
+                found->last_rule = i + 1;
+            }
+        }
+    }
+    if (named.empty()) {
+        return;
+    }
+    std::printf("     listeners the rules select:\n");
+    for (const auto& [name, rules, last_rule] : named) {
+        std::string socket;
+        if (name == default_unix_listener) {
+            socket = "unix:" + config.listen_socket_path();
+        } else if (name == default_tcp_listener) {
+            socket = "tcp:" + format_tcp_endpoint(config.tcp);
+        }
+        for (const NamedListener& listener : config.listeners) {
+            if (listener.name == name) {
+                socket = listener.tcp ? "tcp:" + format_tcp_endpoint(listener.tcp)
+                                      : "unix:" + listener.unix_path;
+            }
+        }
+        std::printf("       %s %s (rule%s %s)\n", name.c_str(), socket.c_str(),
+                    rules.find(',') == std::string::npos ? "" : "s", rules.c_str());
+    }
+}
+
+}  // namespace
+
 int run_check(const CommandLine& command_line, const Environment& environment) {
     LoadedPolicy loaded;
     if (!load(command_line, environment, loaded)) {
@@ -193,6 +334,7 @@ int run_check(const CommandLine& command_line, const Environment& environment) {
     }
     std::printf("     default: %s\n", policy.default_verdict == Verdict::allow ? "allow" : "deny");
     std::printf("     redact secrets: %s\n", policy.redact ? "yes" : "no");
+    print_listeners_named(policy, command_line.config);
     return 0;
 }
 
@@ -201,13 +343,20 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
     if (!load(command_line, environment, loaded)) {
         return exit_invalid;
     }
-    const auto client = parse_client(command_line.client, command_line.config);
+    const ExplainClient parsed = parse_explain_client(command_line.client, command_line.config);
+    const auto& client = parsed.client;
     if (!client) {
         std::fprintf(stderr,
                      "socket-proxy: --client \"%s\" is not a client: use unix:uid=N,gid=N, "
-                     "tcp:ADDRESS, tls:cn=NAME[,san=NAME][,sha256=HEX][,address=IP] or "
-                     "container:NAME[,label=KEY=VALUE][,service=S][,project=P][,address=IP]\n",
+                     "tcp:ADDRESS, tls:cn=NAME[,san=NAME][,sha256=HEX][,address=IP], "
+                     "container:NAME[,label=KEY=VALUE][,service=S][,project=P][,address=IP] or "
+                     "listener:NAME, each form with ,listener=NAME if it came through one\n",
                      command_line.client.c_str());
+        return exit_invalid;
+    }
+    if (!parsed.listener_problem.empty()) {
+        std::fprintf(stderr, "socket-proxy: --client \"%s\": %s\n", command_line.client.c_str(),
+                     parsed.listener_problem.c_str());
         return exit_invalid;
     }
     const std::string& method = command_line.arguments.at(0);

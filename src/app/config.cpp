@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 
 #include "config_error.hpp"
 #include "log_format.hpp"
+#include "policy.hpp"
 #include "units.hpp"
 
 namespace socket_proxy {
@@ -84,7 +87,127 @@ std::string canonical_address(std::string_view what, std::string_view value,
     }
     return canonical.data();
 }
+constexpr std::string_view listener_forms =
+    "use NAME=unix:PATH or NAME=tcp:ADDR:PORT, as in traefik=unix:/run/traefik/docker.sock or "
+    "api=tcp:127.0.0.1:2380";
+
+// sun_path is NUL-terminated, so one byte of it is not available for the path.
+constexpr std::size_t max_unix_socket_path = sizeof(sockaddr_un::sun_path) - 1;
+
+std::string parse_listener_path(std::string_view what, std::string_view item,
+                                std::string_view path) {
+    if (!path.starts_with('/') || path.ends_with('/')) {
+        // Relative paths would depend on the working directory of whoever starts us.
+        throw value_error(what, item,
+                          "does not give an absolute socket path: write NAME=unix:/DIR/FILE");
+    }
+    if (path.find('\0') != std::string_view::npos) {
+        throw value_error(what, item, "contains a NUL byte: give a plain absolute path");
+    }
+    if (path.size() > max_unix_socket_path) {
+        throw value_error(what, item,
+                          "has a socket path of " + std::to_string(path.size()) +
+                              " bytes but a unix socket path holds at most " +
+                              std::to_string(max_unix_socket_path) + ": use a shorter path");
+    }
+    return std::filesystem::path(path).lexically_normal().string();
+}
+
+NamedListener parse_named_listener(std::string_view what, std::string_view item) {
+    const std::size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+        throw value_error(what, item, "is not a named listener: " + std::string(listener_forms));
+    }
+    NamedListener listener;
+    listener.name = std::string(item.substr(0, equals));
+    const std::string_view socket = item.substr(equals + 1);
+    if (!is_listener_name(listener.name)) {
+        throw value_error(what, item,
+                          "has a name that is not 1 to 32 of a-z, 0-9, _ and -: rename it, as in "
+                          "traefik=unix:/run/traefik/docker.sock");
+    }
+    if (listener.name == default_unix_listener || listener.name == default_tcp_listener) {
+        throw value_error(what, item,
+                          "takes the name of a default listener (default: the unix socket in "
+                          "SOCKET_PROXY_VOLUME, tcp: SOCKET_PROXY_TCP): choose another name");
+    }
+    if (socket.starts_with("unix:")) {
+        listener.unix_path = parse_listener_path(what, item, socket.substr(5));
+    } else if (socket.starts_with("tcp:")) {
+        listener.tcp = parse_tcp_endpoint(what, socket.substr(4));
+        if (!listener.tcp) {
+            throw value_error(what, item,
+                              "turns a listener off that it names: leave the item out instead");
+        }
+    } else {
+        throw value_error(what, item,
+                          "is neither a unix nor a tcp listener: " + std::string(listener_forms));
+    }
+    return listener;
+}
+
 }  // namespace
+
+std::vector<NamedListener> parse_named_listeners(std::string_view what, std::string_view value) {
+    std::vector<NamedListener> listeners;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && item.back() == ' ') {
+            item.remove_suffix(1);
+        }
+        if (!item.empty()) {
+            listeners.push_back(parse_named_listener(what, item));
+        }
+    }
+    return listeners;
+}
+
+void check_named_listeners(const Config& config) {
+    const auto same_endpoint = [](const std::optional<TcpEndpoint>& a, const TcpEndpoint& b) {
+        return a && a->address == b.address && a->port == b.port;
+    };
+    const std::string own_socket =
+        std::filesystem::path(config.listen_socket_path()).lexically_normal().string();
+    const std::string daemon_socket =
+        std::filesystem::path(config.docker_socket).lexically_normal().string();
+    for (auto listener = config.listeners.begin(); listener != config.listeners.end(); ++listener) {
+        const std::string named = "SOCKET_PROXY_LISTEN: listener " + listener->name;
+        for (auto earlier = config.listeners.begin(); earlier != listener; ++earlier) {
+            if (earlier->name == listener->name) {
+                throw ConfigError(named + " is given twice: give each listener its own name");
+            }
+            if (!listener->unix_path.empty() && earlier->unix_path == listener->unix_path) {
+                throw ConfigError(named + " has the socket " + listener->unix_path +
+                                  " of listener " + earlier->name +
+                                  ": give each listener its own path");
+            }
+            if (listener->tcp && same_endpoint(earlier->tcp, *listener->tcp)) {
+                throw ConfigError(named + " has the TCP address of listener " + earlier->name +
+                                  ": give each listener its own port");
+            }
+        }
+        if (listener->unix_path == daemon_socket) {
+            throw ConfigError(named + " would replace the Docker daemon's socket " +
+                              config.docker_socket + ": give it a path of its own");
+        }
+        if (listener->unix_path == own_socket) {
+            throw ConfigError(named + " has the path of the default socket " + own_socket +
+                              " (SOCKET_PROXY_VOLUME): give it a path of its own");
+        }
+        if (listener->tcp && (same_endpoint(config.tcp, *listener->tcp) ||
+                              same_endpoint(config.metrics, *listener->tcp))) {
+            throw ConfigError(named +
+                              " has the address of SOCKET_PROXY_TCP or "
+                              "SOCKET_PROXY_METRICS: give it a port of its own");
+        }
+    }
+}
 
 std::vector<IpNetwork> parse_networks(std::string_view what, std::string_view value) {
     std::vector<IpNetwork> networks;

@@ -25,6 +25,13 @@ struct TcpEndpoint {
     unsigned short port = 0;
 };
 
+// A listener beside the default ones (SOCKET_PROXY_LISTEN): rules select its clients by name.
+struct NamedListener {
+    std::string name;                // is_listener_name(); never "default" or "tcp"
+    std::string unix_path;           // a unix socket, created like the default one; or
+    std::optional<TcpEndpoint> tcp;  // a TCP port, served like SOCKET_PROXY_TCP
+};
+
 // Every default lives here, and --help prints them from this struct.
 struct Config {
     std::string volume = "/run/proxy";  // the listening socket is volume + "/docker.sock"
@@ -59,7 +66,8 @@ struct Config {
     std::string audit_policy_file;      // the candidate policy audit mode compares with
     std::string preset;                 // SOCKET_PROXY_PRESET (presets.hpp); empty: none
     std::vector<IpNetwork> allow_from;  // TCP clients outside these are refused; empty: any
-    std::optional<bool> redact;         // SOCKET_PROXY_REDACT; unset: the policy says (default on)
+    std::vector<NamedListener> listeners;  // beside the default unix socket and TCP port
+    std::optional<bool> redact;  // SOCKET_PROXY_REDACT; unset: the policy says (default on)
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
     [[nodiscard]] bool tls() const { return !tls_cert.empty(); }
@@ -84,6 +92,16 @@ struct CommandLine {
 // Numeric addresses only: the static binary does no name lookups.
 [[nodiscard]] std::optional<TcpEndpoint> parse_tcp_endpoint(std::string_view what,
                                                             std::string_view value);
+
+// "traefik=unix:/run/traefik/docker.sock,api=tcp:127.0.0.1:2380": each item NAME=unix:PATH or
+// NAME=tcp:ADDR:PORT. Each item alone is checked here; check_named_listeners() checks them
+// against each other and the other settings. Throws ConfigError.
+[[nodiscard]] std::vector<NamedListener> parse_named_listeners(std::string_view what,
+                                                               std::string_view value);
+
+// Names and sockets unique, apart from the default listeners and the daemon's socket. Throws
+// ConfigError.
+void check_named_listeners(const Config& config);
 
 // "10.0.0.0/8,192.168.1.5, fd00::/8"; empty: no restriction. Throws ConfigError.
 [[nodiscard]] std::vector<IpNetwork> parse_networks(std::string_view what, std::string_view value);

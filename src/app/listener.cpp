@@ -39,21 +39,20 @@ void own_dedicated_volume(const std::filesystem::path& directory, const std::str
     }
 }
 
-void prepare_volume(const std::string& path, uid_t uid, gid_t gid) {
+void prepare_volume(const std::string& path, uid_t uid, gid_t gid, std::string_view setting) {
+    const std::string named(setting);
     const std::filesystem::path socket_path(path);
     const auto directory = socket_path.parent_path();
     std::error_code error;
     std::filesystem::create_directories(directory, error);
     if (error) {
         throw StartupError("cannot create the socket directory " + directory.string() + ": " +
-                           error.message() + "; set SOCKET_PROXY_VOLUME to a writable directory");
+                           error.message() + "; set " + named + " to a writable directory");
     }
     struct stat existing {};
     if (::lstat(path.c_str(), &existing) == 0) {
         if (!S_ISSOCK(existing.st_mode)) {
-            throw StartupError(path +
-                               " exists and is not a socket; remove it or choose another "
-                               "SOCKET_PROXY_VOLUME");
+            throw StartupError(path + " exists and is not a socket; remove it or change " + named);
         }
         // A socket file left by a previous run that did not exit cleanly.
         if (::unlink(path.c_str()) != 0) {
@@ -68,8 +67,8 @@ void prepare_volume(const std::string& path, uid_t uid, gid_t gid) {
 
 asio::local::stream_protocol::acceptor bind_unix_listener(asio::io_context& io,
                                                           const std::string& path, uid_t uid,
-                                                          gid_t gid) {
-    prepare_volume(path, uid, gid);
+                                                          gid_t gid, std::string_view setting) {
+    prepare_volume(path, uid, gid, setting);
     asio::local::stream_protocol::acceptor acceptor(io);
     error_code error;
     acceptor.open(asio::local::stream_protocol(), error);
@@ -81,7 +80,7 @@ asio::local::stream_protocol::acceptor bind_unix_listener(asio::io_context& io,
     }
     if (error) {
         throw StartupError("cannot create the socket " + path + ": " + error.message() +
-                           "; check that SOCKET_PROXY_VOLUME is writable");
+                           "; check that " + std::string(setting) + " is writable");
     }
     if (::chown(path.c_str(), uid, gid) != 0) {
         if (geteuid() == 0 || errno != EPERM) {
@@ -97,6 +96,10 @@ asio::local::stream_protocol::acceptor bind_unix_listener(asio::io_context& io,
 asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoint& endpoint,
                                           std::string_view variable) {
     const std::string setting(variable);
+    // A named listener cannot be turned off, only left out.
+    const std::string fix = setting.starts_with("SOCKET_PROXY_LISTEN")
+                                ? "give it a free address:port in " + setting
+                                : "set " + setting + " to a free address:port, or off";
     error_code error;
     const auto address = asio::ip::make_address(endpoint.address, error);
     const std::string shown = (address.is_v6() ? "[" + endpoint.address + "]" : endpoint.address) +
@@ -118,8 +121,7 @@ asio::ip::tcp::acceptor bind_tcp_listener(asio::io_context& io, const TcpEndpoin
         acceptor.bind(bind_endpoint, error);
     }
     if (error) {
-        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() + "; set " +
-                           setting + " to a free address:port, or off");
+        throw StartupError("cannot listen on TCP " + shown + ": " + error.message() + "; " + fix);
     }
     return acceptor;
 }
@@ -140,6 +142,7 @@ Client identify_unix_client(asio::local::stream_protocol::socket& socket) {
 Client identify_tcp_client(asio::ip::tcp::socket& socket) {
     Client client;
     client.transport = Client::Transport::tcp;
+    client.listener = std::string(default_tcp_listener);
     error_code error;
     const auto remote = socket.remote_endpoint(error);
     if (!error) {

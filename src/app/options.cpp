@@ -172,8 +172,18 @@ constexpr std::array option_table{
                config.tcp = parse_tcp_endpoint(what, value);
            },
            [](const Config& defaults) { return format_tcp_endpoint(defaults.tcp); }},
+    Option{"--listen", "SOCKET_PROXY_LISTEN", "NAME=SOCKET",
+           "more listeners, each NAME=unix:PATH or NAME=tcp:ADDR:PORT (comma-separated in the "
+           "variable; the flag repeats and replaces the variable's list); rules select their "
+           "clients with {listener: NAME}; the default ones are named default and tcp",
+           [](Config& config, std::string_view what, std::string_view value) {
+               for (NamedListener& listener : parse_named_listeners(what, value)) {
+                   config.listeners.push_back(std::move(listener));
+               }
+           },
+           [](const Config&) { return std::string("none"); }},
     Option{"--tls-cert", "SOCKET_PROXY_TLS_CERT", "FILE",
-           "PEM certificate (chain) that makes the TCP listener TLS 1.2/1.3 only; needs "
+           "PEM certificate (chain) that makes the TCP listeners TLS 1.2/1.3 only; needs "
            "SOCKET_PROXY_TLS_KEY; SIGHUP reloads it",
            [](Config& config, std::string_view what, std::string_view value) {
                config.tls_cert = parse_tls_file(what, value);
@@ -372,7 +382,8 @@ std::string usage() {
         "       socket-proxy check [flags]\n"
         "       socket-proxy learn LOGFILE\n"
         "       socket-proxy explain METHOD TARGET\n"
-        "           [--client unix:uid=N,gid=N|tcp:ADDRESS|tls:cn=NAME,...|container:NAME,...]\n"
+        "           [--client unix:uid=N,gid=N|tcp:ADDR|tls:cn=NAME,...|container:NAME,...|\n"
+        "            listener:NAME]\n"
         "           [flags]\n"
         "       socket-proxy certs DIR --host NAME[,NAME...] --client NAME[,NAME...] [--force]\n"
         "\n"

@@ -45,7 +45,44 @@ bool allows_health_check(const Policy& policy, const Config& config) {
     return decide(Request{"GET", "/_ping", "docker"}, health_check, policy).allowed();
 }
 
+// The listeners a client can arrive on: the default unix socket, the TCP port unless it is off,
+// and SOCKET_PROXY_LISTEN's.
+std::vector<std::string> configured_listeners(const Config& config) {
+    std::vector<std::string> names{std::string(default_unix_listener)};
+    if (config.tcp) {
+        names.emplace_back(default_tcp_listener);
+    }
+    for (const NamedListener& listener : config.listeners) {
+        names.push_back(listener.name);
+    }
+    return names;
+}
+
+// A rule for a listener that does not exist would never match, and a typo in a name would
+// silently take a tool's rules away: refused like any other mistake in the file.
+void check_listeners_exist(const Policy& policy, const Config& config) {
+    const std::vector<std::string> names = configured_listeners(config);
+    for (const Rule& rule : policy.rules) {
+        for (const ClientSelector& selector : rule.clients) {
+            if (!selector.listener ||
+                std::find(names.begin(), names.end(), *selector.listener) != names.end()) {
+                continue;
+            }
+            std::string known;
+            for (const std::string& name : names) {
+                known += (known.empty() ? "" : ", ") + name;
+            }
+            throw PolicyError(policy.source + ": rule " + rule.name + " selects listener " +
+                              *selector.listener + ", which is not configured (the listeners are " +
+                              known +
+                              "): add it to SOCKET_PROXY_LISTEN (or --listen), or correct the "
+                              "name");
+        }
+    }
+}
+
 std::shared_ptr<const Policy> with_settings(Policy policy, const Config& config) {
+    check_listeners_exist(policy, config);
     if (config.redact) {
         policy.redact = *config.redact;
     }

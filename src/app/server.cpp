@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <ctime>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -145,6 +146,17 @@ std::size_t serving_thread_count(const Config& config) {
     return std::clamp<std::size_t>(usable, 1, most_automatic_threads);
 }
 
+// A socket the proxy serves clients on, and the name rules select its clients by.
+template <class Protocol>
+struct ServedListener {
+    std::string name;
+    typename Protocol::acceptor acceptor;
+};
+
+bool is_loopback(const std::string& address) {
+    return address.starts_with("127.") || address == "::1";
+}
+
 // Declaration order is teardown order in reverse: the io_context is destroyed (and with it
 // every suspended session) while the state those sessions point to still exists.
 class Server {
@@ -228,6 +240,7 @@ class Server {
                   {{"version", SOCKET_PROXY_VERSION},
                    {"unix", config_.listen_socket_path()},
                    {"tcp", format_tcp_endpoint(config_.tcp)},
+                   {"listen", describe_named_listeners()},
                    {"tls", !config_.tls()           ? "off"
                            : config_.tls_ca.empty() ? "on"
                                                     : "mutual"},
@@ -256,18 +269,38 @@ class Server {
         }
     }
 
+    // SOCKET_PROXY_LISTEN's listeners as the `listening` line shows them, or none.
+    std::string describe_named_listeners() const {
+        std::string text;
+        for (const NamedListener& listener : config_.listeners) {
+            text += (text.empty() ? "" : ",") + listener.name + "=" +
+                    (listener.tcp ? "tcp:" + format_tcp_endpoint(listener.tcp)
+                                  : "unix:" + listener.unix_path);
+        }
+        return text.empty() ? "none" : text;
+    }
+
     // Plain HTTP on an address other than loopback: whoever reaches the port, and whatever is
     // on the path, is a Docker client the policy knows only by its address.
     void warn_of_plaintext_tcp() const {
-        if (!config_.tcp || config_.tls()) {
+        if (config_.tls()) {
             return;
         }
-        const std::string& address = config_.tcp->address;
-        if (address.starts_with("127.") || address == "::1") {
-            return;
+        if (config_.tcp && !is_loopback(config_.tcp->address)) {
+            warn_of_plaintext_tcp(std::string(default_tcp_listener), config_.tcp);
         }
+        for (const NamedListener& listener : config_.listeners) {
+            if (listener.tcp && !is_loopback(listener.tcp->address)) {
+                warn_of_plaintext_tcp(listener.name, listener.tcp);
+            }
+        }
+    }
+
+    static void warn_of_plaintext_tcp(const std::string& name,
+                                      const std::optional<TcpEndpoint>& endpoint) {
         log_event(LogLevel::warning, "plaintext-tcp",
-                  {{"tcp", format_tcp_endpoint(config_.tcp)},
+                  {{"tcp", format_tcp_endpoint(endpoint)},
+                   {"listener", name},
                    {"detail",
                     "the TCP listener is plain HTTP on an address other than loopback: requests "
                     "and answers cross the network readable and unauthenticated; set "
@@ -275,16 +308,37 @@ class Server {
                     "SOCKET_PROXY_TLS_CA to require client certificates"}});
     }
 
+    // Every unix listener is made like the default one (stale socket, 0660, UID:GID) and every
+    // TCP listener like SOCKET_PROXY_TCP (ALLOW_FROM, TLS when configured).
     void bind_listeners() {
-        unix_acceptor_.emplace(
-            bind_unix_listener(io_, config_.listen_socket_path(), config_.uid, config_.gid));
+        bind_unix(std::string(default_unix_listener), config_.listen_socket_path(),
+                  "SOCKET_PROXY_VOLUME");
         if (config_.tcp) {
-            tcp_acceptor_.emplace(bind_tcp_listener(io_, *config_.tcp, "SOCKET_PROXY_TCP"));
+            tcp_listeners_.push_back({std::string(default_tcp_listener),
+                                      bind_tcp_listener(io_, *config_.tcp, "SOCKET_PROXY_TCP")});
+        }
+        for (const NamedListener& listener : config_.listeners) {
+            const std::string setting =
+                "the path of listener " + listener.name + " (SOCKET_PROXY_LISTEN)";
+            if (listener.tcp) {
+                tcp_listeners_.push_back(
+                    {listener.name,
+                     bind_tcp_listener(io_, *listener.tcp,
+                                       "SOCKET_PROXY_LISTEN (listener " + listener.name + ")")});
+            } else {
+                bind_unix(listener.name, listener.unix_path, setting);
+            }
         }
         if (config_.metrics) {
             metrics_acceptor_.emplace(
                 bind_tcp_listener(io_, *config_.metrics, "SOCKET_PROXY_METRICS"));
         }
+    }
+
+    void bind_unix(const std::string& name, const std::string& path, std::string_view setting) {
+        auto acceptor = bind_unix_listener(io_, path, config_.uid, config_.gid, setting);
+        unix_listeners_.push_back({name, std::move(acceptor)});
+        unix_socket_paths_.push_back(path);
     }
 
     // The main thread serves too; these are the others.
@@ -337,13 +391,14 @@ class Server {
     }
 
     void start_listening() {
-        unix_acceptor_->listen(asio::socket_base::max_listen_connections);
-        asio::co_spawn(io_, accept_clients<stream_protocol>(*unix_acceptor_, identify_unix_client),
-                       asio::detached);
-        if (tcp_acceptor_) {
-            tcp_acceptor_->listen(asio::socket_base::max_listen_connections);
-            asio::co_spawn(io_, accept_clients<tcp>(*tcp_acceptor_, identify_tcp_client),
+        for (auto& listener : unix_listeners_) {
+            listener.acceptor.listen(asio::socket_base::max_listen_connections);
+            asio::co_spawn(io_, accept_clients<stream_protocol>(listener, identify_unix_client),
                            asio::detached);
+        }
+        for (auto& listener : tcp_listeners_) {
+            listener.acceptor.listen(asio::socket_base::max_listen_connections);
+            asio::co_spawn(io_, accept_clients<tcp>(listener, identify_tcp_client), asio::detached);
         }
         if (metrics_acceptor_) {
             metrics_acceptor_->listen(asio::socket_base::max_listen_connections);
@@ -362,7 +417,8 @@ class Server {
     }
 
     template <class Protocol, class Identify>
-    asio::awaitable<void> accept_clients(typename Protocol::acceptor& acceptor, Identify identify) {
+    asio::awaitable<void> accept_clients(ServedListener<Protocol>& listener, Identify identify) {
+        typename Protocol::acceptor& acceptor = listener.acceptor;
         asio::steady_timer backoff(io_);
         for (;;) {
             const ServingPlace place = next_serving_place();
@@ -393,6 +449,7 @@ class Server {
                 continue;
             }
             Client client = identify(socket);
+            client.listener = listener.name;
             if (!admitted(client)) {
                 refuse_outsider<Protocol>(std::move(socket), client);
                 continue;
@@ -614,9 +671,11 @@ class Server {
                    {"streams", std::to_string(state_.open_streams)}});
         boost::system::error_code ignored;
         reload_signals_.cancel(ignored);
-        unix_acceptor_->close(ignored);
-        if (tcp_acceptor_) {
-            tcp_acceptor_->close(ignored);
+        for (auto& listener : unix_listeners_) {
+            listener.acceptor.close(ignored);
+        }
+        for (auto& listener : tcp_listeners_) {
+            listener.acceptor.close(ignored);
         }
         if (metrics_acceptor_) {
             metrics_acceptor_->close(ignored);
@@ -635,11 +694,12 @@ class Server {
         io_.stop();
     }
 
+    // Only the sockets this run created: a start that failed early leaves others' files alone.
     void remove_socket_file() {
-        if (unix_acceptor_) {
-            ::unlink(config_.listen_socket_path().c_str());
-            unix_acceptor_.reset();
+        for (const std::string& path : unix_socket_paths_) {
+            ::unlink(path.c_str());
         }
+        unix_socket_paths_.clear();
     }
 
     static void log_startup_failure(const std::string& message) {
@@ -670,8 +730,10 @@ class Server {
     DaemonPool daemons_;
     asio::signal_set signals_;
     asio::signal_set reload_signals_;
-    std::optional<stream_protocol::acceptor> unix_acceptor_;
-    std::optional<tcp::acceptor> tcp_acceptor_;
+    // Deques: the accept loops hold references to their listener.
+    std::deque<ServedListener<stream_protocol>> unix_listeners_;
+    std::deque<ServedListener<tcp>> tcp_listeners_;
+    std::vector<std::string> unix_socket_paths_;
     std::optional<tcp::acceptor> metrics_acceptor_;
     std::size_t next_place_ = 0;
     std::size_t max_connections_ = 0;

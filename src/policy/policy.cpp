@@ -345,6 +345,9 @@ bool ClientSelector::matches(const Client& client) const {
     if (network && !(client.ip && network->contains(*client.ip))) {
         return false;
     }
+    if (listener && client.listener != *listener) {
+        return false;
+    }
     return certificate_matches(*this, client) && container_matches(*this, client);
 }
 
@@ -354,6 +357,9 @@ std::string owner_identity(const Client& client) {
     }
     if (client.container) {
         return "container:" + client.container->name;
+    }
+    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
+        return "listener:" + client.listener;
     }
     if (client.transport == Client::Transport::unix_socket) {
         return client.uid ? "unix:uid=" + std::to_string(*client.uid) : "unix:unknown";
@@ -372,6 +378,13 @@ bool Policy::selects_containers() const {
     return std::ranges::any_of(rules, [](const Rule& rule) {
         return std::ranges::any_of(
             rule.clients, [](const ClientSelector& selector) { return selector.by_container(); });
+    });
+}
+
+bool is_listener_name(std::string_view name) {
+    constexpr std::size_t longest = 32;
+    return !name.empty() && name.size() <= longest && std::ranges::all_of(name, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     });
 }
 
@@ -530,6 +543,9 @@ std::string describe_rule(const Rule& rule) {
             const auto add = [&part](const std::string& item) {
                 part += (part.empty() ? "" : "+") + item;
             };
+            if (selector.listener) {
+                add("listener=" + *selector.listener);
+            }
             if (selector.transport) {
                 add(*selector.transport == Client::Transport::tcp ? "tcp" : "unix");
             }

@@ -32,6 +32,11 @@ struct PeerCertificate {
     std::string sha256;                  // of the DER certificate, lowercase hex, no colons
 };
 
+// The names of the listeners the proxy always has: its unix socket in SOCKET_PROXY_VOLUME, and
+// the SOCKET_PROXY_TCP port. A named listener may not take them.
+inline constexpr std::string_view default_unix_listener = "default";
+inline constexpr std::string_view default_tcp_listener = "tcp";
+
 struct Client {
     enum class Transport { unix_socket, tcp };
     Transport transport = Transport::unix_socket;
@@ -49,7 +54,13 @@ struct Client {
     // Unix clients: the container id the peer process's cgroup named at accept, the evidence
     // `container` is looked up from; read only while a rule selects by container.
     std::optional<std::string> process_container;
+    // The listener it connected to: a SOCKET_PROXY_LISTEN name, or one of the default ones.
+    std::string listener = std::string(default_unix_listener);
 };
+
+// A listener's name, as SOCKET_PROXY_LISTEN and `clients: [{listener: NAME}]` write it:
+// 1 to 32 of a-z, 0-9, '_' and '-', so it is safe in a log line, a path and a metric label.
+[[nodiscard]] bool is_listener_name(std::string_view name);
 
 // A SHA-256 fingerprint as users copy it: 64 hex digits in either case, bare or in pairs joined
 // by colons (`openssl x509 -noout -fingerprint -sha256`). Lowercase hex without colons, the
@@ -101,6 +112,8 @@ struct ClientSelector {
     std::optional<LabelSelector> container_label;
     std::optional<std::string> compose_service;  // label com.docker.compose.service
     std::optional<std::string> compose_project;  // label com.docker.compose.project
+    // Clients of one listener, by its name: who could reach its socket is who the rule is for.
+    std::optional<std::string> listener;
 
     [[nodiscard]] bool by_certificate() const { return cert_cn || cert_san || cert_sha256; }
     [[nodiscard]] bool by_container() const {
@@ -170,8 +183,8 @@ struct Decision {
 [[nodiscard]] Decision decide(const Request& request, const Client& client, const Policy& policy);
 
 // Who owns what a client creates under an owner rule, from the strongest identity it has: its
-// certificate (`tls:cn=NAME`), its container (`container:NAME`), its unix user
-// (`unix:uid=N`), or its address (`tcp:IP`).
+// certificate (`tls:cn=NAME`), its container (`container:NAME`), the named listener it came
+// through (`listener:NAME`), its unix user (`unix:uid=N`), or its address (`tcp:IP`).
 [[nodiscard]] std::string owner_identity(const Client& client);
 
 // One rule as a line of text, the way `socket-proxy check` lists it:

@@ -14,8 +14,8 @@ namespace socket_proxy {
 namespace {
 
 constexpr std::string_view selector_fields =
-    "transport, uid, gid, cidr, cert_cn, cert_san, cert_sha256, container, container_label, "
-    "compose_service, compose_project";
+    "listener, transport, uid, gid, cidr, cert_cn, cert_san, cert_sha256, container, "
+    "container_label, compose_service, compose_project";
 
 // Where a node is, for messages: "policy.yaml line 7".
 std::string where(std::string_view source, const YAML::Node& node) {
@@ -249,7 +249,15 @@ class RuleReader {
         ClientSelector selector;
         for (const auto& entry : node) {
             const std::string key = key_text(source_, entry.first);
-            if (key == "transport") {
+            if (key == "listener") {
+                selector.listener = scalar(entry.second, "clients.listener");
+                if (!is_listener_name(*selector.listener)) {
+                    fail(entry.second, "clients.listener",
+                         "\"" + *selector.listener +
+                             "\" is not a listener name: names are 1 to 32 of a-z, 0-9, _ and -, "
+                             "as SOCKET_PROXY_LISTEN gives them");
+                }
+            } else if (key == "transport") {
                 const std::string transport = scalar(entry.second, "clients.transport");
                 if (transport == "unix") {
                     selector.transport = Client::Transport::unix_socket;
@@ -321,7 +329,7 @@ class RuleReader {
                  "TCP: one selector cannot also ask for uid, gid or transport: unix");
         }
         if (!by_peer && !selector.network && !selector.transport && !selector.by_certificate() &&
-            !selector.by_container()) {
+            !selector.by_container() && !selector.listener) {
             fail(node, "clients",
                  "an empty selector matches every client: leave clients out instead");
         }

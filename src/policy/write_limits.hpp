@@ -24,9 +24,9 @@ struct WriteLimits {
     // anything below it, read-only. No entry contains another.
     std::vector<std::string> bind_sources;
     bool volumes_from = false;
-    bool links = false;  // Links: the engine copies the linked container's environment (its
-                         // secrets too) into the new one, where logs and exec can read it
-    bool exec_root = false;            // exec as uid 0, as exec_user_is_root() reads User
+    bool links = false;      // Links: the engine copies the linked container's environment (its
+                             // secrets too) into the new one, where logs and exec can read it
+    bool exec_root = false;  // exec as uid 0, as exec_user_is_root() reads User
     std::vector<std::string> images;   // repositories ("docker.io/library/nginx", "ghcr.io/me/*");
                                        // empty: any image
     bool remote_build = false;         // /build?remote=

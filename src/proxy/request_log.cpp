@@ -17,9 +17,7 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
     return std::chrono::duration<double>(end - start).count();
 }
 
-}  // namespace
-
-std::string describe_client(const Client& client) {
+std::string describe_peer(const Client& client) {
     std::string who;
     if (client.transport == Client::Transport::tcp) {
         who = client.certificate
@@ -31,6 +29,17 @@ std::string describe_client(const Client& client) {
             who += ":uid=" + std::to_string(*client.uid);
         if (client.pid)
             who += ",pid=" + std::to_string(*client.pid);
+    }
+    return who;
+}
+
+}  // namespace
+
+// The default listeners go unnamed, as the transport already says which one it was.
+std::string describe_client(const Client& client) {
+    std::string who = describe_peer(client);
+    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
+        who += ",listener=" + client.listener;
     }
     // The engine's names are [a-zA-Z0-9_.-]: nothing to escape.
     if (client.container) {

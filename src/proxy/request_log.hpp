@@ -21,8 +21,8 @@ namespace socket_proxy {
 
 // "unix:uid=1000,pid=42"; a TLS client with a verified certificate
 // "tls:cn=NAME,address=127.0.0.1:53122" (tls:sha256=HEX without a common name); otherwise the TCP
-// client's address; then ",container=NAME" once the engine named the client's container. For
-// every line about a client.
+// client's address; then ",listener=NAME" for a named listener's client, and ",container=NAME"
+// once the engine named the client's container. For every line about a client.
 [[nodiscard]] std::string describe_client(const Client& client);
 
 // Audit mode (SOCKET_PROXY_MODE=audit): what the candidate policy decided.
