@@ -4,12 +4,15 @@
 // names a certificate must: never match a client without one (unix, or TCP from the selector's
 // own network), match a TLS client whose certificate carries exactly the selector's values,
 // still match when a DNS name differs only in ASCII case, and stop matching when the CN does.
-// The input as a fingerprint and as a CN exercises the normaliser and the log name.
+// The input as a fingerprint and as a CN exercises the normaliser and the log name. A rule's
+// `limits:` must be within the bounds the file reader promises, and its bucket must admit at
+// least one request and refuse once it is spent.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "client_limits.hpp"
 #include "daemon_model.hpp"
 #include "policy.hpp"
 #include "policy_file.hpp"
@@ -85,6 +88,35 @@ void check_certificate_selector(const ClientSelector& selector) {
     }
 }
 
+void check_limits(const socket_proxy::ClientLimits& limits) {
+    using socket_proxy::LimitKind;
+    using socket_proxy::LimitTable;
+    if (limits.requests_per_second) {
+        check(*limits.requests_per_second > 0 &&
+              *limits.requests_per_second <= socket_proxy::max_requests_per_second);
+    }
+    check(!limits.burst || (limits.requests_per_second && *limits.burst >= 1));
+    for (const auto& count : {limits.concurrent, limits.streams}) {
+        check(!count || (*count > 0 && *count <= socket_proxy::max_in_flight_limit));
+    }
+    check(!limits.streams || !limits.concurrent || *limits.streams <= *limits.concurrent);
+
+    LimitTable table(4);
+    const LimitTable::Clock::time_point now{};
+    check(!table.admit("r", "c", limits, true, now).refused);
+    table.release("r", "c", true);
+    if (limits.requests_per_second && limits.bucket_size() <= 100) {
+        socket_proxy::Admission admission;
+        for (int i = 0; i <= 100 && !admission.refused; ++i) {
+            admission = table.admit("r", "c", limits, false, now);
+            if (!admission.refused) {
+                table.release("r", "c", false);
+            }
+        }
+        check(admission.refused == LimitKind::rate && admission.retry_after_seconds >= 1);
+    }
+}
+
 void check_names(std::string_view input) {
     const auto fingerprint = socket_proxy::normalise_sha256_fingerprint(input);
     if (fingerprint) {
@@ -115,6 +147,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (const socket_proxy::Rule& rule : policy.rules) {
         (void)socket_proxy::describe_rule(rule);
+        if (rule.limits) {
+            check(rule.verdict == socket_proxy::Verdict::allow);
+            check_limits(*rule.limits);
+        }
         for (const ClientSelector& selector : rule.clients) {
             if (selector.by_certificate()) {
                 check_certificate_selector(selector);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "client_limits.hpp"
 #include "label_scope.hpp"
 #include "route.hpp"
 #include "target.hpp"
@@ -107,6 +108,8 @@ struct Rule {
     // Allow rules only: what a write's body may ask for (write_body.hpp); unset: the safe
     // defaults. Applies to the routes write_kind() names, whatever the rule's path says.
     std::optional<WriteLimits> body{};
+    // Allow rules only: each client the rule matches gets these (client_limits.hpp).
+    std::optional<ClientLimits> limits{};
 };
 
 struct Policy {
@@ -134,6 +137,8 @@ struct Decision {
     // before it is forwarded (write_body.hpp).
     WriteKind write = WriteKind::none;
     WriteLimits write_limits;
+    // For requests allowed by a rule with `limits:`: what each client of the rule may use.
+    std::optional<ClientLimits> limits;
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };
