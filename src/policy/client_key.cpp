@@ -1,6 +1,7 @@
 #include "client_key.hpp"
 
 #include <cstddef>
+#include <string>
 
 namespace socket_proxy {
 
@@ -15,15 +16,25 @@ std::string client_limit_key(const Client& client) {
     if (!client.ip) {
         return "tcp:" + client.address;
     }
-    // An IPv6 host is handed a /64 and can pick any address in it: the /64 is one caller.
-    const std::size_t significant = client.ip->v6 ? 8 : 4;
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string key = client.ip->v6 ? "tcp6:" : "tcp4:";
-    for (std::size_t i = 0; i < significant; ++i) {
-        key += hex[client.ip->bytes[i] >> 4];
-        key += hex[client.ip->bytes[i] & 0xf];
+    const auto& bytes = client.ip->bytes;
+    if (!client.ip->v6) {
+        return "tcp:" + std::to_string(bytes[0]) + "." + std::to_string(bytes[1]) + "." +
+               std::to_string(bytes[2]) + "." + std::to_string(bytes[3]);
     }
-    return key;
+    // An IPv6 host is handed a /64 and can pick any address in it: the /64 is one caller.
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string key = "tcp:";
+    for (std::size_t group = 0; group < 4; ++group) {
+        const unsigned value = (unsigned{bytes[2 * group]} << 8) | bytes[2 * group + 1];
+        std::string digits;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            if (!digits.empty() || ((value >> shift) & 0xf) != 0 || shift == 0) {
+                digits += hex[(value >> shift) & 0xf];
+            }
+        }
+        key += digits + ":";
+    }
+    return key + ":/64";
 }
 
 }  // namespace socket_proxy

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
-from proxytest import HttpConnection, assert_json_error, docker, free_tcp_port, write_policy
+from proxytest import (HttpConnection, assert_json_error, clean_environment, docker,
+                       free_tcp_port, proxy_binary, write_policy)
 
 A = "127.0.0.1"
 B = "127.0.0.2"
@@ -222,3 +224,29 @@ rules:
         while connection.request("GET", "/v1.41/version").status != 200:
             assert time.monotonic() < deadline, "the reloaded rate was not applied"
             time.sleep(0.05)
+
+
+def test_check_and_explain_show_the_limits(binary, policy_dir):
+    policy = write_policy(policy_dir, """
+rules:
+  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}
+  - {name: ci, clients: {cidr: 10.0.0.0/8}, limits: {requests_per_second: 5, streams: 2}, action: allow}
+""")
+    run = lambda *args: subprocess.run([proxy_binary(), *args, "--policy", policy],
+                                       capture_output=True, text=True, env=clean_environment())
+    checked = run("check")
+    assert checked.returncode == 0, checked.stderr
+    assert "ci: allow any method any path clients 10.0.0.0/8 limits " \
+           "requests_per_second=5,burst=5,streams=2" in checked.stdout, checked.stdout
+    explained = run("explain", "GET", "/v1.41/events", "--client", "tcp:10.1.2.3")
+    assert explained.returncode == 0, explained.stderr
+    assert "limits: requests_per_second=5,burst=5,streams=2 for each client, this one counted " \
+           "as tcp:10.1.2.3; the request opens a stream" in explained.stdout, explained.stdout
+    broken = write_policy(policy_dir, "rules:\n  - {name: ci, limits: {streams: 0}, action: allow}\n",
+                          "broken.yaml")
+    refused = subprocess.run([proxy_binary(), "check", "--policy", broken], capture_output=True,
+                             text=True, env=clean_environment())
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f'socket-proxy: {broken} line 2: rule 1 (ci), field "limits.streams": "0" is not a '
+        f'whole number above 0 and at most 100000'), refused.stderr

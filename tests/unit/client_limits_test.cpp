@@ -189,6 +189,9 @@ TEST(ClientLimitKeyTest, OneCallerIsOneKey) {
               client_limit_key(tcp("127.0.0.1", "5000")));
     EXPECT_NE(client_limit_key(tcp("127.0.0.1", "4000")),
               client_limit_key(tcp("127.0.0.2", "4000")));
+    EXPECT_EQ(client_limit_key(tcp("127.0.0.1", "4000")), "tcp:127.0.0.1");
+    EXPECT_EQ(client_limit_key(tcp("[2001:db8:0:1::7]", "1")), "tcp:2001:db8:0:1::/64");
+    EXPECT_EQ(client_limit_key(unix_client), "unix:uid=1000,gid=1000");
     // An IPv6 host picks any address of its /64.
     EXPECT_EQ(client_limit_key(tcp("[2001:db8::1]", "1")),
               client_limit_key(tcp("[2001:db8::2]", "1")));
