@@ -93,8 +93,9 @@ Admission LimitTable::admit(const std::string& rule, const std::string& client,
     Admission admission;
     if (limits.requests_per_second && entry.tokens < 1) {
         admission.refused = LimitKind::rate;
-        admission.retry_after_seconds =
-            std::max(1u, static_cast<unsigned>(std::ceil((1 - entry.tokens) / entry.rate)));
+        // A rate as small as a policy may write (1e-300) waits longer than an unsigned holds.
+        const double wait = std::min(std::ceil((1 - entry.tokens) / entry.rate), 1e9);
+        admission.retry_after_seconds = std::max(1u, static_cast<unsigned>(wait));
     } else if (limits.concurrent && entry.in_flight >= *limits.concurrent) {
         admission.refused = LimitKind::concurrent;
     } else if (stream && limits.streams && entry.streams >= *limits.streams) {

@@ -68,6 +68,14 @@ TEST(LimitTableTest, TheBurstDefaultsToTheRateAndAtLeastOne) {
     EXPECT_EQ(refused.retry_after_seconds, 4u);  // 3.9 s, rounded up
 }
 
+TEST(LimitTableTest, TheSlowestRateWaitsABoundedTime) {
+    LimitTable table;
+    EXPECT_TRUE(passes(table, "a", rate(1e-300), start));
+    const Admission refused = table.admit("r", "a", rate(1e-300), false, start);
+    ASSERT_EQ(refused.refused, LimitKind::rate);
+    EXPECT_EQ(refused.retry_after_seconds, 1'000'000'000u);
+}
+
 TEST(LimitTableTest, EachClientAndEachRuleHasItsOwnBucket) {
     LimitTable table;
     const ClientLimits limits = rate(1);
