@@ -210,6 +210,13 @@ rules:
         assert_json_error(refusal, 429, "rule once-in-a-while", "retry after 20s")
         assert refusal.header("Retry-After") == "20", refusal
 
+        # A refused request whose body was not read closes its connection, as a denial does.
+        with ConnectionFrom(A, proxy.tcp_address) as with_body:
+            refusal = with_body.request("POST", "/v1.41/containers/spt-no-such-thing/stop",
+                                        body=b'{"padding": "' + b"x" * 1000 + b'"}')
+            assert refusal.status == 429 and refusal.header("Connection") == "close", refusal
+            assert with_body.peer_closes_within(3)
+
         # The same rule again: the spent bucket is not handed back full.
         write_policy(policy_dir, text.replace("RATE", "0.05") + "  - {name: x, action: deny}\n")
         proxy.proc.send_signal(signal.SIGHUP)
