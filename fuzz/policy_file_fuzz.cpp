@@ -6,7 +6,10 @@
 // still match when a DNS name differs only in ASCII case, and stop matching when the CN does.
 // A selector that names a listener matches exactly the clients its other fields match, when they
 // came through that listener, and no client of another listener.
-// The input as a fingerprint, a CN and a listener name exercises the normaliser and the log name.
+// A container selector never matches a client whose container is unknown, and matches one in a
+// container with what it asks for. The input as a fingerprint, a CN and a listener name
+// exercises the normaliser and the log name. A rule's `limits:` must be within the bounds the file
+// reader promises, and its bucket must admit at least one request and refuse once it is spent.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client_limits.hpp"
 #include "daemon_model.hpp"
 #include "policy.hpp"
 #include "policy_file.hpp"
@@ -172,6 +176,35 @@ void check_listener_selector(const ClientSelector& selector) {
     }
 }
 
+void check_limits(const socket_proxy::ClientLimits& limits) {
+    using socket_proxy::LimitKind;
+    using socket_proxy::LimitTable;
+    if (limits.requests_per_second) {
+        check(*limits.requests_per_second > 0 &&
+              *limits.requests_per_second <= socket_proxy::max_requests_per_second);
+    }
+    check(!limits.burst || (limits.requests_per_second && *limits.burst >= 1));
+    for (const auto& count : {limits.concurrent, limits.streams}) {
+        check(!count || (*count > 0 && *count <= socket_proxy::max_in_flight_limit));
+    }
+    check(!limits.streams || !limits.concurrent || *limits.streams <= *limits.concurrent);
+
+    LimitTable table(4);
+    const LimitTable::Clock::time_point now{};
+    check(!table.admit("r", "c", limits, true, now).refused);
+    table.release("r", "c", true);
+    if (limits.requests_per_second && limits.bucket_size() <= 100) {
+        socket_proxy::Admission admission;
+        for (int i = 0; i <= 100 && !admission.refused; ++i) {
+            admission = table.admit("r", "c", limits, false, now);
+            if (!admission.refused) {
+                table.release("r", "c", false);
+            }
+        }
+        check(admission.refused == LimitKind::rate && admission.retry_after_seconds >= 1);
+    }
+}
+
 void check_names(std::string_view input) {
     if (socket_proxy::is_listener_name(input)) {
         // Safe in SOCKET_PROXY_LISTEN's items, a path, a log line's client and a metric label.
@@ -206,6 +239,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (const socket_proxy::Rule& rule : policy.rules) {
         (void)socket_proxy::describe_rule(rule);
+        if (rule.limits) {
+            check(rule.verdict == socket_proxy::Verdict::allow);
+            check_limits(*rule.limits);
+        }
         for (const ClientSelector& selector : rule.clients) {
             if (selector.by_certificate() && !selector.by_container()) {
                 check_certificate_selector(selector);

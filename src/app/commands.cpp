@@ -9,10 +9,12 @@
 #include <sstream>
 #include <string>
 
+#include "client_key.hpp"
 #include "learn.hpp"
 #include "policy_file.hpp"
 #include "policy_source.hpp"
 #include "redact.hpp"
+#include "stream_routes.hpp"
 
 namespace socket_proxy {
 namespace {
@@ -401,6 +403,14 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
         std::printf("the body: held (at most %s) and forwarded only within the limits: %s\n",
                     format_size(decision.write_limits.max_body_bytes).c_str(),
                     describe_write_limits(decision.write_limits).c_str());
+    }
+    if (decision.allowed() && decision.limits) {
+        const bool stream =
+            opens_stream(method, decision.target->route_path, decision.target->query, false);
+        std::printf("limits: %s for each client, this one counted as %s%s\n",
+                    describe_client_limits(*decision.limits).c_str(),
+                    client_limit_key(*client).c_str(),
+                    stream ? "; the request opens a stream" : "");
     }
     if (!decision.allowed()) {
         std::printf("status: %d\nmessage: %s\n", decision.status, decision.message.c_str());

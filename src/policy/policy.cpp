@@ -491,6 +491,9 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         } else {
             limit_write(decision, request, rule.body.value_or(WriteLimits{}));
             guard_read(decision, request);
+            if (decision.allowed()) {
+                decision.limits = rule.limits;
+            }
         }
         return decision;
     }
@@ -587,6 +590,9 @@ std::string describe_rule(const Rule& rule) {
     }
     if (rule.body) {
         text += " body " + describe_write_limits(*rule.body);
+    }
+    if (rule.limits) {
+        text += " limits " + describe_client_limits(*rule.limits);
     }
     return text;
 }

@@ -16,6 +16,7 @@
 
 #include "address.hpp"
 #include "caller_container.hpp"
+#include "client_limits.hpp"
 #include "label_scope.hpp"
 #include "route.hpp"
 #include "target.hpp"
@@ -142,6 +143,8 @@ struct Rule {
     // with the client's owner_identity(), and the rest of the rule shows each client only the
     // containers carrying its own (as container_labels would).
     std::optional<std::string> owner{};
+    // Allow rules only: each client the rule matches gets these (client_limits.hpp).
+    std::optional<ClientLimits> limits{};
 };
 
 struct Policy {
@@ -176,6 +179,8 @@ struct Decision {
     // before it is forwarded (write_body.hpp).
     WriteKind write = WriteKind::none;
     WriteLimits write_limits;
+    // For requests allowed by a rule with `limits:`: what each client of the rule may use.
+    std::optional<ClientLimits> limits;
 
     [[nodiscard]] bool allowed() const { return verdict == Verdict::allow; }
 };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -65,11 +66,11 @@ class RuleReader {
             const std::string key = key_text(source_, entry.first);
             static const std::set<std::string> known{
                 "name",   "methods",          "path", "query", "clients", "action", "reason",
-                "redact", "container_labels", "body", "owner"};
+                "redact", "container_labels", "body", "owner", "limits"};
             if (!known.contains(key)) {
                 fail(entry.first, key,
                      "is not a rule field: use name, methods, path, query, clients, action, "
-                     "reason, redact, container_labels, body, owner");
+                     "reason, redact, container_labels, body, owner, limits");
             }
         }
         rule.methods = read_methods();
@@ -90,6 +91,7 @@ class RuleReader {
         rule.container_labels = read_container_labels(rule.verdict);
         rule.owner = read_owner(rule.verdict);
         rule.body = read_body_limits(rule.verdict);
+        rule.limits = read_client_limits(rule.verdict);
         return rule;
     }
 
@@ -454,6 +456,70 @@ class RuleReader {
                      "remote_build, image_import, plugin_privileges, remote_mounts, "
                      "libpod_writes, secrets, configs, max_size");
             }
+        }
+        return limits;
+    }
+
+    // A positive number no larger than `most`; whole when `whole`.
+    double limit_number(const YAML::Node& node, const std::string& field, double most,
+                        bool whole) const {
+        const std::string text = scalar(node, field);
+        double value = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        const bool number = !text.empty() && error == std::errc{} &&
+                            end == text.data() + text.size() && std::isfinite(value);
+        if (!number || value <= 0 || value > most || (whole && value != std::floor(value))) {
+            fail(node, field,
+                 "\"" + text + "\" is not " + (whole ? "a whole number" : "a number") +
+                     " above 0 and at most " + std::to_string(static_cast<std::size_t>(most)));
+        }
+        return value;
+    }
+
+    std::optional<ClientLimits> read_client_limits(Verdict verdict) const {
+        const YAML::Node node = node_["limits"];
+        if (!node) {
+            return std::nullopt;
+        }
+        if (verdict != Verdict::allow) {
+            fail(node, "limits",
+                 "limits what an allow rule lets each client use: a deny rule "
+                 "lets nothing through to limit");
+        }
+        if (!node.IsMap() || node.size() == 0) {
+            fail(node, "limits",
+                 "must be a mapping of requests_per_second, burst, concurrent, streams");
+        }
+        ClientLimits limits;
+        const auto in_flight = [&](const YAML::Node& value, const std::string& field) {
+            return static_cast<std::size_t>(
+                limit_number(value, field, static_cast<double>(max_in_flight_limit), true));
+        };
+        for (const auto& entry : node) {
+            const std::string key = key_text(source_, entry.first);
+            const std::string field = "limits." + key;
+            if (key == "requests_per_second") {
+                limits.requests_per_second =
+                    limit_number(entry.second, field, max_requests_per_second, false);
+            } else if (key == "burst") {
+                limits.burst = limit_number(entry.second, field, max_requests_per_second, true);
+            } else if (key == "concurrent") {
+                limits.concurrent = in_flight(entry.second, field);
+            } else if (key == "streams") {
+                limits.streams = in_flight(entry.second, field);
+            } else {
+                fail(entry.first, field,
+                     "is not a limit: use requests_per_second, burst, concurrent, streams");
+            }
+        }
+        if (limits.burst && !limits.requests_per_second) {
+            fail(node, "limits.burst",
+                 "sizes the requests_per_second bucket: set requests_per_second too");
+        }
+        if (limits.streams && limits.concurrent && *limits.streams > *limits.concurrent) {
+            fail(node, "limits.streams",
+                 "streams count as concurrent requests too: streams cannot be more than "
+                 "concurrent");
         }
         return limits;
     }

@@ -9,6 +9,7 @@
 //       clients:                  # absent: any client; else any of these selectors
 //         - {uid: 1000}
 //         - {transport: tcp, cidr: 172.18.0.0/16}
+//       limits: {requests_per_second: 5, burst: 10, concurrent: 4, streams: 2}  # per client
 //       action: allow             # allow or deny
 //       reason: "..."             # for deny: the sentence the client sees
 //

@@ -23,6 +23,7 @@
 #include "forwarded_head.hpp"
 #include "label_scope.hpp"
 #include "nothrow.hpp"
+#include "stream_routes.hpp"
 #include "write_body.hpp"
 
 namespace socket_proxy {
@@ -108,6 +109,13 @@ asio::awaitable<bool> Exchange::answer() {
                                 .level = LogLevel::warning};
         co_return co_await reply(decision, denial);
     }
+    // Held until the answer ends: the client's concurrent (and stream) slot of its rule.
+    std::optional<LimitHold> limit_hold;
+    if (decision.limits) {
+        if (const auto refused = co_await limit_client(decision, limit_hold)) {
+            co_return *refused;
+        }
+    }
     if (decision.scope && decision.scope->kind == ScopedRouteKind::container) {
         co_return co_await forward_scoped(decision);
     }
@@ -129,6 +137,55 @@ Decision Exchange::decide_by_policy() {
         log_.audited(AuditVerdict{audited.allowed(), audited.rule});
     }
     return decision;
+}
+
+// A client past its rule's per-client limits is answered 429 before anything reaches the
+// daemon. Returns nullopt when admitted (`hold` then keeps its slots), otherwise whether the
+// connection can carry another request.
+asio::awaitable<std::optional<bool>> Exchange::limit_client(const Decision& decision,
+                                                            std::optional<LimitHold>& hold) {
+    const ClientLimits& limits = *decision.limits;
+    const Target& target = *decision.target;
+    const bool stream =
+        opens_stream(request_.method_string(), target.route_path, target.query, asked_.upgrade);
+    ServerState& state = client_.context().state;
+    const Admission admission = state.limiter.admit(
+        decision.rule, client_limit_key(client_.identity()), limits, stream, hold);
+    if (!admission.refused) {
+        co_return std::nullopt;
+    }
+    const std::string_view limit = limit_name(*admission.refused);
+    state.metrics.count_limited(decision.rule, limit);
+    std::string over;
+    switch (*admission.refused) {
+        case LimitKind::rate:
+            over = "sent more requests than " +
+                   describe_client_limits(ClientLimits{
+                       .requests_per_second = limits.requests_per_second, .burst = limits.burst}) +
+                   " allow";
+            break;
+        case LimitKind::concurrent:
+            over = "has concurrent=" + std::to_string(*limits.concurrent) + " requests in flight";
+            break;
+        case LimitKind::streams:
+            over = "has streams=" + std::to_string(*limits.streams) +
+                   " streams open (events, logs --follow, stats, attach, exec)";
+            break;
+    }
+    Decision limited = decision;
+    limited.verdict = Verdict::deny;
+    limited.status = static_cast<int>(http::status::too_many_requests);
+    limited.message = "socket-proxy limited " + std::string(request_.method_string()) + " " +
+                      target.route_path + ": this client " + over + ", the most rule " +
+                      decision.rule + " allows it; retry after " +
+                      std::to_string(admission.retry_after_seconds) + "s";
+    const LocalReply refusal{.status = http::status::too_many_requests,
+                             .message = limited.message,
+                             .keep_alive = asked_.keep_alive && parser_.is_done(),
+                             .level = LogLevel::warning,
+                             .log_fields = {{"limit", std::string(limit)}},
+                             .retry_after_seconds = admission.retry_after_seconds};
+    co_return co_await reply(limited, refusal);
 }
 
 // A request about one container under a label-scoped rule: forwarded under the full id of the

@@ -11,6 +11,8 @@
 #include <span>
 #include <string>
 
+#include "client_key.hpp"
+#include "client_limiter.hpp"
 #include "connection.hpp"
 #include "daemon_pool.hpp"
 #include "local_reply.hpp"
@@ -31,6 +33,8 @@ class Exchange {
 
   private:
     Decision decide_by_policy();
+    boost::asio::awaitable<std::optional<bool>> limit_client(const Decision& decision,
+                                                             std::optional<LimitHold>& hold);
     boost::asio::awaitable<bool> forward_scoped(const Decision& decision);
     boost::asio::awaitable<bool> forward(const Decision& decision);
     boost::asio::awaitable<bool> send_to_daemon(const Decision& decision,

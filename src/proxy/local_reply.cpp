@@ -21,9 +21,13 @@ namespace {
 
 // The one writer of the proxy's own answers.
 asio::awaitable<void> send(Connection& connection, const RequestFacts& request, http::status status,
-                           const std::string& message, bool keep_alive) {
+                           const std::string& message, bool keep_alive,
+                           unsigned retry_after_seconds = 0) {
     auto response = docker_error_response(status, message, keep_alive,
                                           request.version < 10 ? 11u : request.version);
+    if (retry_after_seconds > 0) {
+        response.set(http::field::retry_after, std::to_string(retry_after_seconds));
+    }
     connection.drain_before_close(!keep_alive);
     if (request.head) {
         // RFC 9110 section 9.3.2: the same header fields as for GET, and no body; a body
@@ -54,7 +58,8 @@ asio::awaitable<bool> reply_locally(Connection& connection, RequestLog& log,
                                     const LocalReply& reply) {
     log.record(reply.level, decision, static_cast<int>(reply.status), 0, reply.log_fields);
     if (!reply.client_gone) {
-        co_await send(connection, request, reply.status, reply.message, reply.keep_alive);
+        co_await send(connection, request, reply.status, reply.message, reply.keep_alive,
+                      reply.retry_after_seconds);
     }
     co_return reply.keep_alive;
 }

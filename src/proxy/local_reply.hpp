@@ -33,6 +33,7 @@ struct LocalReply {
     LogLevel level = LogLevel::error;
     std::vector<LogField> log_fields{};  // added to the request's own in its log line
     bool client_gone = false;            // nobody is there to read it: only logged
+    unsigned retry_after_seconds = 0;    // a Retry-After field (RFC 9110 section 10.2.3); 0: none
 };
 
 // Answers a decided request: its log line and metrics sample (under `decision`), then the

@@ -169,6 +169,15 @@ void Metrics::count_tls_failure(TlsHandshakeFailure reason) {
     ++tls_failures_.at(static_cast<std::size_t>(reason));
 }
 
+void Metrics::count_limited(std::string_view rule, std::string_view limit) {
+    const std::lock_guard lock(mutex_);
+    std::pair<std::string, std::string> key{std::string(rule), std::string(limit)};
+    if (!limited_.contains(key) && limited_.size() >= max_limited_series) {
+        key.first = "other";
+    }
+    ++limited_[key];
+}
+
 std::string Metrics::render(const MetricsGauges& gauges) const {
     const std::lock_guard lock(mutex_);
     std::string out;
@@ -216,6 +225,13 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
            refused_over_limit_);
     sample(out, "socket_proxy_refused_connections_total", "reason=\"allow_from\"",
            refused_outsiders_);
+
+    describe(out, "socket_proxy_limited_requests_total", "counter",
+             "Requests refused with 429 by a rule's per-client limits, by rule and limit.");
+    for (const auto& [key, count] : limited_) {
+        sample(out, "socket_proxy_limited_requests_total",
+               "rule=\"" + escape_label(key.first) + "\",limit=\"" + key.second + "\"", count);
+    }
 
     describe(out, "socket_proxy_tls_handshake_failures_total", "counter",
              "Connections to the TLS listener closed before their first request.");

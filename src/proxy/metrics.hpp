@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 
 #include "route_template.hpp"
 
@@ -66,10 +67,15 @@ class Metrics {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
     // Distinct label sets of the request counter before new ones are folded into "other".
     static constexpr std::size_t max_request_series = 1000;
+    static constexpr std::size_t max_limited_series = 1000;
 
     void record(const RequestSample& sample);
     void count_refused(RefusedConnection reason);
     void count_tls_failure(TlsHandshakeFailure reason);
+    // A request refused with 429 by its rule's per-client `limit` ("requests_per_second",
+    // "concurrent", "streams"). Rule names come from the policy, not the client; past
+    // max_limited_series the rule is counted as "other" (reloads may bring new names).
+    void count_limited(std::string_view rule, std::string_view limit);
 
     [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
 
@@ -93,6 +99,7 @@ class Metrics {
     std::uint64_t bytes_to_client_ = 0;
     std::uint64_t refused_over_limit_ = 0;
     std::uint64_t refused_outsiders_ = 0;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> limited_;  // rule, limit
     std::array<std::uint64_t, tls_handshake_failure_kinds> tls_failures_{};
     // Sessions on every serving thread record; the metrics listener renders on the main one.
     mutable std::mutex mutex_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "client_limiter.hpp"
 #include "metrics.hpp"
 #include "policy.hpp"
 
@@ -23,6 +24,7 @@ struct ServerState {
         0;                                      // forwarded requests whose response has not ended
     std::atomic<std::size_t> open_streams = 0;  // of those, responses of unknown length and tunnels
     Metrics metrics;                            // every answered request, counted when it ends
+    ClientLimiter limiter;                      // rules' per-client limits; kept across reloads
 };
 
 // A policy swapped as a whole on reload while other threads decide by it. A mutex rather
