@@ -9,9 +9,9 @@ namespace socket_proxy {
 namespace asio = boost::asio;
 
 asio::awaitable<void> ClientStream::end_writes() {
-    if (!tls_) {
+    if (!tls_ || !tls_ends_with_close_notify_) {
         boost::system::error_code ignored;
-        plain_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        socket().shutdown(asio::socket_base::shutdown_send, ignored);
         co_return;
     }
     // SSL_shutdown sends close_notify and then waits to read the client's, which a tunnel's
