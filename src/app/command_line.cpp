@@ -160,6 +160,11 @@ void check_tls_settings(const Config& config) {
             "SOCKET_PROXY_TLS_CA is set without SOCKET_PROXY_TLS_CERT and SOCKET_PROXY_TLS_KEY: "
             "client certificates need a TLS listener, so set those too");
     }
+    if (config.daemon_tls() && !config.daemon_address().tcp()) {
+        throw ConfigError("SOCKET_PROXY_DOCKER_CERT_PATH is set but SOCKET_PROXY_DOCKER_SOCKET=" +
+                          config.docker_socket +
+                          " is a unix socket: TLS is for a tcp://HOST:PORT engine, so unset one");
+    }
     const bool named_tcp =
         std::any_of(config.listeners.begin(), config.listeners.end(),
                     [](const NamedListener& listener) { return listener.tcp.has_value(); });

@@ -15,6 +15,7 @@
 
 #include "address.hpp"
 #include "config_error.hpp"
+#include "daemon_address.hpp"
 #include "log_format.hpp"
 #include "units.hpp"
 
@@ -35,7 +36,11 @@ struct NamedListener {
 // Every default lives here, and --help prints them from this struct.
 struct Config {
     std::string volume = "/run/proxy";  // the listening socket is volume + "/docker.sock"
-    std::string docker_socket = "/run/docker.sock";  // the real engine
+    // The real engine: a unix socket's path, or tcp://HOST:PORT (daemon_address.hpp).
+    std::string docker_socket = "/run/docker.sock";
+    // DOCKER_CERT_PATH's layout: ca.pem verifies a tcp:// engine, cert.pem and key.pem are the
+    // proxy's client certificate. Empty: plain TCP (or a unix socket).
+    std::string docker_cert_path;
     uid_t uid = 1000;  // owner of the listening socket, and who we drop to
     gid_t gid = 1000;
     std::optional<TcpEndpoint> tcp = TcpEndpoint{"0.0.0.0", 2375};  // nullopt: "off"
@@ -71,6 +76,10 @@ struct Config {
 
     [[nodiscard]] std::string listen_socket_path() const { return volume + "/docker.sock"; }
     [[nodiscard]] bool tls() const { return !tls_cert.empty(); }
+    [[nodiscard]] DaemonAddress daemon_address() const {
+        return parse_daemon_address("SOCKET_PROXY_DOCKER_SOCKET", docker_socket);
+    }
+    [[nodiscard]] bool daemon_tls() const { return !docker_cert_path.empty(); }
 };
 
 enum class Command { serve, healthcheck, check, explain, learn, help, version };

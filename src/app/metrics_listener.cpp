@@ -109,6 +109,7 @@ asio::awaitable<std::string> render_page(MetricsContext context) {
     for (const DaemonPool* pool : context.pools) {
         gauges.idle_daemon_connections += pool->idle_count();
         gauges.daemon_connect_errors += pool->connect_errors();
+        gauges.daemon_tls_handshakes += pool->tls_handshakes();
     }
     gauges.resident_bytes = resident_bytes();
     gauges.cpu_seconds = cpu_seconds();

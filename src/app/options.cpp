@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "config_error.hpp"
+#include "daemon_address.hpp"
 #include "log_format.hpp"
 #include "units.hpp"
 
@@ -51,9 +52,7 @@ std::string parse_volume(std::string_view what, std::string_view value) {
 }
 
 std::string parse_docker_socket(std::string_view what, std::string_view value) {
-    std::string path = parse_absolute_path(what, value);
-    check_fits_unix_socket(what, value, path, "use a shorter path");
-    return path;
+    return parse_daemon_address(what, value).text();
 }
 
 // Names are not looked up: the static binary has no NSS, and a number is unambiguous.
@@ -147,12 +146,21 @@ constexpr std::array option_table{
                config.volume = parse_volume(what, value);
            },
            [](const Config& defaults) { return defaults.volume; }},
-    Option{"--docker-socket", "SOCKET_PROXY_DOCKER_SOCKET", "PATH",
-           "unix socket of the Docker daemon that allowed requests are forwarded to",
+    Option{"--docker-socket", "SOCKET_PROXY_DOCKER_SOCKET", "PATH|URL",
+           "the Docker engine that allowed requests are forwarded to: its unix socket (a path "
+           "or unix:///PATH), or tcp://HOST:PORT (DOCKER_HOST's forms; the port is required)",
            [](Config& config, std::string_view what, std::string_view value) {
                config.docker_socket = parse_docker_socket(what, value);
            },
            [](const Config& defaults) { return defaults.docker_socket; }},
+    Option{"--docker-cert-path", "SOCKET_PROXY_DOCKER_CERT_PATH", "DIR",
+           "speak TLS to a tcp:// engine, as DOCKER_CERT_PATH does: DIR/ca.pem verifies the "
+           "engine's certificate and its host name or IP, DIR/cert.pem and DIR/key.pem are the "
+           "proxy's client certificate; SIGHUP reloads them",
+           [](Config& config, std::string_view what, std::string_view value) {
+               config.docker_cert_path = parse_tls_file(what, value);
+           },
+           [](const Config& defaults) { return show_file_default(defaults.docker_cert_path); }},
     Option{"--uid", "SOCKET_PROXY_UID", "N",
            "numeric user that owns the listening socket and that the proxy runs as",
            [](Config& config, std::string_view what, std::string_view value) {

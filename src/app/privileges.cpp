@@ -72,7 +72,9 @@ std::string drop_privileges(const Config& config) {
         return "SOCKET_PROXY_UID is 0: the proxy keeps running as root";
     }
     std::vector<gid_t> supplementary;
-    if (const auto daemon_socket = stat_path(config.docker_socket)) {
+    if (config.daemon_address().tcp()) {
+        // A remote engine is reached over the network: no socket group to join.
+    } else if (const auto daemon_socket = stat_path(config.docker_socket)) {
         if (daemon_socket->st_gid != config.gid) {
             supplementary.push_back(daemon_socket->st_gid);
         }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "daemon_pool.hpp"
+#include "daemon_request.hpp"
 #include "daemon_socket.hpp"
 #include "listener.hpp"
 #include "log.hpp"
@@ -45,6 +46,7 @@
 
 namespace socket_proxy {
 namespace asio = boost::asio;
+namespace http = boost::beast::http;
 using asio::ip::tcp;
 using asio::local::stream_protocol;
 using Clock = std::chrono::steady_clock;
@@ -121,8 +123,9 @@ std::size_t fit_connections_to_descriptors(std::size_t wanted, std::string& note
 // A serving thread beyond the main one: its own event loop and idle daemon connections, so
 // the threads share nothing on the hot path but the policy and the counters.
 struct ServingThread {
-    explicit ServingThread(const Config& config)
-        : daemons(io.get_executor(), config.docker_socket, config.timeout, config.keepalive) {}
+    ServingThread(const Config& config, const SharedTlsContext* daemon_tls)
+        : daemons(io.get_executor(), config.daemon_address(), daemon_tls, config.timeout,
+                  config.keepalive) {}
     asio::io_context io{1};
     DaemonPool daemons;
     asio::executor_work_guard<asio::io_context::executor_type> keep_running{io.get_executor()};
@@ -166,7 +169,8 @@ class Server {
           session_limits_{config.max_head_bytes, config.max_header_fields, config.head_timeout,
                           config.idle_timeout, config.timeout},
           environment_(environment),
-          daemons_(io_.get_executor(), config.docker_socket, config.timeout, config.keepalive),
+          daemons_(io_.get_executor(), config.daemon_address(), daemon_tls(), config.timeout,
+                   config.keepalive),
           signals_(io_, SIGTERM, SIGINT),
           reload_signals_(io_, SIGHUP),
           reserve_descriptor_(open_reserve_descriptor()) {
@@ -196,6 +200,9 @@ class Server {
                 // Read while the files may still be root's; SIGHUP reads them as the proxy's user.
                 tls_context_.store(load_tls_context_or_throw());
             }
+            if (config_.daemon_tls()) {
+                daemon_tls_context_.store(load_daemon_tls_context_or_throw());
+            }
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
@@ -206,12 +213,14 @@ class Server {
                                           "cannot reload it: make it readable by uid " +
                                           std::to_string(::getuid())}});
             }
-            const DaemonSocketCheck check = check_daemon_socket(config_.docker_socket);
-            if (check.state == DaemonSocketState::permission_denied) {
-                throw StartupError(check.message);
-            }
-            if (check.state == DaemonSocketState::unreachable) {
-                log_event(LogLevel::warning, "daemon-unreachable", {{"detail", check.message}});
+            if (!config_.daemon_address().tcp()) {
+                const DaemonSocketCheck check = check_daemon_socket(config_.docker_socket);
+                if (check.state == DaemonSocketState::permission_denied) {
+                    throw StartupError(check.message);
+                }
+                if (check.state == DaemonSocketState::unreachable) {
+                    log_event(LogLevel::warning, "daemon-unreachable", {{"detail", check.message}});
+                }
             }
             std::string limit_note;
             max_connections_ = fit_connections_to_descriptors(config_.max_connections, limit_note);
@@ -251,6 +260,10 @@ class Server {
                    {"max_connections", std::to_string(max_connections_)},
                    {"threads", std::to_string(serving_threads_.size() + 1)}});
         warn_of_plaintext_tcp();
+        warn_of_plaintext_daemon();
+        if (config_.daemon_address().tcp()) {
+            asio::co_spawn(io_, check_remote_daemon(), asio::detached);
+        }
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
         io_.run();
@@ -278,6 +291,64 @@ class Server {
                                   : "unix:" + listener.unix_path);
         }
         return text.empty() ? "none" : text;
+    }
+
+    std::shared_ptr<TlsContext> load_daemon_tls_context_or_throw() {
+        try {
+            return load_daemon_tls_context(config_);
+        } catch (const TlsError& error) {
+            throw StartupError(error.what());
+        }
+    }
+
+    const SharedTlsContext* daemon_tls() const {
+        return config_.daemon_tls() ? &daemon_tls_context_ : nullptr;
+    }
+
+    // The remote engine's counterpart of warn_of_plaintext_tcp: every request, with whatever
+    // it carries (registry credentials, secrets' data), crosses the network in the clear, and
+    // whoever answers on that address is taken for the engine.
+    void warn_of_plaintext_daemon() const {
+        const DaemonAddress daemon = config_.daemon_address();
+        if (!daemon.tcp() || config_.daemon_tls() || daemon.host_is_loopback()) {
+            return;
+        }
+        log_event(LogLevel::warning, "plaintext-daemon",
+                  {{"docker", daemon.text()},
+                   {"detail",
+                    "the Docker engine is reached by plain HTTP on an address other than "
+                    "loopback: requests and answers cross the network readable, and the engine "
+                    "is not authenticated; set SOCKET_PROXY_DOCKER_CERT_PATH to a directory with "
+                    "ca.pem, cert.pem and key.pem and use the engine's TLS port"}});
+    }
+
+    // A remote engine is asked once at start, as the unix socket is checked: the proxy starts
+    // either way (the engine may come up later), and the line says what to fix if it does not
+    // answer. Asked through the pool, so a TLS failure is told as the requests would meet it.
+    asio::awaitable<void> check_remote_daemon() {
+        const DaemonAnswer answer = co_await daemon_request(daemons_, engine_ping_timeout(),
+                                                            http::verb::get, "/_ping", 1024);
+        if (answer.error) {
+            log_event(
+                LogLevel::warning, "daemon-unreachable",
+                {{"docker", config_.docker_socket},
+                 {"detail", "cannot reach the Docker engine at " + config_.docker_socket + ": " +
+                                (answer.why.empty() ? answer.error.message() : answer.why) +
+                                "; requests get 502 until it answers"}});
+        } else if (answer.status == 400 && !config_.daemon_tls()) {
+            // What Go's net/http answers plain HTTP with on a TLS port.
+            log_event(LogLevel::warning, "daemon-unreachable",
+                      {{"docker", config_.docker_socket},
+                       {"detail", "the Docker engine at " + config_.docker_socket +
+                                      " answered 400 to a plain /_ping: it expects TLS, so set "
+                                      "SOCKET_PROXY_DOCKER_CERT_PATH to a directory with ca.pem, "
+                                      "cert.pem and key.pem"}});
+        } else {
+            log_event(LogLevel::info, "daemon-reachable",
+                      {{"docker", config_.docker_socket},
+                       {"tls", daemons_.tls() ? "verified" : "off"},
+                       {"status", std::to_string(answer.status)}});
+        }
     }
 
     // Plain HTTP on an address other than loopback: whoever reaches the port, and whatever is
@@ -345,7 +416,7 @@ class Server {
     void start_serving_threads() {
         const std::size_t count = serving_thread_count(config_);
         for (std::size_t index = 1; index < count; ++index) {
-            auto serving = std::make_unique<ServingThread>(config_);
+            auto serving = std::make_unique<ServingThread>(config_, daemon_tls());
             ServingThread& started = *serving;
             serving_threads_.push_back(std::move(serving));
             started.thread = std::thread([&started] { started.io.run(); });
@@ -607,6 +678,9 @@ class Server {
             if (config_.tls()) {
                 reload_tls_context();
             }
+            if (config_.daemon_tls()) {
+                reload_daemon_tls_context();
+            }
             if (config_.audit) {
                 // The candidate is what an operator edits in audit mode: it reloads too.
                 try {
@@ -622,7 +696,7 @@ class Server {
                 }
             }
             if (config_.policy_file.empty()) {
-                if (config_.audit || config_.tls()) {
+                if (config_.audit || config_.tls() || config_.daemon_tls()) {
                     continue;  // SIGHUP did reload something
                 }
                 log_event(
@@ -643,6 +717,19 @@ class Server {
                     LogLevel::error, "reload-failed",
                     {{"error", failure.what()}, {"detail", "the previous policy stays in force"}});
             }
+        }
+    }
+
+    // New daemon connections get the new files; pooled and busy ones keep theirs until they
+    // close.
+    void reload_daemon_tls_context() {
+        try {
+            daemon_tls_context_.store(load_daemon_tls_context(config_));
+            log_event(LogLevel::info, "reload", {{"docker_cert_path", config_.docker_cert_path}});
+        } catch (const TlsError& failure) {
+            log_event(LogLevel::error, "reload-failed",
+                      {{"error", failure.what()},
+                       {"detail", "the previous engine certificates stay in use"}});
         }
     }
 
@@ -715,6 +802,7 @@ class Server {
     SharedPolicy policy_;
     SharedPolicy audit_policy_;
     SharedTlsContext tls_context_;
+    SharedTlsContext daemon_tls_context_;  // the engine's, with SOCKET_PROXY_DOCKER_CERT_PATH
     // Counted by the acceptor, uncounted by accept_tls() on a serving thread (also when a
     // handshake suspended at shutdown is destroyed with its io_context).
     std::atomic<std::size_t> tls_handshakes_ = 0;

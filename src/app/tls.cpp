@@ -193,15 +193,28 @@ std::string read_text(const std::string& path) {
 
 // Debian's wolfSSL_CTX_check_private_key accepts any EC key for any certificate. wolfCrypt
 // compares a P-256 pair (what `socket-proxy certs` writes); other kinds are left to the check
-// above and, failing that, to the client's signature check.
-bool p256_key_matches(const Config& config) {
+// above and, failing that, to the peer's signature check.
+bool p256_key_matches(const std::string& key_file, const std::string& certificate_file) {
     try {
-        const PrivateKey key = read_private_key_pem(read_text(config.tls_key), config.tls_key);
+        const PrivateKey key = read_private_key_pem(read_text(key_file), key_file);
         const Certificate certificate =
-            read_certificate_pem(read_text(config.tls_cert), config.tls_cert);
+            read_certificate_pem(read_text(certificate_file), certificate_file);
         return key_matches_certificate(key, certificate);
     } catch (const X509Error&) {
         return true;  // not a P-256 pair: nothing to compare here
+    }
+}
+
+// TLS 1.2 and 1.3 only, forward secrecy and AEAD only, no compression.
+void restrict_protocol(TlsContext& context) {
+    SSL_CTX* native = context.native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
+    // wolfSSL as Debian builds it knows neither compression nor renegotiation; the option says
+    // so for any other build.
+    SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_set_cipher_list(native, cipher_suites) != 1) {
+        throw TlsError("this wolfSSL build offers none of the TLS cipher suites socket-proxy uses");
     }
 }
 
@@ -215,14 +228,7 @@ std::shared_ptr<TlsContext> load_tls_context(const Config& config) {
     }
     auto context = std::make_shared<TlsContext>(TlsContext::tls_server);
     SSL_CTX* native = context->native_handle();
-    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
-    // wolfSSL as Debian builds it knows neither compression nor renegotiation; the option says
-    // so for any other build.
-    SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION);
-    if (SSL_CTX_set_cipher_list(native, cipher_suites) != 1) {
-        throw TlsError("this wolfSSL build offers none of the TLS cipher suites socket-proxy uses");
-    }
+    restrict_protocol(*context);
     error_code error;
     context->use_certificate_chain_file(config.tls_cert, error);
     if (error) {
@@ -234,7 +240,8 @@ std::shared_ptr<TlsContext> load_tls_context(const Config& config) {
         throw TlsError("SOCKET_PROXY_TLS_KEY=" + config.tls_key +
                        " is not a PEM private key without a passphrase: " + error.message());
     }
-    if (SSL_CTX_check_private_key(native) != 1 || !p256_key_matches(config)) {
+    if (SSL_CTX_check_private_key(native) != 1 ||
+        !p256_key_matches(config.tls_key, config.tls_cert)) {
         throw TlsError("SOCKET_PROXY_TLS_KEY=" + config.tls_key +
                        " is not the key of the certificate in SOCKET_PROXY_TLS_CERT=" +
                        config.tls_cert + ": give the pair that belongs together");
@@ -249,6 +256,47 @@ std::shared_ptr<TlsContext> load_tls_context(const Config& config) {
     } else {
         context->set_verify_mode(ssl::verify_none);
     }
+    return context;
+}
+
+std::shared_ptr<TlsContext> load_daemon_tls_context(const Config& config) {
+    const std::string setting = "SOCKET_PROXY_DOCKER_CERT_PATH=" + config.docker_cert_path;
+    const std::string ca = config.docker_cert_path + "/ca.pem";
+    const std::string cert = config.docker_cert_path + "/cert.pem";
+    const std::string key = config.docker_cert_path + "/key.pem";
+    for (const std::string& file : {ca, cert, key}) {
+        if (!std::ifstream(file)) {
+            throw TlsError(setting + ": " + file +
+                           " cannot be read: the directory needs ca.pem, cert.pem and key.pem "
+                           "(`socket-proxy certs DIR --client NAME` writes them to "
+                           "DIR/clients/NAME) readable by the proxy's user");
+        }
+    }
+    auto context = std::make_shared<TlsContext>(TlsContext::tls_client);
+    restrict_protocol(*context);
+    error_code error;
+    context->load_verify_file(ca, error);
+    if (error) {
+        throw TlsError(setting + ": " + ca +
+                       " is not a PEM bundle of CA certificates: " + error.message());
+    }
+    context->use_certificate_chain_file(cert, error);
+    if (error) {
+        throw TlsError(setting + ": " + cert +
+                       " is not a PEM certificate (chain): " + error.message());
+    }
+    context->use_private_key_file(key, TlsContext::pem, error);
+    if (error) {
+        throw TlsError(setting + ": " + key +
+                       " is not a PEM private key without a passphrase: " + error.message());
+    }
+    if (SSL_CTX_check_private_key(context->native_handle()) != 1 || !p256_key_matches(key, cert)) {
+        throw TlsError(setting + ": " + key + " is not the key of the certificate in " + cert +
+                       ": give the pair that belongs together");
+    }
+    // The engine's certificate must chain to ca.pem; its name is checked after the handshake
+    // (daemon_connect.cpp).
+    context->set_verify_mode(ssl::verify_peer);
     return context;
 }
 

@@ -9,7 +9,6 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -28,28 +27,14 @@ class TlsError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-using TlsContext = boost::asio::ssl::context;
-
 // TLS 1.2 and 1.3 only, ECDHE with AES-GCM or ChaCha20-Poly1305, no compression, no
 // renegotiation; with tls_ca, a client certificate signed by it is required. Throws TlsError.
 [[nodiscard]] std::shared_ptr<TlsContext> load_tls_context(const Config& config);
 
-// The context new connections get; SIGHUP swaps it, and connections keep the one they began with.
-class SharedTlsContext {
-  public:
-    [[nodiscard]] std::shared_ptr<TlsContext> load() const {
-        const std::lock_guard lock(mutex_);
-        return context_;
-    }
-    void store(std::shared_ptr<TlsContext> context) {
-        const std::lock_guard lock(mutex_);
-        context_ = std::move(context);
-    }
-
-  private:
-    mutable std::mutex mutex_;
-    std::shared_ptr<TlsContext> context_;
-};
+// The client context for a tcp:// engine, from SOCKET_PROXY_DOCKER_CERT_PATH (Docker's layout):
+// ca.pem verifies the engine, cert.pem and key.pem are presented to it. TLS 1.2 and 1.3 with
+// the listener's suites. Throws TlsError.
+[[nodiscard]] std::shared_ptr<TlsContext> load_daemon_tls_context(const Config& config);
 
 // At most this many handshakes run at once in the process; a connection past them is closed
 // at once, so that a flood of slow handshakes costs sockets but no crypto and no memory.

@@ -116,24 +116,11 @@ http::response_header<> reframed_head(const http::response_header<>& daemon_head
     return head;
 }
 
-// The end of one direction of a tunnel: the daemon's socket half-closes, the client's stream
-// ends its writes as its transport does (a close_notify under TLS).
-asio::awaitable<void> end_writes(ClientStream& client) {
-    co_await client.end_writes();
-}
-
-template <class Socket>
-asio::awaitable<void> end_writes(Socket& socket) {
-    error_code ignored;
-    socket.shutdown(asio::socket_base::shutdown_send, ignored);
-    co_return;
-}
-
-// Copies bytes one way until EOF, then ends the writes of the other side: after an upgrade
-// (101) the connection is a raw pipe, e.g. `docker attach`.
-// Returns how many bytes went through.
-template <class From, class To>
-asio::awaitable<std::uint64_t> pipe_bytes(From& from, To& to, std::span<char> scratch) {
+// Copies bytes one way until EOF, then ends the writes of the other side as its transport does
+// (a half-close, or a close_notify under TLS): after an upgrade (101) the connection is a raw
+// pipe, e.g. `docker attach`. Returns how many bytes went through.
+asio::awaitable<std::uint64_t> pipe_bytes(SocketStream& from, SocketStream& to,
+                                          std::span<char> scratch) {
     std::uint64_t piped = 0;
     for (;;) {
         auto [read_error, count] =
@@ -150,7 +137,7 @@ asio::awaitable<std::uint64_t> pipe_bytes(From& from, To& to, std::span<char> sc
             break;
         }
     }
-    co_await end_writes(to);
+    co_await to.end_writes();
     co_return piped;
 }
 
@@ -159,11 +146,11 @@ struct TunnelBytes {
     std::uint64_t to_client = 0;
 };
 
-// The client's side goes through its stream, so a TLS client's tunnel is decrypted and
-// encrypted like any answer; a plain one costs the stream's deadline bookkeeping only.
+// Both sides go through their streams, so a TLS side's tunnel is decrypted and encrypted like
+// any answer; a plain one costs the stream's deadline bookkeeping only.
 asio::awaitable<TunnelBytes> tunnel(const AnswerRelay& relay) {
     ClientStream& client = relay.client.stream();
-    auto& daemon_socket = relay.daemon.stream->socket();
+    DaemonStream& daemon = *relay.daemon.stream;
     TunnelBytes tunnelled;
     // Bytes that arrived with the heads belong to the raw stream.
     if (relay.daemon_buffer.size() > 0) {
@@ -175,15 +162,15 @@ asio::awaitable<TunnelBytes> tunnel(const AnswerRelay& relay) {
     }
     if (relay.client.buffer().size() > 0) {
         auto [error, written] =
-            co_await asio::async_write(daemon_socket, relay.client.buffer().data(), nothrow);
+            co_await asio::async_write(daemon, relay.client.buffer().data(), nothrow);
         tunnelled.to_daemon += written;
         if (error)
             co_return tunnelled;
     }
     RelayScratch to_daemon_scratch;
     const auto [to_daemon, to_client] =
-        co_await (pipe_bytes(client, daemon_socket, to_daemon_scratch.bytes()) &&
-                  pipe_bytes(daemon_socket, client, relay.scratch));
+        co_await (pipe_bytes(client, daemon, to_daemon_scratch.bytes()) &&
+                  pipe_bytes(daemon, client, relay.scratch));
     tunnelled.to_daemon += to_daemon;
     tunnelled.to_client += to_client;
     co_return tunnelled;
@@ -471,6 +458,7 @@ AnswerFacts answer_facts(const AnswerRelay& relay) {
     facts.redacts = answer_redacts(relay.decision);
     facts.upgraded = answer_upgrades(relay);
     facts.client_is_tls = relay.client.stream().is_tls();
+    facts.daemon_is_tls = relay.daemon.stream->is_tls();
     facts.whole_in_buffer =
         answer_is_buffered(relay.parser, relay.daemon_buffer, relay.scratch.size());
     if (const auto remaining = relay.parser.content_length_remaining()) {

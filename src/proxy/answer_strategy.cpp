@@ -19,7 +19,8 @@ AnswerStrategy choose_answer_strategy(const AnswerFacts& facts) {
     if (facts.whole_in_buffer) {
         return AnswerStrategy::buffered;
     }
-    if (!facts.client_is_tls && facts.remaining && *facts.remaining >= splice_threshold_bytes) {
+    if (!facts.client_is_tls && !facts.daemon_is_tls && facts.remaining &&
+        *facts.remaining >= splice_threshold_bytes) {
         return AnswerStrategy::spliced;
     }
     return AnswerStrategy::relayed;

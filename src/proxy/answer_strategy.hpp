@@ -15,8 +15,8 @@ enum class AnswerStrategy {
     redacted,       // held whole and rewritten without secret values
     tunnel,         // after a 101 the client asked for: a raw pipe both ways
     buffered,       // the whole answer arrived with its head: head and body in one write
-    spliced,        // long, of known length, unread by the proxy, to a plain client: socket to
-                    // socket by splice(2)
+    spliced,        // long, of known length, unread by the proxy, plain on both sides: socket
+                    // to socket by splice(2)
     relayed,        // everything else, piece by piece as it arrives (streams included)
 };
 
@@ -33,6 +33,7 @@ struct AnswerFacts {
     bool whole_in_buffer = false;            // the body has arrived whole and fits the buffer
     std::optional<std::uint64_t> remaining;  // the body still to come, when its length is known
     bool client_is_tls = false;  // TLS encrypts in the proxy: no bytes go socket to socket
+    bool daemon_is_tls = false;  // ... and decrypts
 };
 
 // Only a GET's 200 is rewritten: an error answer carries no secrets and nothing to narrow.

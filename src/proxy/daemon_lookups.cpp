@@ -25,7 +25,8 @@ asio::awaitable<ContainerLookup> look_up_container(DaemonPool& daemons, Duration
         co_return failed(answer.error == beast::error::timeout ? http::status::gateway_timeout
                                                                : http::status::bad_gateway,
                          "socket-proxy: the Docker engine at " + path +
-                             " did not answer which container this is: " + answer.error.message());
+                             " did not answer which container this is: " +
+                             (answer.why.empty() ? answer.error.message() : answer.why));
     }
     if (answer.status == 404) {
         co_return ContainerLookup{ContainerLookup::Outcome::hidden, {}, {}, {}};
@@ -57,10 +58,10 @@ asio::awaitable<std::optional<WriteRefusal>> look_up_references(
         const DaemonAnswer answer = co_await daemon_request(
             daemons, timeout, http::verb::get, reference_target(reference), max_held_answer_bytes);
         if (answer.error) {
-            co_return WriteRefusal{
-                answer.error == beast::error::timeout ? 504 : 502,
-                reference.where + " names " + reference.name +
-                    ", and the Docker engine did not say what it is: " + answer.error.message()};
+            co_return WriteRefusal{answer.error == beast::error::timeout ? 504 : 502,
+                                   reference.where + " names " + reference.name +
+                                       ", and the Docker engine did not say what it is: " +
+                                       (answer.why.empty() ? answer.error.message() : answer.why)};
         }
         if (auto refusal = judge_reference(reference, answer.status, answer.body)) {
             co_return refusal;

@@ -8,13 +8,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 
+#include "log.hpp"
+
 namespace socket_proxy {
 namespace asio = boost::asio;
 
 namespace {
 
 // An idle pooled connection must have nothing to read: EOF means the daemon closed it,
-// stray bytes mean it is out of step. Either way it must not carry the next request.
+// stray bytes mean it is out of step. Either way it must not carry the next request. Under TLS
+// the same holds of the records: the engine's session tickets arrive right after the
+// handshake, before its first answer, so reading that answer took them; what arrives later is
+// a close_notify before the engine closes.
 bool idle_connection_still_usable(DaemonStream& stream) {
     char probe = 0;
     const ssize_t peeked =
@@ -28,10 +33,12 @@ constexpr std::size_t max_idle_connections = 64;
 
 }  // namespace
 
-DaemonPool::DaemonPool(asio::any_io_executor executor, std::string socket_path,
-                       Duration connect_timeout, Duration keepalive)
+DaemonPool::DaemonPool(asio::any_io_executor executor, DaemonAddress address,
+                       const SharedTlsContext* tls, Duration connect_timeout, Duration keepalive)
     : executor_(std::move(executor)),
-      socket_path_(std::move(socket_path)),
+      address_(std::move(address)),
+      address_text_(address_.text()),
+      tls_(tls),
       connect_timeout_(connect_timeout),
       keepalive_(keepalive),
       sweep_timer_(executor_) {}
@@ -47,18 +54,25 @@ asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
         }
         stream->close();
     }
-    auto stream = std::make_unique<DaemonStream>(executor_);
-    if (connect_timeout_.count() > 0) {
-        stream->expires_after(connect_timeout_);
+    // Not a ?: inside the co_await: GCC 12 evaluates both arms there (tls_->load() on null).
+    std::shared_ptr<TlsContext> tls;
+    if (tls_ != nullptr) {
+        tls = tls_->load();
     }
-    auto [error] = co_await stream->async_connect(
-        asio::local::stream_protocol::endpoint(socket_path_), asio::as_tuple(asio::use_awaitable));
-    stream->expires_never();
-    if (error) {
+    DaemonConnect connect =
+        co_await connect_to_daemon(executor_, address_, std::move(tls), connect_timeout_);
+    if (!connect.stream) {
         ++connect_errors_;
-        co_return error;
+        last_failure_ = std::move(connect.why);
+        co_return connect.error;
     }
-    co_return DaemonConnection{std::move(stream), false};
+    if (connect.stream->is_tls()) {
+        ++tls_handshakes_;
+    }
+    // At DEBUG, each new connection: pooling shows as few of these per many requests.
+    log_event(LogLevel::debug, "daemon-connected",
+              {{"docker", address_text_}, {"tls", connect.stream->is_tls() ? "on" : "off"}});
+    co_return DaemonConnection{std::move(connect.stream), false};
 }
 
 void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {

@@ -1,13 +1,14 @@
-// Connections to the Docker daemon's unix socket, with a pool of idle keep-alive connections.
+// Connections to the Docker daemon (its unix socket, or TCP with or without TLS), with a pool of
+// idle keep-alive connections. TLS connections are pooled like the others: the handshake is
+// what a new one costs most.
 //
-// A unix socket has no TCP keep-alive: SOCKET_PROXY_KEEPALIVE is only how long an idle
-// connection waits in this pool for the next request before it is closed.
+// SOCKET_PROXY_KEEPALIVE is only how long an idle connection waits in this pool for the next
+// request before it is closed (no TCP keep-alive probes).
 #pragma once
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/system/result.hpp>
@@ -18,12 +19,12 @@
 #include <memory>
 #include <string>
 
+#include "daemon_address.hpp"
+#include "daemon_connect.hpp"
+#include "socket_stream.hpp"
 #include "units.hpp"
 
 namespace socket_proxy {
-
-// basic_stream gives every operation on the daemon side an optional deadline.
-using DaemonStream = boost::beast::basic_stream<boost::asio::local::stream_protocol>;
 
 // Held by pointer: moving a basic_stream allocates a new one (its pending operations keep
 // the old), and the pool moved each connection four times per request (bench/).
@@ -34,22 +35,29 @@ struct DaemonConnection {
 
 class DaemonPool {
   public:
-    DaemonPool(boost::asio::any_io_executor executor, std::string socket_path,
-               Duration connect_timeout, Duration keepalive);
+    // `tls` (null: plain) is read at each new connection, so a reload reaches the next one.
+    DaemonPool(boost::asio::any_io_executor executor, DaemonAddress address,
+               const SharedTlsContext* tls, Duration connect_timeout, Duration keepalive);
 
     // A pooled idle connection if one is still open, else a new one. Errors:
-    // boost::beast::error::timeout when the connect exceeds connect_timeout, or the socket's own.
+    // boost::beast::error::timeout when connecting exceeds connect_timeout, or the socket's or
+    // the TLS handshake's own; last_failure() then says why in words.
     boost::asio::awaitable<boost::system::result<DaemonConnection>> acquire();
+    // Why this pool's latest acquire() failed; read it before the next co_await.
+    [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
 
     // Hands back a connection whose last response was complete and keep-alive.
     void release(std::unique_ptr<DaemonStream> stream);
 
     void close_all();
 
-    [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
+    // The engine as messages name it: the socket's path, or tcp://HOST:PORT.
+    [[nodiscard]] const std::string& socket_path() const { return address_text_; }
+    [[nodiscard]] bool tls() const { return tls_ != nullptr; }
     // Readable from any thread (the metrics listener sums the serving threads' pools).
     [[nodiscard]] std::size_t idle_count() const { return idle_count_; }
     [[nodiscard]] std::uint64_t connect_errors() const { return connect_errors_; }
+    [[nodiscard]] std::uint64_t tls_handshakes() const { return tls_handshakes_; }
 
   private:
     struct Idle {
@@ -62,7 +70,10 @@ class DaemonPool {
     boost::asio::awaitable<void> sweep_expired();
 
     boost::asio::any_io_executor executor_;
-    std::string socket_path_;
+    DaemonAddress address_;
+    std::string address_text_;
+    const SharedTlsContext* tls_;
+    std::string last_failure_;
     Duration connect_timeout_;
     Duration keepalive_;
     std::deque<Idle> idle_;
@@ -70,6 +81,7 @@ class DaemonPool {
     bool sweeping_ = false;
     std::atomic<std::size_t> idle_count_ = 0;  // idle_.size(), for other threads
     std::atomic<std::uint64_t> connect_errors_ = 0;
+    std::atomic<std::uint64_t> tls_handshakes_ = 0;  // completed, to the engine
 };
 
 }  // namespace socket_proxy

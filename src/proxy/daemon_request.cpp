@@ -27,7 +27,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
     for (int attempt = 0;; ++attempt) {
         auto connection = co_await daemons.acquire();
         if (!connection) {
-            co_return DaemonAnswer{connection.error(), 0, {}};
+            co_return DaemonAnswer{connection.error(), daemons.last_failure(), 0, {}};
         }
         DaemonStream& daemon = *connection->stream;
         const bool may_retry = connection->reused && attempt == 0;
@@ -41,7 +41,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
             if (may_retry) {
                 continue;
             }
-            co_return DaemonAnswer{write_error, 0, {}};
+            co_return DaemonAnswer{write_error, {}, 0, {}};
         }
         http::response_parser<http::string_body> parser;
         parser.header_limit(max_daemon_head_bytes);
@@ -57,19 +57,19 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
             if (may_retry && read_error != beast::error::timeout && read == 0) {
                 continue;
             }
-            co_return DaemonAnswer{read_error, 0, {}};
+            co_return DaemonAnswer{read_error, {}, 0, {}};
         }
         const unsigned status = parser.get().result_int();
         if (status < 200) {
             daemon.close();  // an interim answer to a request without Expect: out of step
-            co_return DaemonAnswer{make_error_code(boost::system::errc::protocol_error), 0, {}};
+            co_return DaemonAnswer{make_error_code(boost::system::errc::protocol_error), {}, 0, {}};
         }
         if (parser.keep_alive() && buffer.size() == 0) {
             daemons.release(std::move(connection->stream));
         } else {
             daemon.close();
         }
-        co_return DaemonAnswer{{}, status, std::move(parser.get().body())};
+        co_return DaemonAnswer{{}, {}, status, std::move(parser.get().body())};
     }
 }
 

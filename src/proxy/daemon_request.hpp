@@ -21,6 +21,7 @@ inline constexpr std::uint32_t max_daemon_head_bytes = 64 * 1024;
 struct DaemonAnswer {
     // Set when no whole answer came: connect, write, read, timeout, or a body past the bound.
     boost::system::error_code error;
+    std::string why;  // a failed connect's reason in words (a TLS handshake's, say)
     unsigned status = 0;
     std::string body;  // empty for HEAD
 };

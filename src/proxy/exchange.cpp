@@ -264,8 +264,8 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
         auto connection = co_await context.daemons.acquire();
         if (!connection) {
             const LocalReply unreachable =
-                daemon_unreachable(connection.error(), socket_path, daemon_timeout,
-                                   asked_.keep_alive && !asked_.has_body);
+                daemon_unreachable(connection.error(), context.daemons.last_failure(), socket_path,
+                                   daemon_timeout, asked_.keep_alive && !asked_.has_body);
             co_return co_await reply(decision, unreachable);
         }
         DaemonStream& daemon = *connection->stream;

@@ -71,15 +71,16 @@ asio::awaitable<void> refuse_undecided(Connection& connection, const BadRequest&
                   "socket-proxy refused the request: " + refusal.why, false);
 }
 
-LocalReply daemon_unreachable(const error_code& error, const std::string& socket_path,
-                              Duration connect_timeout, bool keep_alive) {
+LocalReply daemon_unreachable(const error_code& error, const std::string& why,
+                              const std::string& socket_path, Duration connect_timeout,
+                              bool keep_alive) {
     const bool timed_out = error == beast::error::timeout;
     std::string message = timed_out
                               ? "socket-proxy could not connect to the Docker engine at " +
                                     socket_path + " within " + format_duration(connect_timeout)
                               : "socket-proxy cannot reach the Docker engine at " + socket_path +
-                                    ": " + error.message();
-    if (error == asio::error::access_denied) {
+                                    ": " + (why.empty() ? error.message() : why);
+    if (error == asio::error::access_denied && socket_path.starts_with('/')) {
         // Started before the engine existed, the proxy could not know the socket's group:
         // say who it runs as, who owns the socket, and the setting that fixes it.
         if (const DaemonSocketCheck check = check_daemon_socket(socket_path);

@@ -51,7 +51,7 @@ boost::asio::awaitable<void> refuse_undecided(Connection& connection, const BadR
 // The daemon's failures, as replies. `socket_path` names the daemon's socket in each message.
 // No connection to the daemon could be had.
 [[nodiscard]] LocalReply daemon_unreachable(const boost::system::error_code& error,
-                                            const std::string& socket_path,
+                                            const std::string& why, const std::string& socket_path,
                                             Duration connect_timeout, bool keep_alive);
 // The daemon took the request but did not produce an answer head. The request may be half-sent
 // and its body half-read: the connection is spent.

@@ -108,6 +108,9 @@ void render_gauges(std::string& out, const MetricsGauges& gauges) {
            std::uint64_t{gauges.idle_daemon_connections});
     single(out, "socket_proxy_daemon_connect_errors_total", "counter",
            "Failed connects to the daemon's socket.", gauges.daemon_connect_errors);
+    single(out, "socket_proxy_daemon_tls_handshakes_total", "counter",
+           "Completed TLS handshakes with a tcp:// engine (pooled connections need none).",
+           gauges.daemon_tls_handshakes);
     single(out, "socket_proxy_engine_up", "gauge",
            "1 when the engine answered HEAD /_ping during this scrape, else 0.",
            std::uint64_t{gauges.engine_ping_seconds ? 1u : 0u});

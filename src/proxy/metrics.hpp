@@ -54,6 +54,7 @@ struct MetricsGauges {
     std::size_t open_streams = 0;
     std::size_t idle_daemon_connections = 0;
     std::uint64_t daemon_connect_errors = 0;
+    std::uint64_t daemon_tls_handshakes = 0;
     std::optional<double> engine_ping_seconds;  // nullopt: the engine did not answer /_ping
     std::optional<std::uint64_t> resident_bytes;
     std::optional<double> cpu_seconds;

@@ -47,6 +47,7 @@ void expect_error_mentions(const std::string& message, const std::vector<std::st
 void expect_same_config(const Config& actual, const Config& expected) {
     EXPECT_EQ(actual.volume, expected.volume);
     EXPECT_EQ(actual.docker_socket, expected.docker_socket);
+    EXPECT_EQ(actual.docker_cert_path, expected.docker_cert_path);
     EXPECT_EQ(actual.uid, expected.uid);
     EXPECT_EQ(actual.gid, expected.gid);
     EXPECT_EQ(format_tcp_endpoint(actual.tcp), format_tcp_endpoint(expected.tcp));
@@ -276,6 +277,16 @@ TEST(ConfigEnvTest, ReadsEveryVariable) {
         {"docker socket",
          {{"SOCKET_PROXY_DOCKER_SOCKET", "/var/run/docker.sock"}},
          [](Config& c) { c.docker_socket = "/var/run/docker.sock"; }},
+        {"docker socket as DOCKER_HOST writes it",
+         {{"SOCKET_PROXY_DOCKER_SOCKET", "unix:///var/run/docker.sock"}},
+         [](Config& c) { c.docker_socket = "/var/run/docker.sock"; }},
+        {"a remote engine over TLS",
+         {{"SOCKET_PROXY_DOCKER_SOCKET", "tcp://docker.example:2376"},
+          {"SOCKET_PROXY_DOCKER_CERT_PATH", "/certs"}},
+         [](Config& c) {
+             c.docker_socket = "tcp://docker.example:2376";
+             c.docker_cert_path = "/certs";
+         }},
         {"uid and gid",
          {{"SOCKET_PROXY_UID", "0"}, {"SOCKET_PROXY_GID", "4294967294"}},
          [](Config& c) {
@@ -398,6 +409,12 @@ TEST(ConfigEnvTest, RejectsBadValuesNamingTheVariable) {
         {{{"SOCKET_PROXY_TLS_CERT", "/c.pem"}}, {"SOCKET_PROXY_TLS_CERT is set without", "_KEY"}},
         {{{"SOCKET_PROXY_TLS_KEY", "/k.pem"}}, {"SOCKET_PROXY_TLS_KEY is set without", "_CERT"}},
         {{{"SOCKET_PROXY_TLS_CA", "/ca.pem"}}, {"SOCKET_PROXY_TLS_CA is set without"}},
+        {{{"SOCKET_PROXY_DOCKER_CERT_PATH", "/certs"}},
+         {"SOCKET_PROXY_DOCKER_CERT_PATH is set", "/run/docker.sock is a unix socket"}},
+        {{{"SOCKET_PROXY_DOCKER_CERT_PATH", "certs"}},
+         {"SOCKET_PROXY_DOCKER_CERT_PATH=\"certs\"", "absolute"}},
+        {{{"SOCKET_PROXY_DOCKER_SOCKET", "tcp://docker:"}},
+         {"SOCKET_PROXY_DOCKER_SOCKET=\"tcp://docker:\"", "port"}},
         {{{"SOCKET_PROXY_TLS_CERT", "/c.pem"},
           {"SOCKET_PROXY_TLS_KEY", "/k.pem"},
           {"SOCKET_PROXY_TCP", "off"}},

@@ -1,4 +1,4 @@
-#include "client_stream.hpp"
+#include "socket_stream.hpp"
 
 #include <openssl/ssl.h>
 
@@ -8,15 +8,15 @@
 namespace socket_proxy {
 namespace asio = boost::asio;
 
-asio::awaitable<void> ClientStream::end_writes() {
-    if (!tls_) {
+asio::awaitable<void> SocketStream::end_writes() {
+    if (!tls_ || !tls_ends_with_close_notify_) {
         boost::system::error_code ignored;
-        plain_.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        socket().shutdown(asio::socket_base::shutdown_send, ignored);
         co_return;
     }
-    // SSL_shutdown sends close_notify and then waits to read the client's, which a tunnel's
+    // SSL_shutdown sends close_notify and then waits to read the peer's, which a tunnel's
     // other direction or the drain may still be reading. Marked as already received, it only
-    // sends ours: the client may go on sending until it closes.
+    // sends ours (and wolfSSL reads nothing more: see end_tls_writes_with_half_close).
     ::SSL_set_shutdown(tls_->native_handle(), SSL_RECEIVED_SHUTDOWN);
     co_await tls_->async_shutdown(asio::as_tuple(asio::use_awaitable));
 }
