@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "certificate_expiry.hpp"
 #include "daemon_pool.hpp"
 #include "daemon_socket.hpp"
 #include "listener.hpp"
@@ -183,6 +184,7 @@ class Server {
                 // Read while the files may still be root's; SIGHUP reads them as the proxy's user.
                 tls_context_.store(load_tls_context_or_throw());
             }
+            watch_certificates_now();
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
@@ -239,6 +241,9 @@ class Server {
         warn_of_plaintext_tcp();
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
+        if (!certificate_files().empty()) {
+            asio::co_spawn(io_, check_certificates_daily(), asio::detached);
+        }
         io_.run();
         stop_serving_threads();
         remove_socket_file();
@@ -252,6 +257,35 @@ class Server {
             return load_tls_context(config_);
         } catch (const TlsError& error) {
             throw StartupError(error.what());
+        }
+    }
+
+    // Every certificate file the proxy relies on, named for its setting.
+    std::vector<CertificateFile> certificate_files() const {
+        std::vector<CertificateFile> files;
+        if (config_.tls()) {
+            files.push_back({"tls_cert", config_.tls_cert});
+        }
+        if (config_.tls() && !config_.tls_ca.empty()) {
+            files.push_back({"tls_ca", config_.tls_ca});
+        }
+        return files;
+    }
+
+    void watch_certificates_now() {
+        held_certificates_ = watch_certificates(certificate_files(), state_.metrics,
+                                                std::chrono::system_clock::now());
+    }
+
+    // A proxy that runs for months sees its certificates come near their end without a reload.
+    asio::awaitable<void> check_certificates_daily() {
+        for (;;) {
+            certificate_timer_.expires_after(certificate_check_interval);
+            auto [error] = co_await certificate_timer_.async_wait(nothrow);
+            if (error) {
+                co_return;
+            }
+            log_certificate_expiry(held_certificates_, std::chrono::system_clock::now());
         }
     }
 
@@ -595,6 +629,7 @@ class Server {
             log_event(LogLevel::info, "reload",
                       {{"tls_cert", config_.tls_cert},
                        {"tls_ca", config_.tls_ca.empty() ? "none" : config_.tls_ca}});
+            watch_certificates_now();
         } catch (const TlsError& failure) {
             log_event(LogLevel::error, "reload-failed",
                       {{"error", failure.what()},
@@ -613,6 +648,7 @@ class Server {
                    {"streams", std::to_string(state_.open_streams)}});
         boost::system::error_code ignored;
         reload_signals_.cancel(ignored);
+        certificate_timer_.cancel();
         unix_acceptor_->close(ignored);
         if (tcp_acceptor_) {
             tcp_acceptor_->close(ignored);
@@ -667,6 +703,9 @@ class Server {
     DaemonPool daemons_;
     asio::signal_set signals_;
     asio::signal_set reload_signals_;
+    asio::steady_timer certificate_timer_{io_};
+    // Those of the TLS context in force; read and checked on the main thread only.
+    std::vector<HeldCertificate> held_certificates_;
     std::optional<stream_protocol::acceptor> unix_acceptor_;
     std::optional<tcp::acceptor> tcp_acceptor_;
     std::optional<tcp::acceptor> metrics_acceptor_;
