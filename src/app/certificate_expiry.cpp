@@ -1,5 +1,6 @@
 #include "certificate_expiry.hpp"
 
+#include <ctime>
 #include <fstream>
 #include <iterator>
 
