@@ -47,6 +47,12 @@ def image_id(image) -> str:  # noqa: F811
     return result.stdout.strip()
 
 
+def give_server_files_to_1000(certs: Path) -> None:
+    """As the example says: the proxy reads them again as uid 1000 on SIGHUP."""
+    for path in [certs / "server", *(certs / "server").iterdir()]:
+        os.chown(path, 1000, -1)
+
+
 @pytest.fixture(scope="module")
 def certs():
     base = Path(tempfile.mkdtemp(prefix="spt-deploy-", dir="/tmp"))
@@ -55,11 +61,7 @@ def certs():
                "--client", "homepage,portainer")
     assert made.returncode == 0, made.stderr
     if is_root():
-        # As the example says: the proxy reads its key again as uid 1000 on SIGHUP.
-        os.chown(base / "certs/server/key.pem", 1000, -1)
-    for path in base.rglob("*"):
-        if path.is_dir():
-            path.chmod(0o755)
+        give_server_files_to_1000(base / "certs")
     yield base / "certs"
     shutil.rmtree(base, ignore_errors=True)
 
@@ -148,7 +150,7 @@ def test_compose_example_serves_mutual_tls(certs, image_id):
         renewed = run(proxy_binary(), "certs", certs.parent / "certs", "--host", "127.0.0.1",
                       "--client", "homepage", "--force")
         assert renewed.returncode == 0, renewed.stderr
-        os.chown(certs / "server/key.pem", 1000, -1)
+        give_server_files_to_1000(certs)
         docker("kill", "-s", "HUP", container, check=True)
         wait_until(lambda: re.search(r'"event":"reload","tls_cert"',
                                      docker("logs", container).stdout), 15, "no reload line")
