@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "certificate_expiry.hpp"
 #include "daemon_pool.hpp"
 #include "daemon_request.hpp"
 #include "daemon_socket.hpp"
@@ -203,6 +204,7 @@ class Server {
             if (config_.daemon_tls()) {
                 daemon_tls_context_.store(load_daemon_tls_context_or_throw());
             }
+            watch_certificates_now();
             bind_listeners();
             log_event(LogLevel::info, "privileges", {{"detail", drop_privileges(config_)}});
             if (!config_.policy_file.empty() && ::access(config_.policy_file.c_str(), R_OK) != 0) {
@@ -266,6 +268,9 @@ class Server {
         }
         asio::co_spawn(io_, stop_on_signal(), asio::detached);
         asio::co_spawn(io_, reload_on_signal(), asio::detached);
+        if (!certificate_files().empty()) {
+            asio::co_spawn(io_, check_certificates_daily(), asio::detached);
+        }
         io_.run();
         stop_serving_threads();
         remove_socket_file();
@@ -351,8 +356,42 @@ class Server {
         }
     }
 
-    // Plain HTTP on an address other than loopback: whoever reaches the port, and whatever is
-    // on the path, is a Docker client the policy knows only by its address.
+    // Every certificate file the proxy relies on, named for its setting.
+    std::vector<CertificateFile> certificate_files() const {
+        std::vector<CertificateFile> files;
+        if (config_.tls()) {
+            files.push_back({"tls_cert", config_.tls_cert});
+        }
+        if (config_.tls() && !config_.tls_ca.empty()) {
+            files.push_back({"tls_ca", config_.tls_ca});
+        }
+        if (config_.daemon_tls()) {
+            files.push_back({"docker_cert", config_.docker_cert_path + "/cert.pem"});
+            files.push_back({"docker_ca", config_.docker_cert_path + "/ca.pem"});
+        }
+        return files;
+    }
+
+    void watch_certificates_now() {
+        held_certificates_ = watch_certificates(certificate_files(), state_.metrics,
+                                                std::chrono::system_clock::now());
+    }
+
+    // A proxy that runs for months sees its certificates come near their end without a
+    // reload.
+    asio::awaitable<void> check_certificates_daily() {
+        for (;;) {
+            certificate_timer_.expires_after(certificate_check_interval);
+            auto [error] = co_await certificate_timer_.async_wait(nothrow);
+            if (error) {
+                co_return;
+            }
+            log_certificate_expiry(held_certificates_, std::chrono::system_clock::now());
+        }
+    }
+
+    // Plain HTTP on an address other than loopback: whoever reaches the port, and whatever
+    // is on the path, is a Docker client the policy knows only by its address.
     void warn_of_plaintext_tcp() const {
         if (config_.tls()) {
             return;
@@ -379,8 +418,8 @@ class Server {
                     "SOCKET_PROXY_TLS_CA to require client certificates"}});
     }
 
-    // Every unix listener is made like the default one (stale socket, 0660, UID:GID) and every
-    // TCP listener like SOCKET_PROXY_TCP (ALLOW_FROM, TLS when configured).
+    // Every unix listener is made like the default one (stale socket, 0660, UID:GID) and
+    // every TCP listener like SOCKET_PROXY_TCP (ALLOW_FROM, TLS when configured).
     void bind_listeners() {
         bind_unix(std::string(default_unix_listener), config_.listen_socket_path(),
                   "SOCKET_PROXY_VOLUME");
@@ -498,8 +537,9 @@ class Server {
                 co_return;
             }
             if (error) {
-                // EMFILE and friends leave the connection queued, and the listener readable:
-                // without the reserve descriptor the loop could only wait for one to free up.
+                // EMFILE and friends leave the connection queued, and the listener
+                // readable: without the reserve descriptor the loop could only wait for one
+                // to free up.
                 const bool shed =
                     (error == asio::error::no_descriptors || error.value() == ENFILE) &&
                     shed_with_reserve_descriptor(acceptor.native_handle());
@@ -616,7 +656,8 @@ class Server {
     void answer_and_close(typename Protocol::socket socket, const std::string& response) {
         if constexpr (std::is_same_v<Protocol, tcp>) {
             if (config_.tls()) {
-                return;  // a TLS client could not read a plaintext answer: closed unanswered
+                return;  // a TLS client could not read a plaintext answer: closed
+                         // unanswered
             }
         }
         if (state_.refusing_sessions >= max_refusing_sessions) {
@@ -675,11 +716,10 @@ class Server {
             if (error) {
                 co_return;
             }
-            if (config_.tls()) {
-                reload_tls_context();
-            }
-            if (config_.daemon_tls()) {
-                reload_daemon_tls_context();
+            const bool listener_reloaded = config_.tls() && reload_tls_context();
+            const bool daemon_reloaded = config_.daemon_tls() && reload_daemon_tls_context();
+            if (listener_reloaded || daemon_reloaded) {
+                watch_certificates_now();
             }
             if (config_.audit) {
                 // The candidate is what an operator edits in audit mode: it reloads too.
@@ -722,28 +762,32 @@ class Server {
 
     // New daemon connections get the new files; pooled and busy ones keep theirs until they
     // close.
-    void reload_daemon_tls_context() {
+    bool reload_daemon_tls_context() {
         try {
             daemon_tls_context_.store(load_daemon_tls_context(config_));
             log_event(LogLevel::info, "reload", {{"docker_cert_path", config_.docker_cert_path}});
+            return true;
         } catch (const TlsError& failure) {
             log_event(LogLevel::error, "reload-failed",
                       {{"error", failure.what()},
                        {"detail", "the previous engine certificates stay in use"}});
+            return false;
         }
     }
 
     // New connections get the new certificate, key and CA; those in flight keep theirs.
-    void reload_tls_context() {
+    bool reload_tls_context() {
         try {
             tls_context_.store(load_tls_context(config_));
             log_event(LogLevel::info, "reload",
                       {{"tls_cert", config_.tls_cert},
                        {"tls_ca", config_.tls_ca.empty() ? "none" : config_.tls_ca}});
+            return true;
         } catch (const TlsError& failure) {
             log_event(LogLevel::error, "reload-failed",
                       {{"error", failure.what()},
                        {"detail", "the previous TLS certificate, key and CA stay in force"}});
+            return false;
         }
     }
 
@@ -764,6 +808,7 @@ class Server {
         for (auto& listener : tcp_listeners_) {
             listener.acceptor.close(ignored);
         }
+        certificate_timer_.cancel();
         if (metrics_acceptor_) {
             metrics_acceptor_->close(ignored);
         }
@@ -781,7 +826,8 @@ class Server {
         io_.stop();
     }
 
-    // Only the sockets this run created: a start that failed early leaves others' files alone.
+    // Only the sockets this run created: a start that failed early leaves others' files
+    // alone.
     void remove_socket_file() {
         for (const std::string& path : unix_socket_paths_) {
             ::unlink(path.c_str());
@@ -790,7 +836,8 @@ class Server {
     }
 
     static void log_startup_failure(const std::string& message) {
-        // Start-up failures go to stderr too, where `docker logs` and a terminal both show them.
+        // Start-up failures go to stderr too, where `docker logs` and a terminal both show
+        // them.
         log_event(LogLevel::error, "startup-failed", {{"error", message}});
         std::fprintf(stderr, "socket-proxy: %s\n", message.c_str());
     }
@@ -808,11 +855,12 @@ class Server {
     std::atomic<std::size_t> tls_handshakes_ = 0;
     // Outlives io_: sessions destroyed with it may still report that they fell quiet.
     std::optional<MemoryTrimmer> memory_;
-    // Outlives the sessions, which ask it; its events follower runs on io_ through daemons_.
+    // Outlives the sessions, which ask it; its events follower runs on io_ through
+    // daemons_.
     std::optional<CallerDirectory> callers_;
     // Before io_, so destroyed after it: an accept pending on io_ holds a socket made for a
-    // serving thread's loop, and destroying it needs that loop. Their own sessions, destroyed
-    // with them, point only to what is declared above.
+    // serving thread's loop, and destroying it needs that loop. Their own sessions,
+    // destroyed with them, point only to what is declared above.
     std::vector<std::unique_ptr<ServingThread>> serving_threads_;
     asio::io_context io_{1};
     DaemonPool daemons_;
@@ -822,6 +870,9 @@ class Server {
     std::deque<ServedListener<stream_protocol>> unix_listeners_;
     std::deque<ServedListener<tcp>> tcp_listeners_;
     std::vector<std::string> unix_socket_paths_;
+    asio::steady_timer certificate_timer_{io_};
+    // Those of the TLS context in force; read and checked on the main thread only.
+    std::vector<HeldCertificate> held_certificates_;
     std::optional<tcp::acceptor> metrics_acceptor_;
     std::size_t next_place_ = 0;
     std::size_t max_connections_ = 0;

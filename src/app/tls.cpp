@@ -159,10 +159,18 @@ HandshakeFailure explain_failure(SSL* session, const error_code& error) {
     }
     // asio reports wolfSSL's failures as one generic code; wolfSSL keeps the real reason.
     if (const int code = wolfSSL_get_error(session, 0); code != 0 && code != SSL_ERROR_SYSCALL) {
-        const bool no_certificate = code == NO_PEER_CERT;
-        return {
-            no_certificate ? TlsHandshakeFailure::certificate : TlsHandshakeFailure::protocol,
-            no_certificate ? std::string("the client sent no certificate") : wolfssl_reason(code)};
+        if (code == NO_PEER_CERT) {
+            return {TlsHandshakeFailure::certificate, "the client sent no certificate"};
+        }
+        // wolfSSL checks a client certificate's extendedKeyUsage itself, as OpenSSL's
+        // sslclient purpose does: present, it must list clientAuth or anyExtendedKeyUsage.
+        if (code == EXTKEYUSE_AUTH_E) {
+            return {TlsHandshakeFailure::certificate,
+                    "the client's certificate was refused: its extendedKeyUsage lacks clientAuth, "
+                    "so it is not for client authentication (a server certificate?): give the "
+                    "client one issued for clients (socket-proxy certs --client NAME)"};
+        }
+        return {TlsHandshakeFailure::protocol, wolfssl_reason(code)};
     }
     return {TlsHandshakeFailure::protocol, error.message()};
 }

@@ -6,11 +6,13 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/random.h>
 
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -418,6 +420,26 @@ Certificate read_certificate_pem(std::string_view pem, std::string_view origin) 
     return certificate;
 }
 
+std::vector<Certificate> read_certificates_pem(std::string_view pem, std::string_view origin) {
+    static constexpr std::string_view begin = "-----BEGIN CERTIFICATE-----";
+    static constexpr std::string_view end = "-----END CERTIFICATE-----";
+    std::vector<Certificate> certificates;
+    for (std::size_t start = pem.find(begin); start != std::string_view::npos;
+         start = pem.find(begin, start)) {
+        const std::size_t stop = pem.find(end, start);
+        if (stop == std::string_view::npos) {
+            throw X509Error(std::string(origin) + " ends inside a certificate");
+        }
+        const std::size_t after = stop + end.size();
+        certificates.push_back(read_certificate_pem(pem.substr(start, after - start), origin));
+        start = after;
+    }
+    if (certificates.empty()) {
+        certificates.push_back(read_certificate_pem(pem, origin));  // throws, naming origin
+    }
+    return certificates;
+}
+
 bool key_matches_certificate(const PrivateKey& key, const Certificate& certificate) {
     Decoded decoded(certificate);
     if (decoded->keyOID != ECDSAk) {
@@ -461,6 +483,27 @@ std::string not_after_text(const Certificate& certificate) {
 
 bool has_expired(const Certificate& certificate) {
     return not_after(certificate) <= std::chrono::system_clock::now();
+}
+
+std::string subject_common_name(const Certificate& certificate) {
+    Decoded decoded(certificate);
+    if (decoded->subjectCN == nullptr || decoded->subjectCNLen <= 0) {
+        return {};
+    }
+    return {decoded->subjectCN, static_cast<std::size_t>(decoded->subjectCNLen)};
+}
+
+std::string certificate_sha256(const Certificate& certificate) {
+    std::array<unsigned char, WC_SHA256_DIGEST_SIZE> digest{};
+    check(wc_Sha256Hash(certificate.der.data(), size32(certificate.der.size()), digest.data()),
+          "cannot hash the certificate");
+    static constexpr std::string_view digits = "0123456789abcdef";
+    std::string hex;
+    for (const unsigned char byte : digest) {
+        hex += digits[byte >> 4];
+        hex += digits[byte & 0x0f];
+    }
+    return hex;
 }
 
 }  // namespace socket_proxy

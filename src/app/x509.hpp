@@ -61,6 +61,10 @@ struct CertificateSpec {
 // PKCS#8 or SEC1 ("BEGIN EC PRIVATE KEY"), and must be a P-256 key without a passphrase.
 [[nodiscard]] PrivateKey read_private_key_pem(std::string_view pem, std::string_view origin);
 [[nodiscard]] Certificate read_certificate_pem(std::string_view pem, std::string_view origin);
+// Every certificate of a PEM bundle or chain, in the file's order; throws as above, and when
+// the text holds none.
+[[nodiscard]] std::vector<Certificate> read_certificates_pem(std::string_view pem,
+                                                             std::string_view origin);
 
 [[nodiscard]] bool key_matches_certificate(const PrivateKey& key, const Certificate& certificate);
 [[nodiscard]] bool is_certificate_authority(const Certificate& certificate);
@@ -68,5 +72,9 @@ struct CertificateSpec {
 // "2036-12-03"
 [[nodiscard]] std::string not_after_text(const Certificate& certificate);
 [[nodiscard]] bool has_expired(const Certificate& certificate);
+// The subject's commonName as written, empty when it has none.
+[[nodiscard]] std::string subject_common_name(const Certificate& certificate);
+// SHA-256 of the DER, lowercase hex: the fingerprint `openssl x509 -fingerprint -sha256` shows.
+[[nodiscard]] std::string certificate_sha256(const Certificate& certificate);
 
 }  // namespace socket_proxy

@@ -150,9 +150,13 @@ constexpr std::string_view numeric_keys[] = {
     "status",          "bytes_in",      "bytes_out",         "ms",
     "stream_ms",       "hidden_events", "unreadable_events", "rules",
     "max_connections", "requests",      "streams",           "count",
-    "connections",     "threads"};
+    "connections",     "threads",       "days_left"};
 
+// A certificate's days_left is the one field that goes below zero.
 bool is_decimal_integer(std::string_view value) {
+    if (value.size() > 1 && value.front() == '-' && value[1] != '0') {
+        value.remove_prefix(1);
+    }
     return !value.empty() && value.size() <= 18 && (value == "0" || value.front() != '0') &&
            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
 }

@@ -181,6 +181,11 @@ void Metrics::count_limited(std::string_view rule, std::string_view limit) {
     ++limited_[key];
 }
 
+void Metrics::set_certificate_expiries(std::vector<CertificateExpiry> certificates) {
+    const std::lock_guard lock(mutex_);
+    certificates_ = std::move(certificates);
+}
+
 std::string Metrics::render(const MetricsGauges& gauges) const {
     const std::lock_guard lock(mutex_);
     std::string out;
@@ -243,6 +248,19 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
     for (std::size_t index = 0; index < tls_reasons.size(); ++index) {
         sample(out, "socket_proxy_tls_handshake_failures_total",
                "reason=\"" + std::string(tls_reasons[index]) + "\"", tls_failures_[index]);
+    }
+
+    if (!certificates_.empty()) {
+        describe(out, "socket_proxy_certificate_expiry_timestamp_seconds", "gauge",
+                 "When a certificate the proxy holds expires (notAfter), in Unix seconds, by the "
+                 "setting it came from, its subject's commonName and fingerprint prefix.");
+        for (const CertificateExpiry& held : certificates_) {
+            sample(out, "socket_proxy_certificate_expiry_timestamp_seconds",
+                   "certificate=\"" + escape_label(held.certificate) + "\",subject=\"" +
+                       escape_label(held.subject) + "\",sha256=\"" + escape_label(held.sha256) +
+                       "\"",
+                   static_cast<std::uint64_t>(std::max<std::int64_t>(held.not_after, 0)));
+        }
     }
 
     render_gauges(out, gauges);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "route_template.hpp"
 
@@ -45,6 +46,15 @@ enum class TlsHandshakeFailure {
     busy,         // max_tls_handshakes already in flight
 };
 inline constexpr std::size_t tls_handshake_failure_kinds = 5;
+
+// A certificate the proxy holds (its own, a CA it trusts), for the expiry gauge. The labels
+// come from files the operator gave, a few certificates each, never from a client.
+struct CertificateExpiry {
+    std::string certificate;     // the setting it came from: "tls_cert", "tls_ca"
+    std::string subject;         // the subject's commonName, shortened
+    std::string sha256;          // a prefix of the fingerprint, to tell equal names apart
+    std::int64_t not_after = 0;  // Unix seconds
+};
 
 // What the listener reads at the moment it renders.
 struct MetricsGauges {
@@ -77,6 +87,8 @@ class Metrics {
     // "concurrent", "streams"). Rule names come from the policy, not the client; past
     // max_limited_series the rule is counted as "other" (reloads may bring new names).
     void count_limited(std::string_view rule, std::string_view limit);
+    // The certificates in force, replaced whole at start and at each reload.
+    void set_certificate_expiries(std::vector<CertificateExpiry> certificates);
 
     [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
 
@@ -102,6 +114,7 @@ class Metrics {
     std::uint64_t refused_outsiders_ = 0;
     std::map<std::pair<std::string, std::string>, std::uint64_t> limited_;  // rule, limit
     std::array<std::uint64_t, tls_handshake_failure_kinds> tls_failures_{};
+    std::vector<CertificateExpiry> certificates_;
     // Sessions on every serving thread record; the metrics listener renders on the main one.
     mutable std::mutex mutex_;
 };

@@ -177,11 +177,12 @@ def test_compose_reads_a_project_through_the_proxy(proxy, transport, compose_pro
 NODE_CLIENT = Path(__file__).parent / "node" / "client.js"
 
 
-def dockerode(host: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def dockerode(host: str, *args: str, timeout: float = 30,
+              env: dict | None = None) -> subprocess.CompletedProcess:
     if not (NODE_CLIENT.parent / "node_modules" / "dockerode").is_dir():
         pytest.fail("dockerode is missing: run scripts/test-deps", pytrace=False)
     return subprocess.run(["node", str(NODE_CLIENT), host, *args], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
 
 
 @compat("dockerode", "listContainers(), getContainer().inspect()")

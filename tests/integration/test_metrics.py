@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from proxytest import (HttpConnection, free_tcp_port, http, proxy_binary, random_suffix,
+from proxytest import (REPO, HttpConnection, free_tcp_port, http, proxy_binary, random_suffix,
                        raw_exchange, start_proxy)
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -307,3 +307,25 @@ def test_a_bad_metrics_address_is_one_clear_line(tmp_path):
         finally:
             proxy.stop()
             shutil.rmtree(proxy.workdir, ignore_errors=True)
+
+
+def test_every_metric_on_the_page_is_in_the_docs(proxy_factory, tmp_path):
+    """docs/logs-and-metrics.md lists each family a proxy with TLS and a CA serves (the
+    certificate gauge appears only then), and names no family the page lacks."""
+    certs = tmp_path / "certs"
+    made = subprocess.run([proxy_binary(), "certs", str(certs), "--host", "127.0.0.1",
+                           "--client", "alice"], capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    port = free_tcp_port()
+    proxy = proxy_factory("--metrics", f"127.0.0.1:{port}",
+                          "--tls-cert", str(certs / "server/cert.pem"),
+                          "--tls-key", str(certs / "server/key.pem"),
+                          "--tls-ca", str(certs / "ca.pem"))
+    served = set(scrape(port))
+    doc = (REPO / "docs" / "logs-and-metrics.md").read_text()
+    documented = set(re.findall(r"`((?:socket_proxy|process)_[a-z_]+)`", doc))
+    assert served - documented == set(), "metrics missing from docs/logs-and-metrics.md"
+    assert documented - served == set(), "docs/logs-and-metrics.md names metrics not served"
+    assert proxy.proc.poll() is None

@@ -7,7 +7,9 @@ request would be logged too)."""
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -307,6 +309,27 @@ def test_python_docker_client(tls_proxy, pki, ticker, monkeypatch):
         client.close()
 
 
+def test_dockerode(tls_proxy, pki, ticker):
+    """dockerode with {protocol: 'https', ca, cert, key}, as Homepage and other dashboards
+    configure it: a list, and a followed log stream through TLS."""
+    from test_clients import dockerode
+    host = f"https://127.0.0.1:{tls_proxy.tcp_port}"
+    env = {**os.environ, "DOCKER_CERT_PATH": str(pki["alice"])}
+    listed = dockerode(host, "list", env=env)
+    assert listed.returncode == 0, listed
+    assert f"/{ticker.name}" in json.loads(listed.stdout)
+    followed = dockerode(host, "logs", ticker.name, env=env)
+    assert followed.returncode == 0, followed
+    ticks = json.loads(followed.stdout.splitlines()[-1])
+    assert len(ticks) >= 3 and ticks == sorted(ticks), ticks
+    assert any("tls:cn=alice," in line for line in wait_for_request_lines(tls_proxy, 2))
+
+    refused = dockerode(host, "list", env={**os.environ, "DOCKER_CERT_PATH": str(pki["mallory"])})
+    assert refused.returncode != 0, refused
+    assert tls_proxy.wait_for_log(lambda text: " tls-handshake-failed " in text and
+                                  "the client's certificate was refused" in text), tls_proxy.log
+
+
 def test_curl(tls_proxy, pki):
     alice = pki["alice"]
     result = run("curl", "-sS", "--cacert", alice / "ca.pem", "--cert", alice / "cert.pem",
@@ -519,6 +542,195 @@ def test_sighup_reloads_the_certificate_and_streams_keep_flowing(proxy_factory, 
         assert carol.returncode == 0, carol.stderr
     finally:
         stop_process(watcher)
+
+
+# --------------------------------------------------------------------------- what a client certificate is for
+
+
+def openssl_certificate(directory: Path, name: str, extensions: str, issuer: tuple | None = None,
+                        days: int = 30) -> tuple:
+    """A P-256 certificate with these X.509v3 extensions (openssl's config syntax), signed by
+    issuer (cert, key) or by itself; returns (cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, request, cert = (directory / f"{name}-key.pem", directory / f"{name}.csr",
+                          directory / f"{name}.pem")
+    (directory / f"{name}.ext").write_text(extensions)
+    made = run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-keyout", key, "-out", request, "-subj", f"/CN={name}")
+    assert made.returncode == 0, made.stderr
+    signer = (["-CA", issuer[0], "-CAkey", issuer[1], "-CAcreateserial"] if issuer
+              else ["-signkey", key])
+    signed = run("openssl", "x509", "-req", "-in", request, *signer, "-days", days,
+                 "-extfile", directory / f"{name}.ext", "-out", cert)
+    assert signed.returncode == 0, signed.stderr
+    for path in (key, cert):
+        path.chmod(0o644)
+    return cert, key
+
+
+def curl_with(proxy, pki, cert: Path, key: Path) -> subprocess.CompletedProcess:
+    return run("curl", "-sS", "--cacert", pki["main"] / "ca.pem", "--cert", cert, "--key", key,
+               f"https://127.0.0.1:{proxy.tcp_port}/_ping")
+
+
+def test_a_server_certificate_is_no_client_certificate(tls_proxy, pki):
+    """The certificate `certs` writes for the proxy has the right CA but extendedKeyUsage
+    serverAuth only: wolfSSL refuses it as a client's, as OpenSSL's and Go's purpose checks do."""
+    result = tls_docker(tls_proxy, pki["main"] / "server", "version")
+    assert result.returncode != 0
+    assert "Server:" not in result.stdout
+    assert_refused_in_handshake(tls_proxy, "extendedKeyUsage lacks clientAuth")
+
+
+@pytest.mark.parametrize("name, extensions, accepted", [
+    # No extendedKeyUsage: any purpose, for Go's crypto/tls and OpenSSL alike.
+    ("no-eku", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n", True),
+    ("any-eku", "basicConstraints=CA:FALSE\nextendedKeyUsage=anyExtendedKeyUsage\n", True),
+    ("code-signing", "basicConstraints=CA:FALSE\nextendedKeyUsage=codeSigning\n", False),
+    ("server-and-client", "extendedKeyUsage=serverAuth,clientAuth\n", True),
+])
+def test_extended_key_usage_decides(tls_proxy, pki, name, extensions, accepted):
+    cert, key = openssl_certificate(pki["base"] / "purposes", name, extensions,
+                                    issuer=(pki["main"] / "ca.pem", pki["main"] / "ca-key.pem"))
+    result = curl_with(tls_proxy, pki, cert, key)
+    if accepted:
+        assert result.returncode == 0 and result.stdout == "OK", result.stderr
+        assert f"tls:cn={name}," in wait_for_request_lines(tls_proxy, 1)[0]
+    else:
+        assert result.returncode != 0
+        assert_refused_in_handshake(tls_proxy, "extendedKeyUsage lacks clientAuth")
+
+
+def test_a_client_signed_by_an_intermediate_needs_to_send_it(tls_proxy, pki):
+    """SOCKET_PROXY_TLS_CA holds the root only: a leaf signed by an intermediate CA is refused
+    when the client sends the leaf alone, and accepted when it sends the intermediate after it
+    (as Docker's clients do when cert.pem holds the chain)."""
+    directory = pki["base"] / "intermediate"
+    intermediate = openssl_certificate(
+        directory, "intermediate",
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        issuer=(pki["main"] / "ca.pem", pki["main"] / "ca-key.pem"))
+    leaf, key = openssl_certificate(directory, "leaf",
+                                    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+                                    issuer=intermediate)
+    alone = curl_with(tls_proxy, pki, leaf, key)
+    assert alone.returncode != 0
+    assert_refused_in_handshake(tls_proxy, "not signed by a CA in SOCKET_PROXY_TLS_CA")
+
+    chain = directory / "chain.pem"
+    chain.write_text(leaf.read_text() + intermediate[0].read_text())
+    chain.chmod(0o644)
+    with_chain = curl_with(tls_proxy, pki, chain, key)
+    assert with_chain.returncode == 0 and with_chain.stdout == "OK", with_chain.stderr
+
+
+def test_the_ca_certificate_itself_is_accepted_as_a_client(tls_proxy, pki):
+    """Whoever holds the CA's key can sign any client certificate, so refusing the CA's own
+    certificate protects nothing; Go's crypto/tls accepts it too (it has no extendedKeyUsage).
+    Its common name is what rules see."""
+    result = curl_with(tls_proxy, pki, pki["main"] / "ca.pem", pki["main"] / "ca-key.pem")
+    assert result.returncode == 0 and result.stdout == "OK", result.stderr
+    assert "tls:cn=" in wait_for_request_lines(tls_proxy, 1)[0]
+
+
+# --------------------------------------------------------------------------- certificate expiry
+
+
+def enddate(cert: Path, index: int = 0) -> int:
+    """notAfter as Unix seconds, as openssl reads it."""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?",
+                        cert.read_text(), re.S)
+    result = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601"],
+                            input=blocks[index], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.strip().split("=", 1)[1]  # 2026-12-08 04:50:07Z
+    return calendar.timegm(time.strptime(text, "%Y-%m-%d %H:%M:%SZ"))
+
+
+def common_name(cert: Path) -> str:
+    result = run("openssl", "x509", "-in", cert, "-noout", "-subject", "-nameopt", "RFC2253")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split("CN=", 1)[1].split(",")[0]
+
+
+def expiry_samples(port: int) -> dict:
+    """{(certificate, subject): (sha256 label, value)} of the expiry gauge."""
+    from test_metrics import scrape
+    family = scrape(port)["socket_proxy_certificate_expiry_timestamp_seconds"]
+    assert family.type == "gauge"
+    return {(labels["certificate"], labels["subject"]): (labels["sha256"], value)
+            for _, labels, value in family.samples}
+
+
+@pytest.fixture
+def short_lived(pki):
+    """A server certificate for 127.0.0.1 that ends in 3 days, self-signed, in a directory
+    of its own that the proxy's user can read (SIGHUP reads it again)."""
+    directory = pki["base"] / f"short-{random_suffix()}"
+    cert, key = openssl_certificate(
+        directory, "short-lived",
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+        days=3)
+    shutil.copy(cert, directory / "cert.pem")
+    shutil.copy(key, directory / "key.pem")
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    directory.chmod(0o755)
+    return directory
+
+
+def test_a_certificate_near_its_end_is_logged_and_its_end_is_a_metric(proxy_factory, pki,
+                                                                      short_lived):
+    metrics_port = free_tcp_port()
+    proxy = proxy_factory("--tls-cert", str(short_lived / "cert.pem"),
+                          "--tls-key", str(short_lived / "key.pem"),
+                          "--tls-ca", str(pki["main"] / "ca.pem"),
+                          "--metrics", f"127.0.0.1:{metrics_port}")
+    warning = wait_for_event(proxy, "certificate-expires-soon")
+    assert " warning certificate-expires-soon " in warning
+    assert "certificate=tls_cert" in warning and f"file={short_lived}/cert.pem" in warning
+    assert "subject=short-lived" in warning and "days_left=2" in warning, warning
+    # The CA lasts ten years: no line for it.
+    assert proxy.log.count("certificate-expires-soon") == 1, proxy.log
+    assert " certificate-expired " not in proxy.log
+
+    samples = expiry_samples(metrics_port)
+    ca_name = common_name(pki["main"] / "ca.pem")
+    assert set(samples) == {("tls_cert", "short-lived"), ("tls_ca", ca_name)}, samples
+    assert samples[("tls_cert", "short-lived")] == \
+        (der_sha256(short_lived / "cert.pem")[:16], enddate(short_lived / "cert.pem"))
+    assert samples[("tls_ca", ca_name)] == \
+        (der_sha256(pki["main"] / "ca.pem")[:16], enddate(pki["main"] / "ca.pem"))
+
+    # Renewed and reloaded: the gauge follows, the warning is not repeated.
+    shutil.copy(pki["main"] / "server/cert.pem", short_lived / "cert.pem")
+    shutil.copy(pki["main"] / "server/key.pem", short_lived / "key.pem")
+    proxy.proc.send_signal(signal.SIGHUP)
+    assert proxy.wait_for_log(lambda line: " reload " in line and "tls_cert=" in line), proxy.log
+    samples = expiry_samples(metrics_port)
+    assert samples[("tls_cert", "127.0.0.1")][1] == enddate(pki["main"] / "server/cert.pem")
+    assert ("tls_cert", "short-lived") not in samples
+    assert proxy.log.count("certificate-expires-soon") == 1, proxy.log
+
+
+def test_a_certificate_past_its_end_in_the_ca_bundle_is_an_error(proxy_factory, pki, tmp_path):
+    """A bundle of the CA and a certificate that ended in 2020: every certificate of the file
+    is watched, and the ended one is named."""
+    bundle_path = pki["base"] / f"bundle-{random_suffix()}.pem"
+    bundle_path.write_text((pki["main"] / "ca.pem").read_text() +
+                           (pki["expired"] / "cert.pem").read_text())
+    bundle_path.chmod(0o644)
+    metrics_port = free_tcp_port()
+    proxy = proxy_factory("--tls-cert", str(pki["main"] / "server/cert.pem"),
+                          "--tls-key", str(pki["main"] / "server/key.pem"),
+                          "--tls-ca", str(bundle_path), "--metrics", f"127.0.0.1:{metrics_port}")
+    line = wait_for_event(proxy, "certificate-expired")
+    assert " error certificate-expired " in line
+    assert "certificate=tls_ca" in line and "subject=expired" in line
+    assert "not_after=2020-01-02T00:00:00Z" in line and "days_left=-" in line, line
+    samples = expiry_samples(metrics_port)
+    assert samples[("tls_ca", "expired")][1] == enddate(bundle_path, 1) == 1577923200
+    assert samples[("tls_ca", common_name(pki["main"] / "ca.pem"))][1] == enddate(bundle_path, 0)
 
 
 # --------------------------------------------------------------------------- start-up

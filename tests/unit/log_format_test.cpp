@@ -270,6 +270,15 @@ TEST(JsonLogLineTest, NumbersWhereTheyCountStringsElsewhere) {
               R"("status":403,"bytes_out":0,"stream_ms":7,"ms":"012","path":"42","rule":"x"})");
 }
 
+TEST(JsonLogLineTest, DaysLeftIsANumberBelowZeroToo) {
+    const ScopedTimeZone utc("UTC");
+    const std::timespec when{winter_noon_utc, 0};
+    EXPECT_EQ(format_json_log_line(when, LogLevel::error, "certificate-expired",
+                                   {{"days_left", "-3"}, {"ms", "-3"}, {"count", "-0"}}),
+              R"({"time":"2026-01-15T12:00:00.000+00:00","level":"error",)"
+              R"("event":"certificate-expired","days_left":-3,"ms":-3,"count":"-0"})");
+}
+
 TEST(JsonLogLineTest, EveryByteStaysValidJson) {
     const ScopedTimeZone utc("UTC");
     const std::timespec when{winter_noon_utc, 0};

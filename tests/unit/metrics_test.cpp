@@ -158,6 +158,26 @@ TEST(MetricsTest, SeriesStopGrowingAtTheCap) {
               std::string::npos);
 }
 
+TEST(MetricsTest, CertificateExpiryGaugeAppearsOnlyWithCertificates) {
+    Metrics metrics;
+    EXPECT_EQ(metrics.render(gauges_of_version("dev")).find("certificate_expiry"),
+              std::string::npos);
+    metrics.set_certificate_expiries({{"tls_cert", "proxy", "0123456789abcdef", 1924992000},
+                                      {"tls_ca", "a \"quoted\" CA", "fedcba9876543210", 1}});
+    const auto samples = samples_of(metrics.render(gauges_of_version("dev")));
+    const std::string name = "socket_proxy_certificate_expiry_timestamp_seconds";
+    EXPECT_EQ(
+        samples.at(name +
+                   "{certificate=\"tls_cert\",subject=\"proxy\",sha256=\"0123456789abcdef\"}"),
+        "1924992000");
+    EXPECT_EQ(samples.at(name + "{certificate=\"tls_ca\",subject=\"a \\\"quoted\\\" CA\","
+                                "sha256=\"fedcba9876543210\"}"),
+              "1");
+    // A reload replaces the set: a certificate no longer held leaves no series behind.
+    metrics.set_certificate_expiries({});
+    EXPECT_EQ(metrics.render(gauges_of_version("dev")).find(name + "{"), std::string::npos);
+}
+
 TEST(MetricsTest, VersionLabelIsEscaped) {
     const std::string page = Metrics{}.render(gauges_of_version("a\"b\\c\nd"));
     EXPECT_NE(page.find("version=\"a\\\"b\\\\c\\nd\""), std::string::npos) << page;

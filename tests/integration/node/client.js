@@ -1,13 +1,30 @@
 // dockerode through the proxy, as dashboards use it. Prints one JSON line per result.
 //   node client.js HOST list | inspect NAME | logs NAME | events NAME
-// HOST is unix:///path or tcp://127.0.0.1:PORT. Exit code 0 on success.
+// HOST is unix:///path, tcp://127.0.0.1:PORT, or https://127.0.0.1:PORT with DOCKER_CERT_PATH
+// naming a directory of ca.pem, cert.pem and key.pem (mutual TLS, as dashboards configure it).
+// Exit code 0 on success.
 'use strict';
+const fs = require('fs');
+const path = require('path');
 const Docker = require('dockerode');
 
 const [host, operation, name] = process.argv.slice(2);
-const docker = host.startsWith('unix://')
-  ? new Docker({ socketPath: host.slice('unix://'.length) })
-  : new Docker({ host: new URL(host).hostname, port: Number(new URL(host).port), protocol: 'http' });
+
+function connect() {
+  if (host.startsWith('unix://')) {
+    return new Docker({ socketPath: host.slice('unix://'.length) });
+  }
+  const url = new URL(host);
+  const options = { host: url.hostname, port: Number(url.port), protocol: 'http' };
+  if (url.protocol === 'https:') {
+    const bundle = (file) => fs.readFileSync(path.join(process.env.DOCKER_CERT_PATH, file));
+    Object.assign(options, {
+      protocol: 'https', ca: bundle('ca.pem'), cert: bundle('cert.pem'), key: bundle('key.pem'),
+    });
+  }
+  return new Docker(options);
+}
+const docker = connect();
 
 const print = (value) => process.stdout.write(JSON.stringify(value) + '\n');
 const fail = (error) => {
