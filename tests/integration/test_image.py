@@ -29,10 +29,10 @@ from proxytest import (DOCKER_SOCKET, REPO, TEST_IMAGE, LineReader, docker, dock
 pytestmark = pytest.mark.timeout(600)
 
 BUILD_TIMEOUT = 540
-# `docker image ls` counts MB as 10^6 bytes. 5.9 MB on 2026-12-05: 5.4 MB of binary, of which
-# wolfSSL's archive (its objects come whole) is about 1.9 MB and yaml-cpp's archive (both built
-# without section garbage collection) about 0.8 MB.
-SIZE_LIMIT_BYTES = 6_000_000
+# `docker image ls` counts MB as 10^6 bytes. About 6.3 MB on 2026-12-05: 5.9 MB of binary, of
+# which wolfSSL's archive (its objects come whole) is about 1.9 MB and yaml-cpp's archive (both
+# built without section garbage collection) about 0.8 MB; the rest is time zones.
+SIZE_LIMIT_BYTES = 6_500_000
 DEFAULT_ENV = {
     "SOCKET_PROXY_VOLUME": "/run/proxy",
     "SOCKET_PROXY_DOCKER_SOCKET": "/run/docker.sock",
