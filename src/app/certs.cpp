@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "log_format.hpp"
+#include "units.hpp"
 #include "x509.hpp"
 
 namespace socket_proxy {
@@ -44,16 +45,6 @@ class CertsFailure : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
-
-std::string_view trim_spaces(std::string_view text) {
-    while (!text.empty() && text.front() == ' ') {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && text.back() == ' ') {
-        text.remove_suffix(1);
-    }
-    return text;
-}
 
 void append_unique(std::vector<std::string>& list, std::string value) {
     if (std::find(list.begin(), list.end(), value) == list.end()) {

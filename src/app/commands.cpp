@@ -8,6 +8,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "client_key.hpp"
 #include "learn.hpp"
@@ -37,6 +39,25 @@ bool load(const CommandLine& command_line, const Environment& environment, Loade
     return true;
 }
 
+using KeyValueItems = std::vector<std::pair<std::string_view, std::string_view>>;
+
+// "key=value,key=value", each item split at its first '='; nullopt when an item has no '=' or
+// nothing after it.
+std::optional<KeyValueItems> key_value_items(std::string_view text) {
+    KeyValueItems items;
+    while (!text.empty()) {
+        const std::size_t comma = text.find(',');
+        const std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        const std::size_t equals = item.find('=');
+        if (equals == std::string_view::npos || equals + 1 == item.size()) {
+            return std::nullopt;
+        }
+        items.emplace_back(item.substr(0, equals), item.substr(equals + 1));
+    }
+    return items;
+}
+
 // "tls:cn=NAME,san=VALUE,sha256=HEX,address=IP": a TLS client whose certificate the CA
 // verified, with those names; san repeats, a value with ':' is a URI SAN, others DNS SANs.
 std::optional<Client> parse_tls_client(std::string_view rest) {
@@ -44,16 +65,12 @@ std::optional<Client> parse_tls_client(std::string_view rest) {
     client.transport = Client::Transport::tcp;
     PeerCertificate& certificate = client.certificate.emplace();
     bool named = false;
-    while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        const std::size_t equals = item.find('=');
-        if (equals == std::string_view::npos || equals + 1 == item.size()) {
-            return std::nullopt;
-        }
-        const std::string_view key = item.substr(0, equals);
-        const std::string value(item.substr(equals + 1));
+    const std::optional<KeyValueItems> items = key_value_items(rest);
+    if (!items) {
+        return std::nullopt;
+    }
+    for (const auto& [key, value_text] : *items) {
+        const std::string value(value_text);
         if (key == "cn" && certificate.common_name.empty()) {
             certificate.common_name = value;
         } else if (key == "san") {
@@ -88,19 +105,11 @@ std::optional<Client> parse_container_client(std::string_view rest) {
     container->name = std::string(rest.substr(0, first_comma));
     rest =
         first_comma == std::string_view::npos ? std::string_view{} : rest.substr(first_comma + 1);
-    if (container->name.empty()) {
+    const std::optional<KeyValueItems> items = key_value_items(rest);
+    if (container->name.empty() || !items) {
         return std::nullopt;
     }
-    while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        const std::size_t equals = item.find('=');
-        if (equals == std::string_view::npos || equals + 1 == item.size()) {
-            return std::nullopt;
-        }
-        const std::string_view key = item.substr(0, equals);
-        const std::string_view value = item.substr(equals + 1);
+    for (const auto& [key, value] : *items) {
         if (key == "label") {
             const std::size_t label_equals = value.find('=');
             container->labels[std::string(value.substr(0, label_equals))] =

@@ -150,20 +150,8 @@ NamedListener parse_named_listener(std::string_view what, std::string_view item)
 
 std::vector<NamedListener> parse_named_listeners(std::string_view what, std::string_view value) {
     std::vector<NamedListener> listeners;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!item.empty() && item.front() == ' ') {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && item.back() == ' ') {
-            item.remove_suffix(1);
-        }
-        if (!item.empty()) {
-            listeners.push_back(parse_named_listener(what, item));
-        }
+    for (const std::string_view item : comma_list_items(value)) {
+        listeners.push_back(parse_named_listener(what, item));
     }
     return listeners;
 }
@@ -211,20 +199,7 @@ void check_named_listeners(const Config& config) {
 
 std::vector<IpNetwork> parse_networks(std::string_view what, std::string_view value) {
     std::vector<IpNetwork> networks;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!item.empty() && item.front() == ' ') {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && item.back() == ' ') {
-            item.remove_suffix(1);
-        }
-        if (item.empty()) {
-            continue;
-        }
+    for (const std::string_view item : comma_list_items(value)) {
         const auto network = IpNetwork::parse(item);
         if (!network) {
             throw value_error(

@@ -67,6 +67,29 @@ std::optional<std::uint64_t> unit_milliseconds(std::string_view unit) {
 
 }  // namespace
 
+std::string_view trim_spaces(std::string_view text) {
+    while (!text.empty() && text.front() == ' ') {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && text.back() == ' ') {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+std::vector<std::string_view> comma_list_items(std::string_view value) {
+    std::vector<std::string_view> items;
+    while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        const std::string_view item = trim_spaces(value.substr(0, comma));
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+        if (!item.empty()) {
+            items.push_back(item);
+        }
+    }
+    return items;
+}
+
 std::string ascii_lowercase(std::string_view text) {
     std::string lower(text);
     for (char& c : lower) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace socket_proxy {
 
@@ -41,5 +42,12 @@ std::optional<Unsigned> parse_decimal(std::string_view text) {
 
 // A-Z to a-z only: setting words are ASCII, and the C locale's tolower would be a global.
 [[nodiscard]] std::string ascii_lowercase(std::string_view text);
+
+// The text without the spaces at either end.
+[[nodiscard]] std::string_view trim_spaces(std::string_view text);
+
+// A setting's comma-separated list ("a, b,c,"): each item without the spaces around it; empty
+// items are left out.
+[[nodiscard]] std::vector<std::string_view> comma_list_items(std::string_view value);
 
 }  // namespace socket_proxy
