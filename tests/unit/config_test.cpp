@@ -8,23 +8,16 @@
 #include <utility>
 #include <vector>
 
+#include "environment_of.hpp"
+
 namespace socket_proxy {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace std::string_view_literals;
 
-using Variables = std::map<std::string, std::string, std::less<>>;
-
-Environment environment_of(Variables variables) {
-    return [variables = std::move(variables)](std::string_view name) -> std::optional<std::string> {
-        const auto found = variables.find(name);
-        if (found == variables.end()) {
-            return std::nullopt;
-        }
-        return found->second;
-    };
-}
+using test_support::environment_of;
+using test_support::Variables;
 
 std::string error_of(const std::function<void()>& action) {
     try {

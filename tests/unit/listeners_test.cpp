@@ -11,20 +11,13 @@
 #include "policy.hpp"
 #include "policy_file.hpp"
 
+#include "environment_of.hpp"
+
 namespace socket_proxy {
 namespace {
 
-using Variables = std::map<std::string, std::string, std::less<>>;
-
-Environment environment_of(Variables variables) {
-    return [variables = std::move(variables)](std::string_view name) -> std::optional<std::string> {
-        const auto found = variables.find(name);
-        if (found == variables.end()) {
-            return std::nullopt;
-        }
-        return found->second;
-    };
-}
+using test_support::environment_of;
+using test_support::Variables;
 
 CommandLine parse(const std::vector<std::string_view>& args, Variables variables = {}) {
     return parse_command_line(args, environment_of(std::move(variables)));

@@ -6,17 +6,13 @@
 #include <map>
 #include <string>
 
+#include "environment_of.hpp"
+
 namespace socket_proxy {
 namespace {
 
-using Variables = std::map<std::string, std::string, std::less<>>;
-
-Environment environment_of(Variables variables) {
-    return [variables = std::move(variables)](std::string_view name) -> std::optional<std::string> {
-        const auto found = variables.find(name);
-        return found == variables.end() ? std::nullopt : std::optional(found->second);
-    };
-}
+using test_support::environment_of;
+using test_support::Variables;
 
 struct SwitchRow {
     Variables variables;
