@@ -5,7 +5,10 @@
 
 namespace socket_proxy {
 
-std::string client_limit_key(const Client& client) {
+namespace {
+
+// The caller as the connection tells it, before what the proxy learned about it.
+std::string peer_key(const Client& client) {
     if (client.certificate) {
         return "tls:sha256=" + client.certificate->sha256;
     }
@@ -35,6 +38,21 @@ std::string client_limit_key(const Client& client) {
         key += digits + ":";
     }
     return key + ":/64";
+}
+
+}  // namespace
+
+std::string client_limit_key(const Client& client) {
+    std::string key = peer_key(client);
+    // Two tools on sockets of their own, or in containers of their own, are two callers even
+    // when they run as one uid.
+    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
+        key += ",listener=" + client.listener;
+    }
+    if (client.container) {
+        key += ",container=" + client.container->name;
+    }
+    return key;
 }
 
 }  // namespace socket_proxy

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,15 @@ TEST(ClientLimitKeyTest, OneCallerIsOneKey) {
     EXPECT_EQ(client_limit_key(tcp("127.0.0.1", "4000")), "tcp:127.0.0.1");
     EXPECT_EQ(client_limit_key(tcp("[2001:db8:0:1::7]", "1")), "tcp:2001:db8:0:1::/64");
     EXPECT_EQ(client_limit_key(unix_client), "unix:uid=1000,gid=1000");
+    // Tools on sockets or in containers of their own are callers of their own.
+    Client on_traefik_socket = unix_client;
+    on_traefik_socket.listener = "traefik";
+    EXPECT_EQ(client_limit_key(on_traefik_socket), "unix:uid=1000,gid=1000,listener=traefik");
+    auto homepage = std::make_shared<CallerContainer>();
+    homepage->name = "homepage";
+    Client in_homepage = unix_client;
+    in_homepage.container = homepage;
+    EXPECT_EQ(client_limit_key(in_homepage), "unix:uid=1000,gid=1000,container=homepage");
     // An IPv6 host picks any address of its /64.
     EXPECT_EQ(client_limit_key(tcp("[2001:db8::1]", "1")),
               client_limit_key(tcp("[2001:db8::2]", "1")));
