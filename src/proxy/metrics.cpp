@@ -181,6 +181,16 @@ void Metrics::count_limited(std::string_view rule, std::string_view limit) {
     ++limited_[key];
 }
 
+void Metrics::count_tls_client(std::string_view client) {
+    const std::lock_guard lock(mutex_);
+    if (const auto found = tls_clients_.find(client); found != tls_clients_.end()) {
+        ++found->second;
+        return;
+    }
+    ++tls_clients_[tls_clients_.size() >= max_tls_client_series ? std::string("other")
+                                                                : std::string(client)];
+}
+
 void Metrics::set_certificate_expiries(std::vector<CertificateExpiry> certificates) {
     const std::lock_guard lock(mutex_);
     certificates_ = std::move(certificates);
@@ -239,6 +249,13 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
     for (const auto& [key, count] : limited_) {
         sample(out, "socket_proxy_limited_requests_total",
                "rule=\"" + escape_label(key.first) + "\",limit=\"" + key.second + "\"", count);
+    }
+
+    describe(out, "socket_proxy_tls_client_requests_total", "counter",
+             "Requests from TLS clients, by their verified certificate (tls:cn=NAME).");
+    for (const auto& [client, count] : tls_clients_) {
+        sample(out, "socket_proxy_tls_client_requests_total",
+               "client=\"" + escape_label(client) + "\"", count);
     }
 
     describe(out, "socket_proxy_tls_handshake_failures_total", "counter",

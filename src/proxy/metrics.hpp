@@ -87,6 +87,12 @@ class Metrics {
     // "concurrent", "streams"). Rule names come from the policy, not the client; past
     // max_limited_series the rule is counted as "other" (reloads may bring new names).
     void count_limited(std::string_view rule, std::string_view limit);
+
+    // A request from a TLS client with a verified certificate, named as describe_certificate()
+    // names it. The CA decides how many names there are; past max_tls_client_series they are
+    // counted as "other".
+    static constexpr std::size_t max_tls_client_series = 1000;
+    void count_tls_client(std::string_view client);
     // The certificates in force, replaced whole at start and at each reload.
     void set_certificate_expiries(std::vector<CertificateExpiry> certificates);
 
@@ -113,6 +119,7 @@ class Metrics {
     std::uint64_t refused_over_limit_ = 0;
     std::uint64_t refused_outsiders_ = 0;
     std::map<std::pair<std::string, std::string>, std::uint64_t> limited_;  // rule, limit
+    std::map<std::string, std::uint64_t, std::less<>> tls_clients_;
     std::array<std::uint64_t, tls_handshake_failure_kinds> tls_failures_{};
     std::vector<CertificateExpiry> certificates_;
     // Sessions on every serving thread record; the metrics listener renders on the main one.

@@ -65,6 +65,9 @@ void RequestLog::record(LogLevel level, const Decision& decision, int status,
     }
     const std::string_view route =
         decision.target ? std::string_view(decision.target->route_path) : std::string_view();
+    if (client_.certificate) {
+        metrics_.count_tls_client(describe_certificate(*client_.certificate));
+    }
     metrics_.record({decision.allowed(), request_.method_string(), route, status,
                      seconds_between(started_, ended), stream_started_.has_value(), bytes_in_,
                      bytes_out});

@@ -323,7 +323,17 @@ def test_every_metric_on_the_page_is_in_the_docs(proxy_factory, tmp_path):
                           "--tls-cert", str(certs / "server/cert.pem"),
                           "--tls-key", str(certs / "server/key.pem"),
                           "--tls-ca", str(certs / "ca.pem"))
-    served = set(scrape(port))
+    # A request with alice's certificate names her in the metrics as in the request log.
+    alice = certs / "clients" / "alice"
+    curl = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                           "--cacert", str(alice / "ca.pem"), "--cert", str(alice / "cert.pem"),
+                           "--key", str(alice / "key.pem"),
+                           f"https://127.0.0.1:{proxy.tcp_port}/_ping"],
+                          capture_output=True, text=True, timeout=30)
+    assert curl.stdout == "200", curl
+    page = scrape(port)
+    assert value_of(page, "socket_proxy_tls_client_requests_total", client="tls:cn=alice") == 1
+    served = set(page)
     doc = (REPO / "docs" / "logs-and-metrics.md").read_text()
     documented = set(re.findall(r"`((?:socket_proxy|process)_[a-z_]+)`", doc))
     assert served - documented == set(), "metrics missing from docs/logs-and-metrics.md"

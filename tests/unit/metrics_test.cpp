@@ -183,5 +183,23 @@ TEST(MetricsTest, VersionLabelIsEscaped) {
     EXPECT_NE(page.find("version=\"a\\\"b\\\\c\\nd\""), std::string::npos) << page;
 }
 
+TEST(MetricsTest, TlsClientsByCertificateWithABound) {
+    Metrics metrics;
+    metrics.count_tls_client("tls:cn=traefik");
+    metrics.count_tls_client("tls:cn=traefik");
+    metrics.count_tls_client("tls:cn=\"quoted\"");
+    const std::string text = metrics.render({});
+    EXPECT_NE(text.find("socket_proxy_tls_client_requests_total{client=\"tls:cn=traefik\"} 2\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("{client=\"tls:cn=\\\"quoted\\\"\"} 1\n"), std::string::npos) << text;
+    for (std::size_t i = 0; i < Metrics::max_tls_client_series + 3; ++i) {
+        metrics.count_tls_client("tls:cn=client" + std::to_string(i));
+    }
+    const std::string bounded = metrics.render({});
+    EXPECT_NE(bounded.find("{client=\"other\"} 5\n"), std::string::npos);
+    EXPECT_EQ(bounded.find("tls:cn=client999\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace socket_proxy
