@@ -14,6 +14,8 @@
 #include "policy_file.hpp"
 #include "stream_routes.hpp"
 
+#include "policy_error_of.hpp"
+
 namespace socket_proxy {
 namespace {
 
@@ -258,14 +260,7 @@ TEST(StreamRoutesTest, LongLivedAnswersAreToldFromTheRequest) {
     }
 }
 
-std::string error_of(std::string_view text) {
-    try {
-        (void)parse_policy_file(text, "policy.yaml");
-    } catch (const PolicyError& error) {
-        return error.what();
-    }
-    return "(no PolicyError)";
-}
+using test_support::error_of;
 
 TEST(ClientLimitsFileTest, LimitsAreReadAndDecided) {
     const Policy policy = parse_policy_file(R"(

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "policy_error_of.hpp"
+
 namespace socket_proxy {
 namespace {
 
@@ -20,14 +22,7 @@ std::string read_example(const std::string& name) {
     return text.str();
 }
 
-std::string error_of(std::string_view text) {
-    try {
-        (void)parse_policy_file(text, "policy.yaml");
-    } catch (const PolicyError& error) {
-        return error.what();
-    }
-    return "(no PolicyError)";
-}
+using test_support::error_of;
 
 Decision decide_as(const Policy& policy, std::string_view method, std::string_view target,
                    const Client& client = {}) {
