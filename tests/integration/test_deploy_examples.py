@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from proxytest import (DOCKER_SOCKET, REPO, docker, docker_cli, docker_environment,
-                       docker_socket_gid, free_tcp_port, is_root, proxy_binary, random_suffix)
+                       docker_socket_gid, free_tcp_port, image_tests, is_root, proxy_binary,
+                       random_suffix)
 from spare_engine import spare_swarm
 from test_image import image  # noqa: F401  (the fixture that builds socket-proxy:local)
 
@@ -124,6 +125,7 @@ def test_compose_files_validate_and_name_what_is_missing(certs, tmp_path):
     assert "set DOCKER_GID to the group of /var/run/docker.sock" in missing.stderr
 
 
+@image_tests
 @needs_root
 def test_compose_example_serves_mutual_tls(certs, image_id):
     port = free_tcp_port()
@@ -164,6 +166,7 @@ def test_compose_example_serves_mutual_tls(certs, image_id):
 # --------------------------------------------------------------------------- swarm
 
 
+@image_tests
 @needs_root
 def test_swarm_example_deploys_with_secrets(certs, image_id, engine):
     with spare_swarm() as (spare, host):

@@ -22,11 +22,12 @@ from image_helpers import (CLIENT_UID, IMAGE, ImageResources, elf_facts, image_f
                            logs, process_status, request_as, stream_as, wait_for_exit,
                            wait_for_health)
 from proxytest import (DOCKER_SOCKET, REPO, TEST_IMAGE, LineReader, docker, docker_cli,
-                       docker_environment, docker_socket_gid, is_root, random_suffix, stop_process)
+                       docker_environment, docker_socket_gid, image_tests, is_root, random_suffix,
+                       stop_process)
 
 # The first test also waits for build-image, which compiles the static binary from scratch in a
 # fresh clone (about 90 s on two cores).
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), image_tests]
 
 BUILD_TIMEOUT = 540
 # `docker image ls` counts MB as 10^6 bytes. About 6.3 MB on 2026-12-05: 5.9 MB of binary, of

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from proxytest import SANITIZED  # ASan's quarantine keeps freed memory: no memory bounds then
+
 SCALE = float(os.environ.get("SOCKET_PROXY_SOAK_SCALE", "1"))
 THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "1")
-# ASan keeps freed memory in quarantine and ignores malloc_trim: memory says nothing there.
-SANITIZED = os.environ.get("SOCKET_PROXY_SANITIZED", "0").lower() in ("1", "on", "true")
 CONNECTIONS = int(1000 * SCALE)
 STREAMS = int(100 * SCALE)
 REQUESTS = int(50_000 * SCALE)
