@@ -1,7 +1,8 @@
 // `socket-proxy learn LOGFILE`: the request log of real traffic (JSON lines, DEBUG on, so that
 // allowed requests are logged too) turned into the smallest policy file that allows exactly
 // the routes and methods that were seen, names and ids generalised to patterns, for the user
-// to review. Pure: the caller reads the file.
+// to review. A client the log names by certificate, container or named listener gets rules of
+// its own, selecting it. Pure: the caller reads the file.
 #pragma once
 
 #include <cstddef>

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from proxytest import docker, http, proxy_binary, write_policy
+from proxytest import assert_json_error, docker, http, make_workdir, proxy_binary, write_policy
 
 # One tool's session: reads the docker CLI makes for a dashboard-like tool.
 TRAFFIC = [
@@ -86,6 +86,40 @@ def test_a_client_active_while_learning_cannot_plant_a_permission(proxy_factory,
                            ("GET", "/v1.41/swarm/unlockkey"),
                            ("POST", f"/v1.41/containers/{ticker.name}/kill")]:
         assert http(replay.unix_path, method, target).status == 403, (method, learned.stdout)
+
+
+def test_each_tools_listener_learns_only_what_that_tool_asked(proxy_factory, policy_dir):
+    """Two tools on their own sockets while learning: the learned file gives each listener its
+    own routes, and a replay under it refuses each tool what only the other one used."""
+    permissive = write_policy(policy_dir, "rules:\n  - {name: everything, action: allow}\n",
+                              "permissive.yaml")
+
+    def start(policy):
+        workdir, volume = make_workdir()
+        paths = {name: str(workdir / name / "docker.sock") for name in ("board", "router")}
+        proxy = proxy_factory("--policy", policy, "--listen",
+                              f"board=unix:{paths['board']},router=unix:{paths['router']}",
+                              workdir=workdir, volume=volume,
+                              env={"SOCKET_PROXY_LOG_FORMAT": "json", "DEBUG": "1"})
+        return proxy, paths
+
+    recorder, paths = start(permissive)
+    assert http(paths["board"], "GET", "/v1.41/containers/json?all=1").status == 200
+    assert http(paths["board"], "GET", "/v1.41/info").status == 200
+    assert http(paths["router"], "GET", "/v1.41/version").status == 200
+    recorder.stop()
+
+    learned = subprocess.run([proxy_binary(), "learn", str(recorder.workdir / "stdout.log")],
+                             capture_output=True, text=True, timeout=30)
+    assert learned.returncode == 0, learned.stderr
+    assert 'clients: [{listener: "board"}]' in learned.stdout, learned.stdout
+    replay, paths = start(write_policy(policy_dir, learned.stdout, "learned.yaml"))
+    assert http(paths["board"], "GET", "/v1.41/containers/json").status == 200
+    assert http(paths["board"], "GET", "/v1.41/info").status == 200
+    assert http(paths["router"], "GET", "/v1.41/version").status == 200
+    assert_json_error(http(paths["router"], "GET", "/v1.41/containers/json"), 403, "no rule")
+    assert_json_error(http(paths["board"], "GET", "/v1.41/version"), 403, "no rule")
+    assert_json_error(http(replay.unix_path, "GET", "/v1.41/info"), 403, "no rule")
 
 
 def test_learn_explains_a_log_it_cannot_use(tmp_path):

@@ -12,10 +12,11 @@ namespace socket_proxy {
 namespace {
 
 std::string request_line(std::string_view method, std::string_view route,
-                         std::string_view decision = "allow") {
-    return R"({"time":"t","level":"debug","event":"request","method":")" + std::string(method) +
-           R"(","path":"x","route":")" + std::string(route) + R"(","decision":")" +
-           std::string(decision) + "\"}\n";
+                         std::string_view decision = "allow",
+                         std::string_view client = "unix:uid=0,pid=7") {
+    return R"({"time":"t","level":"debug","event":"request","client":")" + std::string(client) +
+           R"(","method":")" + std::string(method) + R"(","path":"x","route":")" +
+           std::string(route) + R"(","decision":")" + std::string(decision) + "\"}\n";
 }
 
 // Whether the learned policy allows a request, as the proxy would decide it.
@@ -96,6 +97,43 @@ TEST(LearnTest, RefusalsAndBlockedRoutesNeverBecomePermissions) {
     EXPECT_FALSE(allowed("POST", "/v1.41/containers/c1/kill"));
     EXPECT_TRUE(allowed("GET", "/v1.41/info"));
     EXPECT_TRUE(allowed("POST", "/v1.41/containers/c3/start"));
+}
+
+// Each tool behind its own listener or certificate gets only what it used; a client without
+// such an identity (a uid, an address) gets rules without `clients:`, as before.
+TEST(LearnTest, EachNamedClientGetsRulesOfItsOwn) {
+    const std::string log =
+        request_line("GET", "/events", "allow", "unix:uid=0,pid=9,listener=traefik") +
+        request_line("GET", "/containers/json", "allow", "unix:uid=0,pid=9,listener=homepage") +
+        request_line("GET", "/containers/c1/logs", "allow",
+                     "tls:cn=dozzle,address=10.0.0.5:40000,container=dozzle-1") +
+        request_line("GET", "/info", "allow", "10.0.0.7:5000,container=watchtower") +
+        request_line("GET", "/version", "allow", "10.0.0.8:5000");
+    const LearnedPolicy learned = learn_policy(log, "test.log");
+    EXPECT_NE(learned.yaml.find("{name: traefik-events, clients: [{listener: \"traefik\"}], "
+                                "methods: [GET], path: \"/events\", action: allow}"),
+              std::string::npos)
+        << learned.yaml;
+    EXPECT_NE(learned.yaml.find("clients: [{cert_cn: \"dozzle\"}]"), std::string::npos)
+        << learned.yaml;
+    EXPECT_NE(learned.yaml.find("clients: [{container: \"watchtower\"}]"), std::string::npos)
+        << learned.yaml;
+    const Policy policy = parse_policy_file(learned.yaml, "learned.yaml");
+
+    Client traefik;
+    traefik.listener = "traefik";
+    Client homepage;
+    homepage.listener = "homepage";
+    const auto allows = [&policy](const Client& client, std::string_view target) {
+        return decide(Request{"GET", target, "docker"}, client, policy).allowed();
+    };
+    EXPECT_TRUE(allows(traefik, "/v1.41/events"));
+    EXPECT_FALSE(allows(traefik, "/v1.41/containers/json"));
+    EXPECT_TRUE(allows(homepage, "/v1.41/containers/json"));
+    EXPECT_FALSE(allows(homepage, "/v1.41/events"));
+    EXPECT_FALSE(allows(homepage, "/v1.41/containers/c1/logs"));
+    EXPECT_FALSE(allows(homepage, "/v1.41/info"));
+    EXPECT_TRUE(allows(homepage, "/v1.41/version"));  // learned without an identity: anyone
 }
 
 TEST(LearnTest, ALogWithoutRequestsLearnsNothing) {
