@@ -154,7 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     }
 
-    if (const auto listed = filter_container_list(body, selectors())) {
+    if (const auto listed = filter_list(ScopedRouteKind::container_list, body, selectors())) {
         const json::value list = reparse(*listed);
         check(list.is_array());
         for (const json::value& container : list.get_array()) {
@@ -170,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(has_labels(object.at("Actor").as_object().if_contains("Attributes")));
     }
 
-    if (const auto identity = read_container_identity(body, selectors())) {
+    if (const auto identity = read_identity(ScopedObject::container, body, selectors())) {
         check(identity->id.size() == 64 &&
               identity->id.find_first_not_of("0123456789abcdef") == std::string::npos);
         if (identity->visible) {

@@ -473,9 +473,8 @@ asio::awaitable<bool> relay_answer(const AnswerRelay& relay, AnswerStrategy stra
             co_return co_await relay_scoped_events(relay);
         case AnswerStrategy::filtered_list: {
             const AnswerRewrite filter{
-                [&labels = relay.decision.container_labels](std::string_view body) {
-                    return filter_container_list(body, labels);
-                },
+                [&labels = relay.decision.container_labels, list = relay.decision.scope->kind](
+                    std::string_view body) { return filter_list(list, body, labels); },
                 "filtered"};
             co_return co_await relay_rewritten(relay, filter);
         }

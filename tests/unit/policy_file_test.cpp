@@ -347,17 +347,18 @@ rules:
     const Client runner = unix_client(1000);
     const Decision create = decide_as(policy, "POST", "/v1.41/containers/create", runner);
     ASSERT_TRUE(create.allowed()) << create.message;
-    ASSERT_TRUE(create.owner_stamp);
-    EXPECT_EQ(create.owner_stamp->text(), "ci.owner=unix:uid=1000");
+    ASSERT_TRUE(create.owner);
+    EXPECT_EQ(create.owner->text(), "ci.owner=unix:uid=1000");
+    EXPECT_TRUE(creates_object(create.write));
     EXPECT_FALSE(create.scope);
     const Decision list = decide_as(policy, "GET", "/containers/json", runner);
     ASSERT_TRUE(list.allowed() && list.scope);
     ASSERT_EQ(list.container_labels.size(), 1U);
     EXPECT_EQ(list.container_labels[0].text(), "ci.owner=unix:uid=1000");
-    EXPECT_FALSE(list.owner_stamp);
+    EXPECT_FALSE(creates_object(list.write));
     EXPECT_TRUE(decide_as(policy, "DELETE", "/containers/abc", runner).scope);
     EXPECT_FALSE(decide_as(policy, "GET", "/images/json", runner).allowed());
-    EXPECT_FALSE(decide_as(policy, "POST", "/volumes/create", runner).allowed());
+    EXPECT_TRUE(creates_object(decide_as(policy, "POST", "/volumes/create", runner).write));
 
     // The identity: certificate, then container, then unix user, then address.
     Client tls = tls_client({"ci-1", {}, {}, std::string(64, 'a')}, "10.0.0.1");
