@@ -203,6 +203,14 @@ def test_each_client_sees_and_removes_only_its_own_volumes_and_networks(
                     status=201)
         client.json("POST", "/v1.41/networks/create", {"Name": network, "Labels": forged},
                     status=201)
+    # The filtered volume list is redacted as the whole one is.
+    secret = made("volumes", "runner")
+    runner.json("POST", "/v1.41/volumes/create",
+                {"Name": secret, "DriverOpts": {"type": "tmpfs", "device": "tmpfs",
+                                                "o": "size=1m,password=hunter2"}}, status=201)
+    listed = runner.json("GET", "/v1.41/volumes")["Volumes"]
+    options = next(v for v in listed if v["Name"] == secret)["Options"]
+    assert "hunter2" not in json.dumps(listed) and "size=1m" in options["o"], options
     runner_volume, runner_network = names["runner"]
     root_volume, root_network = names["root"]
     assert volume_labels(runner_volume)["spt.owner"] == "unix:uid=1000"
