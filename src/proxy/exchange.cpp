@@ -22,6 +22,7 @@
 #include "daemon_lookups.hpp"
 #include "daemon_request.hpp"
 #include "forwarded_head.hpp"
+#include "head_check.hpp"
 #include "label_scope.hpp"
 #include "nothrow.hpp"
 #include "stream_routes.hpp"
@@ -132,8 +133,7 @@ Decision Exchange::decide_by_policy() {
     const std::shared_ptr<const Policy> policy = context.policy.load();
     Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
     const std::string_view content_type = request_[http::field::content_type];
-    judged.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
-                                      "application/x-www-form-urlencoded");
+    judged.form_body = may_be_form_body(content_type);
     Decision decision = decide(judged, client_.identity(), *policy);
     if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
         const Decision audited = decide(judged, client_.identity(), *candidate);
