@@ -127,16 +127,9 @@ std::optional<ScopedRoute> owner_route(std::string_view method,
     return std::nullopt;
 }
 
-std::string_view collection_of(ScopedObject object) {
-    switch (object) {
-        case ScopedObject::volume:
-            return "volumes";
-        case ScopedObject::network:
-            return "networks";
-        case ScopedObject::container:
-            break;
-    }
-    return "containers";
+// The daemon's route prefix: "containers", "volumes", "networks".
+std::string collection_of(ScopedObject object) {
+    return std::string(object_noun(object)) + "s";
 }
 
 // Keeps the objects whose labels match; false when one is not an object the proxy can read.
@@ -325,7 +318,7 @@ EventVisibility event_visibility(std::string_view event, const std::vector<Label
 }
 
 std::string describe_target(ScopedObject object, std::string_view reference) {
-    std::string target = "/" + std::string(collection_of(object)) + "/" + encode_path(reference);
+    std::string target = "/" + collection_of(object) + "/" + encode_path(reference);
     return object == ScopedObject::container ? target + "/json" : target;
 }
 
@@ -360,8 +353,7 @@ std::optional<ObjectIdentity> read_identity(ScopedObject object, std::string_vie
 
 Target pinned_target(const Target& target, const ScopedRoute& route, std::string_view id) {
     Target pinned = target;
-    pinned.route_path =
-        "/" + std::string(collection_of(scoped_object(route.kind))) + "/" + std::string(id);
+    pinned.route_path = "/" + collection_of(scoped_object(route.kind)) + "/" + std::string(id);
     if (!route.endpoint.empty()) {
         pinned.route_path += "/" + route.endpoint;
     }

@@ -112,7 +112,8 @@ TEST(HttpFormBody, ReadsContentTypeAsGoDoes) {
          {"application/x-www-form-urlencoded", "Application/X-WWW-Form-Urlencoded",
           "application/x-www-form-urlencoded; charset=utf-8",
           " application/x-www-form-urlencoded ;x=y", "application/x-www-form-urlencoded;",
-          "appl\xc4\xb0" "cation/x-www-form-urlencoded",
+          "appl\xc4\xb0"
+          "cation/x-www-form-urlencoded",
           "application/x-www-form-urlencoded\xc2\x85"}) {
         EXPECT_TRUE(may_be_form_body(form)) << form;
     }

@@ -57,6 +57,7 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         std::optional<ScopedRouteKind> kind;
         std::string_view container = "";
         std::string_view endpoint = "";
+        bool owner = false;  // an owner rule's, which narrows volumes, networks and prunes too
     };
     const Row rows[] = {
         {"GET", "/containers/json", ScopedRouteKind::container_list},
@@ -83,16 +84,46 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         {"GET", "/system/df", std::nullopt},
         {"GET", "/exec/e1/json", std::nullopt},
         {"GET", "/info", std::nullopt},
+        {"GET", "/volumes", ScopedRouteKind::volume_list, "", "", true},
+        {"GET", "/networks", ScopedRouteKind::network_list, "", "", true},
+        {"GET", "/networks/", ScopedRouteKind::network_list, "", "", true},
+        {"GET", "/volumes/cache", ScopedRouteKind::volume, "cache", "", true},
+        {"DELETE", "/volumes/cache", ScopedRouteKind::volume, "cache", "", true},
+        {"GET", "/volumes/prune", ScopedRouteKind::volume, "prune", "", true},
+        {"GET", "/networks/ci_default", ScopedRouteKind::network, "ci_default", "", true},
+        {"DELETE", "/networks/4f1e", ScopedRouteKind::network, "4f1e", "", true},
+        {"POST", "/networks/ci/connect", ScopedRouteKind::network, "ci", "connect", true},
+        {"POST", "/networks/ci/disconnect", ScopedRouteKind::network, "ci", "disconnect", true},
+        {"POST", "/containers/prune", ScopedRouteKind::prune, "", "", true},
+        {"POST", "/volumes/prune", ScopedRouteKind::prune, "", "", true},
+        {"POST", "/networks/prune", ScopedRouteKind::prune, "", "", true},
+        {"DELETE", "/containers/prune", ScopedRouteKind::container, "prune", "", true},
+        // The daemon reads GET /volumes/ as the volume "", and HEAD's length would tell.
+        {"GET", "/volumes/", std::nullopt, "", "", true},
+        {"HEAD", "/volumes", std::nullopt, "", "", true},
+        {"HEAD", "/networks/ci", std::nullopt, "", "", true},
+        {"PUT", "/volumes/cache", std::nullopt, "", "", true},
+        {"GET", "/volumes/a/b", std::nullopt, "", "", true},
+        {"POST", "/networks/ci/other", std::nullopt, "", "", true},
+        {"POST", "/images/prune", std::nullopt, "", "", true},
+        {"GET", "/libpod/volumes/json", std::nullopt, "", "", true},
+        {"POST", "/libpod/networks/ci/connect", std::nullopt, "", "", true},
+        {"GET", "/system/df", std::nullopt, "", "", true},
     };
     for (const Row& row : rows) {
         SCOPED_TRACE(std::string(row.method) + " " + std::string(row.path));
-        const auto route = scoped_route(row.method, row.path);
+        const auto route = scoped_route(row.method, row.path, row.owner);
         ASSERT_EQ(route.has_value(), row.kind.has_value());
         if (!route)
             continue;
         EXPECT_EQ(route->kind, *row.kind);
         EXPECT_EQ(route->reference, row.container);
         EXPECT_EQ(route->endpoint, row.endpoint);
+        // Volumes, networks and prunes are narrowed under owner rules only.
+        if (scoped_object(route->kind) != ScopedObject::container ||
+            route->kind == ScopedRouteKind::prune) {
+            EXPECT_FALSE(scoped_route(row.method, row.path, false));
+        }
     }
 }
 

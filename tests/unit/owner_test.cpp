@@ -1,5 +1,6 @@
-// Owner isolation of volumes and networks: which routes an owner rule narrows, what the lists
-// keep, how a prune's filters get the owner's label, and what a body must name and gets pinned.
+// Owner isolation of volumes and networks: what the lists keep, how a prune's filters get the
+// owner's label, and what a body must name and gets pinned. (Which routes an owner rule narrows:
+// label_scope_test; its decisions: policy_file_test.)
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -20,59 +21,6 @@ using Kind = EngineReference::Kind;
 const LabelSelector kOwner{"spt.owner", "unix:uid=1000"};
 const std::string kNetworkId(64, 'c');
 const std::string kContainerId(64, 'd');
-
-TEST(OwnerTest, RoutesAnOwnerRuleNarrows) {
-    struct Row {
-        std::string_view method;
-        std::string_view path;
-        std::optional<ScopedRouteKind> kind;
-        std::string_view reference = "";
-        std::string_view endpoint = "";
-    };
-    const Row rows[] = {
-        {"GET", "/volumes", ScopedRouteKind::volume_list},
-        {"GET", "/networks", ScopedRouteKind::network_list},
-        {"GET", "/networks/", ScopedRouteKind::network_list},
-        {"GET", "/volumes/cache", ScopedRouteKind::volume, "cache"},
-        {"DELETE", "/volumes/cache", ScopedRouteKind::volume, "cache"},
-        {"GET", "/volumes/prune", ScopedRouteKind::volume, "prune"},
-        {"GET", "/networks/ci_default", ScopedRouteKind::network, "ci_default"},
-        {"DELETE", "/networks/4f1e", ScopedRouteKind::network, "4f1e"},
-        {"POST", "/networks/ci/connect", ScopedRouteKind::network, "ci", "connect"},
-        {"POST", "/networks/ci/disconnect", ScopedRouteKind::network, "ci", "disconnect"},
-        {"POST", "/containers/prune", ScopedRouteKind::prune},
-        {"POST", "/volumes/prune", ScopedRouteKind::prune},
-        {"POST", "/networks/prune", ScopedRouteKind::prune},
-        {"DELETE", "/containers/prune", ScopedRouteKind::container, "prune"},
-        // The daemon reads GET /volumes/ as the volume "", and HEAD's length would tell.
-        {"GET", "/volumes/", std::nullopt},
-        {"HEAD", "/volumes", std::nullopt},
-        {"HEAD", "/networks/ci", std::nullopt},
-        {"PUT", "/volumes/cache", std::nullopt},
-        {"GET", "/volumes/a/b", std::nullopt},
-        {"POST", "/networks/ci/other", std::nullopt},
-        {"POST", "/images/prune", std::nullopt},
-        {"GET", "/libpod/volumes/json", std::nullopt},
-        {"GET", "/libpod/networks/json", std::nullopt},
-        {"POST", "/libpod/networks/ci/connect", std::nullopt},
-        {"GET", "/system/df", std::nullopt},
-    };
-    for (const Row& row : rows) {
-        SCOPED_TRACE(std::string(row.method) + " " + std::string(row.path));
-        const auto route = scoped_route(row.method, row.path, true);
-        ASSERT_EQ(route.has_value(), row.kind.has_value());
-        if (!route)
-            continue;
-        EXPECT_EQ(route->kind, *row.kind);
-        EXPECT_EQ(route->reference, row.reference);
-        EXPECT_EQ(route->endpoint, row.endpoint);
-        // A container_labels rule narrows containers only.
-        if (scoped_object(route->kind) != ScopedObject::container ||
-            route->kind == ScopedRouteKind::prune) {
-            EXPECT_FALSE(scoped_route(row.method, row.path, false));
-        }
-    }
-}
 
 TEST(OwnerTest, ListsKeepOnlyTheOwnersObjects) {
     const std::vector<LabelSelector> owner{kOwner};
@@ -278,59 +226,6 @@ TEST(OwnerTest, TheBodyForwardedIsStampedAndPinned) {
     EXPECT_FALSE(owner_body(WriteKind::container_create,
                             R"({"HostConfig":{"Mounts":[{"Type":"volume","VolumeOptions":1}]}})",
                             kOwner, {}));
-}
-
-TEST(OwnerTest, DecisionsOfAnOwnerRule) {
-    const Policy policy = parse_policy_file(R"(
-rules:
-  - {name: runners, methods: [GET, POST, DELETE], owner: spt.owner, action: allow}
-)",
-                                            "p.yaml");
-    Client runner;
-    runner.uid = 1000;
-    const auto decide_as = [&](std::string_view method, std::string_view target,
-                               bool form_body = false) {
-        Request request{method, target, "docker"};
-        request.form_body = form_body;
-        return decide(request, runner, policy);
-    };
-    for (const std::string_view create : {"/v1.41/volumes/create", "/v1.12/networks/create"}) {
-        const Decision decision = decide_as("POST", create);
-        ASSERT_TRUE(decision.allowed()) << decision.message;
-        EXPECT_TRUE(creates_object(decision.write)) << create;
-        EXPECT_TRUE(write_body_is_checked(decision.write));
-        EXPECT_EQ(decision.owner->text(), "spt.owner=unix:uid=1000");
-    }
-    const Decision connect = decide_as("POST", "/v1.41/networks/ci/connect");
-    ASSERT_TRUE(connect.allowed() && connect.scope);
-    EXPECT_EQ(connect.write, WriteKind::network_attach);
-    EXPECT_EQ(connect.scope->kind, ScopedRouteKind::network);
-
-    const Decision prune = decide_as("POST", "/v1.41/volumes/prune?filters=%7B%7D");
-    ASSERT_TRUE(prune.allowed()) << prune.message;
-    EXPECT_EQ(prune.target->forward_target,
-              "/v1.41/volumes/prune?filters=%7B%22label%22%3A%7B%22spt.owner%3Dunix%3Auid%"
-              "3D1000%22%3Atrue%7D%7D");
-    EXPECT_FALSE(decide_as("POST", "/v1.41/volumes/prune", true).allowed());
-    EXPECT_FALSE(decide_as("POST", "/v1.41/containers/prune?filters=x").allowed());
-
-    // Podman's own routes are not narrowed: refused, never let through.
-    for (const auto& [method, target] : {std::pair{"POST", "/v4.0.0/libpod/volumes/create"},
-                                         std::pair{"GET", "/v4.0.0/libpod/volumes/json"},
-                                         std::pair{"POST", "/v4.0.0/libpod/networks/create"},
-                                         std::pair{"POST", "/v4.0.0/libpod/containers/create"},
-                                         std::pair{"POST", "/v4.0.0/libpod/volumes/prune"},
-                                         std::pair{"DELETE", "/v4.0.0/libpod/networks/ci"}}) {
-        EXPECT_FALSE(decide_as(method, target).allowed()) << method << " " << target;
-    }
-    // A container_labels rule still refuses volumes and networks.
-    const Policy labelled = parse_policy_file(R"(
-rules:
-  - {name: tools, methods: [GET, POST], container_labels: [a=b], action: allow}
-)",
-                                              "p.yaml");
-    EXPECT_FALSE(decide(Request{"GET", "/volumes", "docker"}, runner, labelled).allowed());
-    EXPECT_FALSE(decide(Request{"POST", "/networks/create", "docker"}, runner, labelled).allowed());
 }
 
 }  // namespace
