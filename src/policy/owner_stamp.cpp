@@ -88,6 +88,14 @@ class OwnedWalk {
             case WriteKind::container_start:
                 host_configs(top);
                 break;
+            case WriteKind::volume_create:
+                if (const json::value* name = field(top, "Name"); name && name->is_string() &&
+                                                                  !name->get_string().empty() &&
+                                                                  resolved_ == nullptr) {
+                    references.push_back(EngineReference{
+                        Kind::volume, "Name", std::string(name->get_string()), {}, true});
+                }
+                break;
             case WriteKind::network_create:
                 config_from(top);
                 break;

@@ -94,7 +94,8 @@ struct WriteJudgement {
 // container and network, resolved by the engine): in a container create (and a pre-1.24 start)
 // the named volumes of Binds and Mounts, VolumesFrom's containers, NetworkMode's network and
 // the networks of NetworkingConfig.EndpointsConfig (by key, or by the NetworkID the engine
-// prefers to it); a connect's or disconnect's Container and EndpointConfig.NetworkID. The
+// prefers to it); a connect's or disconnect's Container and EndpointConfig.NetworkID; a volume
+// create's Name, when that volume exists (the engine answers with its description). The
 // built-in networks (bridge, host, none, default) are no one's and pass unnamed. A refusal
 // for what cannot be checked (a network created from another's ConfigFrom).
 [[nodiscard]] WriteJudgement owned_references(WriteKind kind, std::string_view body);

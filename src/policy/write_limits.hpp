@@ -72,6 +72,10 @@ struct EngineReference {
     std::string where;  // the field, for the refusal: "HostConfig.NetworkMode"
     std::string name;   // the container or network as the body names it
     std::string mode;   // namespace_owner: X's HostConfig field to read, e.g. "NetworkMode"
+    // A volume create's Name under an owner rule: an absent volume is made, but the engine
+    // answers a create of an existing one with that one's description, so it must be the
+    // client's own.
+    bool may_be_absent = false;
 };
 
 // The limits that differ from the safe defaults, as `check` lists them:

@@ -64,6 +64,9 @@ asio::awaitable<std::optional<WriteRefusal>> look_up_references(
                                        ", and the Docker engine did not say what it is: " +
                                        (answer.why.empty() ? answer.error.message() : answer.why)};
         }
+        if (answer.status == 404 && reference.may_be_absent) {
+            continue;
+        }
         if (auto refusal = judge_reference(reference, answer.status, answer.body)) {
             co_return refusal;
         }

@@ -203,6 +203,8 @@ def test_each_client_sees_and_removes_only_its_own_volumes_and_networks(
                     status=201)
         client.json("POST", "/v1.41/networks/create", {"Name": network, "Labels": forged},
                     status=201)
+    runner_volume, runner_network = names["runner"]
+    root_volume, root_network = names["root"]
     # The filtered volume list is redacted as the whole one is.
     secret = made("volumes", "runner")
     runner.json("POST", "/v1.41/volumes/create",
@@ -211,10 +213,12 @@ def test_each_client_sees_and_removes_only_its_own_volumes_and_networks(
     listed = runner.json("GET", "/v1.41/volumes")["Volumes"]
     options = next(v for v in listed if v["Name"] == secret)["Options"]
     assert "hunter2" not in json.dumps(listed) and "size=1m" in options["o"], options
-    runner_volume, runner_network = names["runner"]
-    root_volume, root_network = names["root"]
     assert volume_labels(runner_volume)["spt.owner"] == "unix:uid=1000"
     assert volume_labels(root_volume)["spt.owner"] == "unix:uid=0"
+    # The engine answers a create of an existing volume with that one's description.
+    status, text = runner("POST", "/v1.41/volumes/create", {"Name": root_volume})
+    assert status == 403 and "a volume this client did not create" in text, (status, text)
+    runner.json("POST", "/v1.41/volumes/create", {"Name": runner_volume}, status=201)
 
     for who, client in (("runner", runner), ("root", root)):
         other = "root" if who == "runner" else "runner"

@@ -170,7 +170,11 @@ TEST(OwnerTest, WhatACreateBodyNames) {
               (Found{{Kind::container, "web"}, {Kind::network, "n2"}}));
     EXPECT_EQ(references_of(WriteKind::container_start, R"({"Binds":["v:/v"]})"),
               (Found{{Kind::volume, "v"}}));
-    EXPECT_TRUE(references_of(WriteKind::volume_create, R"({"Name":"v"})").empty());
+    EXPECT_EQ(references_of(WriteKind::volume_create, R"({"name":"v"})"),
+              (Found{{Kind::volume, "v"}}));
+    EXPECT_TRUE(
+        owned_references(WriteKind::volume_create, R"({"name":"v"})").references[0].may_be_absent);
+    EXPECT_TRUE(references_of(WriteKind::volume_create, R"({"Driver":"local"})").empty());
 
     EXPECT_TRUE(owned_references(WriteKind::network_create,
                                  R"({"Name":"n","ConfigFrom":{"Network":"theirs"}})")
