@@ -354,3 +354,35 @@ def test_a_prune_removes_only_the_clients_own(proxy_factory, policy_dir, made):
         response = http(runner.proxy.unix_path, "POST", "/v1.41/volumes/prune",
                         headers=[("Content-Type", content_type)], body=harmless.encode())
         assert_json_error(response, 403, "form-encoded")
+
+
+CLI_POLICY = """
+rules:
+  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}
+  - name: runners
+    methods: [GET, POST, DELETE]
+    owner: spt.owner
+    action: allow
+"""
+
+
+def test_the_docker_cli_runs_on_its_own_volume_and_network(proxy_factory, policy_dir, made):
+    proxy = proxy_factory("--policy", write_policy(policy_dir, CLI_POLICY))
+    host = proxy.docker_host()
+    volume, network, container = (made("volumes", "cli"), made("networks", "cli"),
+                                  made("containers", "cli"))
+    docker("volume", "create", volume, host=host, check=True)
+    docker("network", "create", network, host=host, check=True)
+    docker("run", "-d", "--name", container, "--label", f"{TEST_LABEL}=owner",
+           "--network", network, "-v", f"{volume}:/data", TEST_IMAGE, "sleep", "60",
+           host=host, check=True)
+    attached = docker("inspect", "--format", "{{json .NetworkSettings.Networks}}", container,
+                      host=host, check=True)
+    assert json.loads(attached.stdout)[network]["NetworkID"] == network_id(network), attached
+    listed = docker("volume", "ls", "-q", host=host, check=True).stdout.split()
+    assert listed == [volume], listed
+    networks = docker("network", "ls", "--format", "{{.Name}}", host=host, check=True)
+    assert networks.stdout.split() == [network], networks.stdout
+    docker("rm", "-f", container, host=host, check=True)
+    docker("network", "rm", network, host=host, check=True)
+    docker("volume", "rm", volume, host=host, check=True)
