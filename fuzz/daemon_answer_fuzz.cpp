@@ -154,12 +154,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     }
 
-    if (const auto listed = filter_container_list(body, selectors())) {
+    for (const ScopedRouteKind kind :
+         {ScopedRouteKind::container_list, ScopedRouteKind::network_list,
+          ScopedRouteKind::volume_list}) {
+        const auto listed = filter_list(kind, body, selectors());
+        if (!listed) {
+            continue;
+        }
         const json::value list = reparse(*listed);
-        check(list.is_array());
-        for (const json::value& container : list.get_array()) {
-            check(container.is_object() &&
-                  has_labels(container.get_object().if_contains("Labels")));
+        const json::value* objects = &list;
+        if (kind == ScopedRouteKind::volume_list) {
+            objects = &list.as_object().at("Volumes");
+            if (objects->is_null()) {
+                continue;
+            }
+        }
+        check(objects->is_array());
+        for (const json::value& object : objects->get_array()) {
+            check(object.is_object() && has_labels(object.get_object().if_contains("Labels")));
         }
     }
 
@@ -170,7 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(has_labels(object.at("Actor").as_object().if_contains("Attributes")));
     }
 
-    if (const auto identity = read_container_identity(body, selectors())) {
+    if (const auto identity = read_identity(ScopedObject::container, body, selectors())) {
         check(identity->id.size() == 64 &&
               identity->id.find_first_not_of("0123456789abcdef") == std::string::npos);
         if (identity->visible) {

@@ -388,25 +388,47 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
         for (const LabelSelector& selector : decision.container_labels) {
             labels += (labels.empty() ? "" : ", ") + selector.text();
         }
-        std::printf("visible containers: labelled %s\n", labels.c_str());
-        switch (decision.scope->kind) {
+        const ScopedRouteKind kind = decision.scope->kind;
+        const std::string noun(object_noun(scoped_object(kind)));
+        if (decision.owner) {
+            std::printf("visible containers, volumes and networks: labelled %s\n", labels.c_str());
+        } else {
+            std::printf("visible containers: labelled %s\n", labels.c_str());
+        }
+        switch (kind) {
             case ScopedRouteKind::container_list:
-                std::printf("the answer: the list without other containers\n");
+            case ScopedRouteKind::volume_list:
+            case ScopedRouteKind::network_list:
+                std::printf("the answer: the list without other %ss\n", noun.c_str());
                 break;
             case ScopedRouteKind::events:
                 std::printf("the answer: events of visible containers only\n");
                 break;
             case ScopedRouteKind::container:
-                std::printf(
-                    "the answer: 404 unless container \"%s\" is visible; forwarded under its full "
-                    "id\n",
-                    decision.scope->container.c_str());
+            case ScopedRouteKind::volume:
+            case ScopedRouteKind::network:
+                std::printf("the answer: 404 unless %s \"%s\" is visible; forwarded under its %s\n",
+                            noun.c_str(), decision.scope->reference.c_str(),
+                            kind == ScopedRouteKind::volume ? "name" : "full id");
+                break;
+            case ScopedRouteKind::prune:
+                std::printf("the query's filters get label=%s: only visible ones are pruned\n",
+                            decision.owner->text().c_str());
                 break;
         }
     }
-    if (decision.allowed() && decision.owner_stamp) {
+    if (decision.allowed() && decision.owner && creates_object(decision.write)) {
         std::printf("owner: the body's Labels get %s, whatever the client wrote there\n",
-                    decision.owner_stamp->text().c_str());
+                    decision.owner->text().c_str());
+    }
+    if (decision.allowed() && decision.owner &&
+        (decision.write == WriteKind::container_create ||
+         decision.write == WriteKind::container_start ||
+         decision.write == WriteKind::network_attach)) {
+        std::printf(
+            "owner: the volumes, containers and networks the body names must be labelled %s "
+            "(the built-in networks excepted); forwarded under their full ids\n",
+            decision.owner->text().c_str());
     }
     if (decision.allowed() && write_body_is_checked(decision.write)) {
         std::printf("the body: held (at most %s) and forwarded only within the limits: %s\n",

@@ -1,5 +1,6 @@
 #include "head_check.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace socket_proxy {
@@ -156,6 +157,22 @@ HeadCheck check_request_head(std::string_view head, const HeadLimits& limits) {
         request_line = false;
     }
     return refuse("the request head does not end with an empty line (RFC 9112 section 2.1)");
+}
+
+bool may_be_form_body(std::string_view content_type) {
+    std::string_view base = content_type.substr(0, content_type.find(';'));
+    constexpr std::string_view ascii_space = " \t\n\v\f\r";
+    base.remove_prefix(std::min(base.find_first_not_of(ascii_space), base.size()));
+    base.remove_suffix(base.size() - std::min(base.find_last_not_of(ascii_space) + 1, base.size()));
+    if (std::any_of(base.begin(), base.end(),
+                    [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+        return true;
+    }
+    constexpr std::string_view form = "application/x-www-form-urlencoded";
+    return base.size() == form.size() &&
+           std::equal(base.begin(), base.end(), form.begin(), [](char a, char b) {
+               return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+           });
 }
 
 }  // namespace socket_proxy

@@ -34,4 +34,10 @@ struct HeadCheck {
 // `head`: the request line, the header lines and the empty line, as received.
 [[nodiscard]] HeadCheck check_request_head(std::string_view head, const HeadLimits& limits = {});
 
+// Whether the daemon's Go server may read the body as a form, whose values override the
+// query's (net/http ParseForm on POST, PUT, PATCH), by the Content-Type value: Go's
+// mime.ParseMediaType lowercases the part before ';' with Unicode's mappings ("İ" becomes
+// "i") and trims Unicode white space, so a byte outside ASCII there counts as a form, on doubt.
+[[nodiscard]] bool may_be_form_body(std::string_view content_type);
+
 }  // namespace socket_proxy

@@ -36,4 +36,8 @@ using QueryValues = std::vector<std::pair<std::string, std::string>>;
 // the proxy: a rule on query values then cannot be decided.
 [[nodiscard]] std::optional<QueryValues> parse_query(std::string_view query);
 
+// The values as a query string parse_query() reads back as they are: every byte but the
+// unreserved ones (RFC 3986 section 2.3) percent-encoded.
+[[nodiscard]] std::string encode_query(const QueryValues& values);
+
 }  // namespace socket_proxy

@@ -11,17 +11,29 @@ namespace socket_proxy {
 
 using namespace body_checks;
 
+ScopedObject reference_object(const EngineReference& reference) {
+    switch (reference.kind) {
+        case EngineReference::Kind::network:
+            return ScopedObject::network;
+        case EngineReference::Kind::volume:
+            return ScopedObject::volume;
+        case EngineReference::Kind::namespace_owner:
+        case EngineReference::Kind::container:
+            break;
+    }
+    return ScopedObject::container;
+}
+
 std::string reference_target(const EngineReference& reference) {
-    return reference.kind == EngineReference::Kind::namespace_owner
-               ? "/containers/" + encode_path(reference.name) + "/json"
-               : "/networks/" + encode_path(reference.name);
+    return describe_target(reference_object(reference), reference.name);
 }
 
 std::optional<WriteRefusal> judge_reference(const EngineReference& reference, unsigned status,
                                             std::string_view answer) {
     const bool container = reference.kind == EngineReference::Kind::namespace_owner;
-    const std::string named =
-        reference.where + " names " + (container ? "container " : "network ") + reference.name;
+    const std::string named = reference.where + " names " +
+                              std::string(object_noun(reference_object(reference))) + " " +
+                              reference.name;
     if (status == 404) {
         return WriteRefusal{403, named + ", which the engine does not know"};
     }
@@ -60,6 +72,9 @@ std::optional<WriteRefusal> judge_reference(const EngineReference& reference, un
                                          "body.host_namespaces)"};
         }
         return std::nullopt;
+    }
+    if (reference.kind != EngineReference::Kind::network) {
+        return std::nullopt;  // a volume or container of an owner's: read_identity() judges it
     }
     const std::optional<std::string> name = text(object, "Name");
     const std::optional<std::string> driver = text(object, "Driver");

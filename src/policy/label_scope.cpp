@@ -12,7 +12,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t container_id_length = 64;
+constexpr std::size_t full_id_length = 64;
 
 // The daemon writes these into a container event's attributes itself, over or beside the
 // container's labels: a selector on them would let an unlabelled container's events through.
@@ -57,8 +57,9 @@ Match labels_match(const json::value* labels, const std::vector<LabelSelector>& 
     return Match::yes;
 }
 
-bool is_container_id(std::string_view id) {
-    return id.size() == container_id_length && std::all_of(id.begin(), id.end(), [](char c) {
+// Containers' and networks' ids.
+bool is_full_id(std::string_view id) {
+    return id.size() == full_id_length && std::all_of(id.begin(), id.end(), [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
            });
 }
@@ -89,7 +90,113 @@ std::string LabelSelector::text() const {
     return value ? key + "=" + *value : key;
 }
 
-std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_view route_path) {
+namespace {
+
+// The owner rules' routes of volumes and networks, and the prunes; nullopt for any other.
+std::optional<ScopedRoute> owner_route(std::string_view method,
+                                       const std::vector<std::string_view>& segments) {
+    const std::string_view collection = segments.front();
+    const bool volumes = collection == "volumes";
+    const bool networks = collection == "networks";
+    if (method == "POST" && segments.size() == 2 && segments[1] == "prune" &&
+        (volumes || networks || collection == "containers")) {
+        return ScopedRoute{ScopedRouteKind::prune, {}, {}};
+    }
+    if (!volumes && !networks) {
+        return std::nullopt;
+    }
+    // The daemon routes GET /networks/ to the list too; GET /volumes/ is a volume named "".
+    if (method == "GET" &&
+        (segments.size() == 1 || (networks && segments.size() == 2 && segments[1].empty()))) {
+        return ScopedRoute{
+            volumes ? ScopedRouteKind::volume_list : ScopedRouteKind::network_list, {}, {}};
+    }
+    if (segments.size() < 2 || segments[1].empty()) {
+        return std::nullopt;
+    }
+    ScopedRoute route{
+        volumes ? ScopedRouteKind::volume : ScopedRouteKind::network, std::string(segments[1]), {}};
+    if (segments.size() == 2 && (method == "GET" || method == "DELETE")) {
+        return route;
+    }
+    if (networks && segments.size() == 3 && method == "POST" &&
+        (segments[2] == "connect" || segments[2] == "disconnect")) {
+        route.endpoint = std::string(segments[2]);
+        return route;
+    }
+    return std::nullopt;
+}
+
+// The daemon's route prefix: "containers", "volumes", "networks".
+std::string collection_of(ScopedObject object) {
+    return std::string(object_noun(object)) + "s";
+}
+
+// Keeps the objects whose labels match; false when one is not an object the proxy can read.
+bool keep_visible(json::array& objects, const std::vector<LabelSelector>& labels) {
+    json::array visible;
+    for (json::value& item : objects) {
+        json::object* object = item.if_object();
+        if (object == nullptr) {
+            return false;
+        }
+        switch (labels_match(object->if_contains("Labels"), labels)) {
+            case Match::yes:
+                visible.push_back(std::move(item));
+                break;
+            case Match::no:
+                break;
+            case Match::unreadable:
+                return false;
+        }
+    }
+    objects = std::move(visible);
+    return true;
+}
+
+// A prune's filters as the daemon's filters.FromJSON reads them, each key's values as a set:
+// {"label": {"a=b": true}}, or the legacy {"label": ["a=b"]}. nullopt for anything else.
+std::optional<json::object> read_prune_filters(std::string_view text) {
+    json::object filters;
+    if (text.empty()) {
+        return filters;
+    }
+    std::optional<json::value> document = parse_daemon_json(text);
+    if (!document || document->is_null()) {
+        return document ? std::optional(filters) : std::nullopt;
+    }
+    const json::object* given = document->if_object();
+    if (given == nullptr) {
+        return std::nullopt;
+    }
+    for (const auto& [key, values] : *given) {
+        json::object set;
+        if (const json::object* map = values.if_object()) {
+            for (const auto& [value, flag] : *map) {
+                if (!flag.is_bool()) {
+                    return std::nullopt;
+                }
+                set[value] = true;
+            }
+        } else if (const json::array* list = values.if_array()) {
+            for (const json::value& value : *list) {
+                if (!value.is_string()) {
+                    return std::nullopt;
+                }
+                set[value.get_string()] = true;
+            }
+        } else {
+            return std::nullopt;
+        }
+        filters[key] = std::move(set);
+    }
+    return filters;
+}
+
+}  // namespace
+
+std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_view route_path,
+                                        bool owner) {
     // Not HEAD: the length of the unfiltered answer would still tell what was hidden.
     const bool reading = method == "GET";
     if (reading && route_path == "/containers/json") {
@@ -99,6 +206,11 @@ std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_vie
         return ScopedRoute{ScopedRouteKind::events, {}, {}};
     }
     const std::vector<std::string_view> segments = route_segments(route_path);
+    if (owner) {
+        if (std::optional<ScopedRoute> route = owner_route(method, segments)) {
+            return route;
+        }
+    }
     if (segments.size() < 2 || segments[0] != "containers" || segments[1].empty()) {
         return std::nullopt;
     }
@@ -117,30 +229,63 @@ std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_vie
     return std::nullopt;
 }
 
-std::optional<std::string> filter_container_list(std::string_view body,
-                                                 const std::vector<LabelSelector>& labels) {
+ScopedObject scoped_object(ScopedRouteKind kind) {
+    switch (kind) {
+        case ScopedRouteKind::volume_list:
+        case ScopedRouteKind::volume:
+            return ScopedObject::volume;
+        case ScopedRouteKind::network_list:
+        case ScopedRouteKind::network:
+            return ScopedObject::network;
+        default:
+            break;
+    }
+    return ScopedObject::container;
+}
+
+std::string_view object_noun(ScopedObject object) {
+    switch (object) {
+        case ScopedObject::volume:
+            return "volume";
+        case ScopedObject::network:
+            return "network";
+        case ScopedObject::container:
+            break;
+    }
+    return "container";
+}
+
+std::string absent_message(ScopedObject object, std::string_view reference) {
+    switch (object) {
+        case ScopedObject::volume:
+            return "get " + std::string(reference) + ": no such volume";
+        case ScopedObject::network:
+            return "network " + std::string(reference) + " not found";
+        case ScopedObject::container:
+            break;
+    }
+    return "No such container: " + std::string(reference);
+}
+
+std::optional<std::string> filter_list(ScopedRouteKind list, std::string_view body,
+                                       const std::vector<LabelSelector>& labels) {
     std::optional<json::value> document = parse_daemon_json(body);
-    json::array* containers = document ? document->if_array() : nullptr;
-    if (containers == nullptr) {
+    if (!document) {
         return std::nullopt;
     }
-    json::array visible;
-    for (json::value& container : *containers) {
-        json::object* object = container.if_object();
-        if (object == nullptr) {
-            return std::nullopt;
+    json::array* objects = document->if_array();
+    if (list == ScopedRouteKind::volume_list) {
+        json::object* top = document->if_object();
+        json::value* volumes = top ? top->if_contains("Volumes") : nullptr;
+        if (volumes != nullptr && volumes->is_null()) {
+            return serialise_daemon_json(*document);  // no volumes at all
         }
-        switch (labels_match(object->if_contains("Labels"), labels)) {
-            case Match::yes:
-                visible.push_back(std::move(container));
-                break;
-            case Match::no:
-                break;
-            case Match::unreadable:
-                return std::nullopt;
-        }
+        objects = volumes ? volumes->if_array() : nullptr;
     }
-    return serialise_daemon_json(visible);
+    if (objects == nullptr || !keep_visible(*objects, labels)) {
+        return std::nullopt;
+    }
+    return serialise_daemon_json(*document);
 }
 
 EventVisibility event_visibility(std::string_view event, const std::vector<LabelSelector>& labels) {
@@ -172,32 +317,43 @@ EventVisibility event_visibility(std::string_view event, const std::vector<Label
     return EventVisibility::unreadable;
 }
 
-std::optional<ContainerIdentity> read_container_identity(std::string_view inspect_body,
-                                                         const std::vector<LabelSelector>& labels) {
-    const std::optional<json::value> document = parse_daemon_json(inspect_body);
-    const json::object* object = document ? document->if_object() : nullptr;
-    if (object == nullptr) {
+std::string describe_target(ScopedObject object, std::string_view reference) {
+    std::string target = "/" + collection_of(object) + "/" + encode_path(reference);
+    return object == ScopedObject::container ? target + "/json" : target;
+}
+
+std::optional<ObjectIdentity> read_identity(ScopedObject object, std::string_view description,
+                                            const std::vector<LabelSelector>& labels) {
+    const std::optional<json::value> document = parse_daemon_json(description);
+    const json::object* top = document ? document->if_object() : nullptr;
+    if (top == nullptr) {
         return std::nullopt;
     }
-    const json::value* id = object->if_contains("Id");
-    if (id == nullptr || !id->is_string() || !is_container_id(id->get_string())) {
+    // A volume is known by its name alone; containers and networks by their ids.
+    const bool volume = object == ScopedObject::volume;
+    const json::value* id = top->if_contains(volume ? "Name" : "Id");
+    const json::string* id_text = id ? id->if_string() : nullptr;
+    if (id_text == nullptr || (volume ? id_text->empty() : !is_full_id(*id_text))) {
         return std::nullopt;
     }
-    const json::value* config = object->if_contains("Config");
-    const json::object* config_object = config ? config->if_object() : nullptr;
-    if (config_object == nullptr) {
-        return std::nullopt;
+    const json::object* labelled = top;
+    if (object == ScopedObject::container) {
+        const json::value* config = top->if_contains("Config");
+        labelled = config ? config->if_object() : nullptr;
+        if (labelled == nullptr) {
+            return std::nullopt;
+        }
     }
-    const Match match = labels_match(config_object->if_contains("Labels"), labels);
+    const Match match = labels_match(labelled->if_contains("Labels"), labels);
     if (match == Match::unreadable) {
         return std::nullopt;
     }
-    return ContainerIdentity{std::string(id->get_string()), match == Match::yes};
+    return ObjectIdentity{std::string(*id_text), match == Match::yes};
 }
 
 Target pinned_target(const Target& target, const ScopedRoute& route, std::string_view id) {
     Target pinned = target;
-    pinned.route_path = "/containers/" + std::string(id);
+    pinned.route_path = "/" + collection_of(scoped_object(route.kind)) + "/" + std::string(id);
     if (!route.endpoint.empty()) {
         pinned.route_path += "/" + route.endpoint;
     }
@@ -209,6 +365,35 @@ Target pinned_target(const Target& target, const ScopedRoute& route, std::string
         pinned.forward_target += target.query;
     }
     return pinned;
+}
+
+std::optional<std::string> narrowed_prune_query(std::string_view query,
+                                                const LabelSelector& owner) {
+    const std::optional<QueryValues> values = parse_query(query);
+    if (!values) {
+        return std::nullopt;
+    }
+    // The daemon reads the first `filters` (Go's Form.Get); the others are dropped with it.
+    QueryValues narrowed;
+    std::optional<std::string> given;
+    for (const auto& [key, value] : *values) {
+        if (key != "filters") {
+            narrowed.emplace_back(key, value);
+        } else if (!given) {
+            given = value;
+        }
+    }
+    std::optional<json::object> filters = read_prune_filters(given.value_or(""));
+    if (!filters) {
+        return std::nullopt;
+    }
+    json::value& labels = (*filters)["label"];
+    if (labels.is_null()) {
+        labels = json::object();
+    }
+    labels.get_object()[owner.text()] = true;
+    narrowed.emplace_back("filters", json::serialize(*filters));
+    return encode_query(narrowed);
 }
 
 }  // namespace socket_proxy

@@ -3,12 +3,18 @@
 //
 //   GET /containers/json              the daemon's list, with the others taken out
 //   GET /events                       container events of visible containers only; no other
-//                                     event type (a network or volume event names containers)
+//                                     event type (a network or volume event names containers
+//                                     and carries no labels)
 //   /containers/{ref}/... , DELETE /containers/{ref}
 //                                     the proxy first asks the daemon which container {ref}
 //                                     (id, id prefix or name) is; an invisible one is answered
 //                                     404 as if absent, a visible one is forwarded under its
 //                                     full id, so a rename in between cannot swap it
+//
+// An owner rule (policy.hpp) narrows volumes and networks the same way: their lists, GET and
+// DELETE of one (a network also by id prefix, forwarded under its full id), a network's
+// connect and disconnect; and a prune gets the owner's label as one more filter, which the
+// daemon ANDs with the client's.
 //
 // Any other route under such a rule is refused: the proxy cannot tell what it would reveal.
 // Pure: bytes in, bytes out; the session does the lookups.
@@ -34,22 +40,50 @@ struct LabelSelector {
     [[nodiscard]] std::string text() const;
 };
 
-enum class ScopedRouteKind { container_list, events, container };
+enum class ScopedRouteKind {
+    container_list,  // GET /containers/json
+    volume_list,     // GET /volumes (owner rules)
+    network_list,    // GET /networks, /networks/ (owner rules)
+    events,          // GET /events
+    container,       // one container's routes
+    volume,          // GET, DELETE /volumes/{name} (owner rules)
+    network,         // GET, DELETE /networks/{ref}, POST .../connect, .../disconnect (owner rules)
+    prune,           // POST /containers/prune, /volumes/prune, /networks/prune (owner rules)
+};
+
+// The objects a scope narrows; each resolves its references its own way at the daemon.
+enum class ScopedObject { container, volume, network };
 
 struct ScopedRoute {
     ScopedRouteKind kind = ScopedRouteKind::container_list;
-    std::string container;  // kind container: the reference as the client wrote it (decoded)
-    std::string endpoint;   // kind container: "json", "logs", "attach/ws"; empty for DELETE
+    // container, volume, network: the reference as the client wrote it (decoded)
+    std::string reference;
+    // container, network: "json", "logs", "attach/ws", "connect"; empty for DELETE and a
+    // volume's or network's own GET
+    std::string endpoint;
 };
 
 // How a request under a label-scoped rule is narrowed, or nullopt when it cannot be.
+// `owner`: the rule is an owner rule, which narrows volumes, networks and prunes too.
 [[nodiscard]] std::optional<ScopedRoute> scoped_route(std::string_view method,
-                                                      std::string_view route_path);
+                                                      std::string_view route_path,
+                                                      bool owner = false);
 
-// The daemon's answer to GET /containers/json without the invisible containers, or nullopt
-// when it is not the JSON list the proxy expects (then nothing may be forwarded).
-[[nodiscard]] std::optional<std::string> filter_container_list(
-    std::string_view body, const std::vector<LabelSelector>& labels);
+// The objects of a list kind or of a one-object kind.
+[[nodiscard]] ScopedObject scoped_object(ScopedRouteKind kind);
+
+// "container", "volume", "network": for messages.
+[[nodiscard]] std::string_view object_noun(ScopedObject object);
+
+// The daemon's own 404 message for an object it does not have (Docker 20.10's words):
+// "No such container: X", "get X: no such volume", "network X not found".
+[[nodiscard]] std::string absent_message(ScopedObject object, std::string_view reference);
+
+// The daemon's answer to a list (GET /containers/json, /volumes, /networks) without the
+// invisible objects, or nullopt when it is not the JSON the proxy expects (then nothing may be
+// forwarded). /volumes answers {"Volumes": [...], "Warnings": ...}, the others a list.
+[[nodiscard]] std::optional<std::string> filter_list(ScopedRouteKind list, std::string_view body,
+                                                     const std::vector<LabelSelector>& labels);
 
 enum class EventVisibility { visible, hidden, unreadable };
 
@@ -57,18 +91,29 @@ enum class EventVisibility { visible, hidden, unreadable };
 [[nodiscard]] EventVisibility event_visibility(std::string_view event,
                                                const std::vector<LabelSelector>& labels);
 
-struct ContainerIdentity {
-    std::string id;  // the full id
+struct ObjectIdentity {
+    std::string id;  // a container's or network's full id, a volume's name
     bool visible = false;
 };
 
-// Reads the daemon's answer to GET /containers/{ref}/json; nullopt when it is not readable.
-[[nodiscard]] std::optional<ContainerIdentity> read_container_identity(
-    std::string_view inspect_body, const std::vector<LabelSelector>& labels);
+// The daemon's route that describes one object, resolving `reference` as the routes on it do:
+// "/containers/X/json", "/volumes/X", "/networks/X".
+[[nodiscard]] std::string describe_target(ScopedObject object, std::string_view reference);
 
-// The target to forward: the container reference replaced by its full id, the version prefix
-// and the query kept as the client wrote them.
+// Reads the daemon's answer to describe_target(); nullopt when it is not readable.
+[[nodiscard]] std::optional<ObjectIdentity> read_identity(ScopedObject object,
+                                                          std::string_view description,
+                                                          const std::vector<LabelSelector>& labels);
+
+// The target to forward: the reference replaced by the object's full id (a volume's name), the
+// version prefix and the query kept as the client wrote them.
 [[nodiscard]] Target pinned_target(const Target& target, const ScopedRoute& route,
                                    std::string_view id);
+
+// The query of a prune with `owner` added to its `filters` as a label filter, which the daemon
+// ANDs with the client's own label filters; every other parameter kept as written. nullopt when
+// the query or its filters cannot be read as the daemon reads them.
+[[nodiscard]] std::optional<std::string> narrowed_prune_query(std::string_view query,
+                                                              const LabelSelector& owner);
 
 }  // namespace socket_proxy

@@ -434,6 +434,65 @@ std::string describe_certificate(const PeerCertificate& certificate) {
     return text;
 }
 
+namespace {
+
+// A prune under an owner rule removes only what carries the owner's label: the label joins the
+// query's filters. False when it was denied instead.
+bool narrow_prune(Decision& decision, const Request& request, const std::string& rule) {
+    Target& target = *decision.target;
+    if (request.form_body) {
+        deny(decision, request, rule,
+             "rule " + rule +
+                 " prunes only what carries the client's own label, a filter a form-encoded "
+                 "body would override");
+        return false;
+    }
+    const std::optional<std::string> query = narrowed_prune_query(target.query, *decision.owner);
+    if (!query) {
+        deny(decision, request, rule,
+             "rule " + rule +
+                 " prunes only what carries the client's own label, and the query's filters "
+                 "cannot be read to add it (a ';', a bad escape, or filters not of the form "
+                 "{\"label\": {\"key=value\": true}})");
+        return false;
+    }
+    target.query = *query;
+    target.forward_target =
+        target.forward_target.substr(0, target.forward_target.find('?')) + "?" + target.query;
+    return true;
+}
+
+// Under a rule with container_labels or an owner: what of the daemon the request may reach.
+// False when it was denied instead.
+bool narrow_to_labels(Decision& decision, const Request& request, const Rule& rule,
+                      const Client& client) {
+    const std::string_view route_path = decision.target->route_path;
+    decision.container_labels = rule.container_labels;
+    if (rule.owner) {
+        decision.owner = LabelSelector{*rule.owner, owner_identity(client)};
+        decision.container_labels.push_back(*decision.owner);
+        if (creates_object(owner_write_kind(request.method, route_path))) {
+            return true;  // stamped with the owner's label, not narrowed
+        }
+    }
+    decision.scope = scoped_route(request.method, route_path, rule.owner.has_value());
+    if (!decision.scope) {
+        deny(decision, request, rule.name,
+             "rule " + rule.name +
+                 (rule.owner
+                      ? " shows each client only the containers, volumes and networks it created"
+                      : " shows only labelled containers") +
+                 ", and the proxy cannot narrow this route to them");
+        return false;
+    }
+    if (decision.scope->kind == ScopedRouteKind::prune) {
+        return narrow_prune(decision, request, rule.name);
+    }
+    return true;
+}
+
+}  // namespace
+
 Decision decide(const Request& request, const Client& client, const Policy& policy) {
     Decision decision;
     NormaliseResult normalised = normalise_target(request.target, request.host);
@@ -464,26 +523,9 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
         decision.verdict = rule.verdict;
         decision.rule = rule.name;
         decision.redact = rule.redact.value_or(policy.redact);
-        if (rule.verdict == Verdict::allow && (rule.owner || !rule.container_labels.empty())) {
-            decision.container_labels = rule.container_labels;
-            if (rule.owner) {
-                decision.container_labels.push_back(
-                    LabelSelector{*rule.owner, owner_identity(client)});
-            }
-            if (rule.owner &&
-                write_kind(request.method, route_path) == WriteKind::container_create) {
-                decision.owner_stamp = decision.container_labels.back();
-            } else {
-                decision.scope = scoped_route(request.method, route_path);
-                if (!decision.scope) {
-                    deny(decision, request, rule.name,
-                         "rule " + rule.name +
-                             (rule.owner ? " shows each client only the containers it created"
-                                         : " shows only labelled containers") +
-                             ", and the proxy cannot narrow this route to them");
-                    return decision;
-                }
-            }
+        if (rule.verdict == Verdict::allow && (rule.owner || !rule.container_labels.empty()) &&
+            !narrow_to_labels(decision, request, rule, client)) {
+            return decision;
         }
         if (rule.verdict == Verdict::deny) {
             deny(decision, request, rule.name,
@@ -493,6 +535,9 @@ Decision decide(const Request& request, const Client& client, const Policy& poli
             guard_read(decision, request);
             if (decision.allowed()) {
                 decision.limits = rule.limits;
+                if (decision.owner) {
+                    decision.write = owner_write_kind(request.method, route_path);
+                }
             }
         }
         return decision;

@@ -139,9 +139,9 @@ struct Rule {
     // Allow rules only: what a write's body may ask for (write_body.hpp); unset: the safe
     // defaults. Applies to the routes write_kind() names, whatever the rule's path says.
     std::optional<WriteLimits> body{};
-    // Allow rules only: owner isolation. Containers the rule's clients create carry this label
-    // with the client's owner_identity(), and the rest of the rule shows each client only the
-    // containers carrying its own (as container_labels would).
+    // Allow rules only: owner isolation. Containers, volumes and networks the rule's clients
+    // create carry this label with the client's owner_identity(), and the rest of the rule shows
+    // each client only those carrying its own (as container_labels would for containers).
     std::optional<std::string> owner{};
     // Allow rules only: each client the rule matches gets these (client_limits.hpp).
     std::optional<ClientLimits> limits{};
@@ -172,9 +172,10 @@ struct Decision {
     // For requests allowed by a label-scoped rule: the labels, and how the answer is narrowed.
     std::vector<LabelSelector> container_labels;
     std::optional<ScopedRoute> scope;
-    // A container create under an owner rule: the label and value the body must carry when it
-    // is forwarded, whatever the client wrote there.
-    std::optional<LabelSelector> owner_stamp;
+    // Under an owner rule: the owner's label and this client's value. A create (creates_object())
+    // carries it when it is forwarded, whatever the client wrote there; what a body names must
+    // carry it (owned_references()).
+    std::optional<LabelSelector> owner;
     // For allowed writes whose body says what will run: the body must pass these limits
     // before it is forwarded (write_body.hpp).
     WriteKind write = WriteKind::none;

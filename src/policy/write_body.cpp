@@ -152,6 +152,26 @@ WriteKind write_kind(std::string_view method, std::string_view route_path) {
     return WriteKind::none;
 }
 
+WriteKind owner_write_kind(std::string_view method, std::string_view route_path) {
+    const WriteKind kind = write_kind(method, route_path);
+    const std::vector<std::string_view> segments = route_segments(route_path);
+    if (kind != WriteKind::none || method != "POST" || segments.front() != "networks") {
+        return kind;
+    }
+    if (segments.size() == 2 && segments[1] == "create") {
+        return WriteKind::network_create;
+    }
+    if (segments.size() == 3 && (segments[2] == "connect" || segments[2] == "disconnect")) {
+        return WriteKind::network_attach;
+    }
+    return kind;
+}
+
+bool creates_object(WriteKind kind) {
+    return kind == WriteKind::container_create || kind == WriteKind::volume_create ||
+           kind == WriteKind::network_create;
+}
+
 bool write_body_is_checked(WriteKind kind) {
     return kind != WriteKind::none && kind != WriteKind::image_create && kind != WriteKind::build;
 }

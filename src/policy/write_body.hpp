@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "label_scope.hpp"
 #include "write_limits.hpp"
 
 namespace socket_proxy {
@@ -32,10 +33,19 @@ enum class WriteKind {
     plugin_pull,       // POST /plugins/pull: JSON array of privileges granted
     image_create,      // POST /images/create: the query (fromImage, fromSrc); body a tarball
     build,             // POST /build: the query (remote, networkmode); body a tar context
+    // Held under owner rules only (owner_write_kind()), for the owner's label and references:
+    network_create,  // POST /networks/create: JSON, Labels
+    network_attach,  // POST /networks/{id}/connect, /disconnect: JSON, Container
 };
 
 // Which kind a request is; routes are normalised (no version prefix).
 [[nodiscard]] WriteKind write_kind(std::string_view method, std::string_view route_path);
+
+// write_kind(), and under an owner rule also the network writes whose bodies it holds.
+[[nodiscard]] WriteKind owner_write_kind(std::string_view method, std::string_view route_path);
+
+// The creates an owner rule stamps with the owner's label: containers, volumes, networks.
+[[nodiscard]] bool creates_object(WriteKind kind);
 
 // Whether the kind's body is JSON the proxy holds and reads before forwarding.
 [[nodiscard]] bool write_body_is_checked(WriteKind kind);
@@ -59,10 +69,13 @@ struct WriteJudgement {
 [[nodiscard]] WriteJudgement judge_write_body(WriteKind kind, std::string_view query,
                                               std::string_view body, const WriteLimits& limits);
 
-// The engine's route that describes a reference ("/containers/X/json", "/networks/X"); it
-// resolves names, ids and id prefixes as the engine does when it creates the container or
-// service.
+// The engine's route that describes a reference ("/containers/X/json", "/networks/X",
+// "/volumes/X"); it resolves names, ids and id prefixes as the engine does when it creates the
+// container or service.
 [[nodiscard]] std::string reference_target(const EngineReference& reference);
+
+// What kind of object a reference names.
+[[nodiscard]] ScopedObject reference_object(const EngineReference& reference);
 
 // The refusal the engine's answer to reference_target() calls for: the container's own mode is
 // the host's or joins another container's, the network is the host's, the engine does not
@@ -77,11 +90,25 @@ struct WriteJudgement {
 [[nodiscard]] std::optional<std::string> pin_borrowed_namespaces(
     std::string_view body, const std::vector<std::pair<EngineReference, std::string>>& resolved);
 
-// A container create body with the label `key` set to `value` in its Labels, whatever the
-// client wrote there (owner isolation: a client cannot pass for another owner); nullopt when
-// the body cannot be written back.
-[[nodiscard]] std::optional<std::string> stamp_label(std::string_view body, const std::string& key,
-                                                     const std::string& value);
+// What a body names that an owner rule requires to be the client's own (kinds volume,
+// container and network, resolved by the engine): in a container create (and a pre-1.24 start)
+// the named volumes of Binds and Mounts, VolumesFrom's containers, NetworkMode's network and
+// the networks of NetworkingConfig.EndpointsConfig (by key, or by the NetworkID the engine
+// prefers to it); a connect's or disconnect's Container and EndpointConfig.NetworkID; a volume
+// create's Name, when that volume exists (the engine answers with its description). The
+// built-in networks (bridge, host, none, default) are no one's and pass unnamed. A refusal
+// for what cannot be checked (a network created from another's ConfigFrom).
+[[nodiscard]] WriteJudgement owned_references(WriteKind kind, std::string_view body);
+
+// The body an owner rule forwards: a create's Labels with `owner` set, whatever the client
+// wrote there (a client cannot pass for another owner), and so the Labels of the volumes a
+// container's Mounts create; the containers and networks owned_references() named pinned to
+// the ids `resolved` holds, so that a rename or a new object of the same name between the
+// question and the create (or the container's start, which resolves its networks again) is
+// not the one used. nullopt when the body cannot be written back.
+[[nodiscard]] std::optional<std::string> owner_body(
+    WriteKind kind, std::string_view body, const LabelSelector& owner,
+    const std::vector<std::pair<EngineReference, std::string>>& resolved);
 
 // judge_write()'s reason alone, for the query-only kinds, whose refusals are all 403.
 [[nodiscard]] std::optional<std::string> refuse_write(WriteKind kind, std::string_view query,

@@ -64,13 +64,18 @@ struct WriteRefusal {
 
 // What a body names that only the engine can tell apart: a container whose namespace it joins
 // (`NetworkMode: container:X`, which is the host's when X runs with the host's), a network a
-// service attaches to (the host network by its id or an id prefix).
+// service attaches to (the host network by its id or an id prefix); under an owner rule, the
+// volumes, containers and networks a body uses, which must be the client's own.
 struct EngineReference {
-    enum class Kind { namespace_owner, network };
+    enum class Kind { namespace_owner, network, volume, container };
     Kind kind = Kind::namespace_owner;
     std::string where;  // the field, for the refusal: "HostConfig.NetworkMode"
     std::string name;   // the container or network as the body names it
     std::string mode;   // namespace_owner: X's HostConfig field to read, e.g. "NetworkMode"
+    // A volume create's Name under an owner rule: an absent volume is made, but the engine
+    // answers a create of an existing one with that one's description, so it must be the
+    // client's own.
+    bool may_be_absent = false;
 };
 
 // The limits that differ from the safe defaults, as `check` lists them:

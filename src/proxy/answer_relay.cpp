@@ -472,9 +472,12 @@ asio::awaitable<bool> relay_answer(const AnswerRelay& relay, AnswerStrategy stra
         case AnswerStrategy::scoped_events:
             co_return co_await relay_scoped_events(relay);
         case AnswerStrategy::filtered_list: {
+            // A list that carries secrets (the volumes' driver options) is redacted too.
             const AnswerRewrite filter{
-                [&labels = relay.decision.container_labels](std::string_view body) {
-                    return filter_container_list(body, labels);
+                [&labels = relay.decision.container_labels, list = relay.decision.scope->kind,
+                 redacts = answer_redacts(relay.decision)](std::string_view body) {
+                    std::optional<std::string> filtered = filter_list(list, body, labels);
+                    return filtered && redacts ? redact_secrets(*filtered) : filtered;
                 },
                 "filtered"};
             co_return co_await relay_rewritten(relay, filter);

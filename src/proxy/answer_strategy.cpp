@@ -7,7 +7,9 @@ AnswerStrategy choose_answer_strategy(const AnswerFacts& facts) {
     if (full_answer && facts.scope == ScopedRouteKind::events) {
         return AnswerStrategy::scoped_events;
     }
-    if (full_answer && facts.scope == ScopedRouteKind::container_list) {
+    if (full_answer && (facts.scope == ScopedRouteKind::container_list ||
+                        facts.scope == ScopedRouteKind::volume_list ||
+                        facts.scope == ScopedRouteKind::network_list)) {
         return AnswerStrategy::filtered_list;
     }
     if (full_answer && facts.redacts) {

@@ -11,7 +11,7 @@ namespace socket_proxy {
 
 enum class AnswerStrategy {
     scoped_events,  // an /events stream filtered to the containers a label-scoped rule shows
-    filtered_list,  // a container list held whole and filtered to those containers
+    filtered_list,  // a container (volume, network) list held whole and filtered to those
     redacted,       // held whole and rewritten without secret values
     tunnel,         // after a 101 the client asked for: a raw pipe both ways
     buffered,       // the whole answer arrived with its head: head and body in one write

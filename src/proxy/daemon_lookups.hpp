@@ -1,6 +1,6 @@
 // What the proxy asks the daemon itself before it forwards a request, on connections of its
-// own (daemon_request): which container a label-scoped request names, and what the containers
-// and networks a checked write body names are.
+// own (daemon_request): which container, volume or network a label-scoped request names, and
+// what the containers, networks and volumes a checked write body names are.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -17,24 +17,25 @@
 
 namespace socket_proxy {
 
-// What the daemon said a label-scoped request's container is.
-struct ContainerLookup {
+// What the daemon said a label-scoped request's container, volume or network is.
+struct ObjectLookup {
     enum class Outcome { visible, hidden, failed } outcome = Outcome::failed;
-    std::string id;  // visible: the full id
+    std::string id;  // visible: the full id (a volume's name)
     boost::beast::http::status status = boost::beast::http::status::bad_gateway;  // failed
     std::string message;                                                          // failed
 };
 
-// Which container `reference` names (id, id prefix or name, resolved as for the client's
-// request) and whether `labels` make it visible.
-[[nodiscard]] boost::asio::awaitable<ContainerLookup> look_up_container(
-    DaemonPool& daemons, Duration timeout, const std::string& reference,
+// Which object `reference` names (for containers and networks an id, id prefix or name, for
+// volumes a name, resolved as for the client's request) and whether `labels` make it visible.
+[[nodiscard]] boost::asio::awaitable<ObjectLookup> look_up_object(
+    DaemonPool& daemons, Duration timeout, ScopedObject object, const std::string& reference,
     const std::vector<LabelSelector>& labels);
 
-// The containers and networks a checked body names, as the daemon resolves them: the first
-// refusal their descriptions call for. Each container whose namespace is joined comes back in
-// `resolved` with its full id, to pin the body to. Under an owner rule `owned` holds the
-// owner's label: a container without it is not one the client may join.
+// The containers, networks and volumes a checked body names, as the daemon resolves them: the
+// first refusal their descriptions call for. Each container whose namespace is joined comes
+// back in `resolved` with its full id, to pin the body to. Under an owner rule `owned` holds
+// the owner's label: an object without it is not one the client may use, and every reference
+// comes back resolved.
 [[nodiscard]] boost::asio::awaitable<std::optional<WriteRefusal>> look_up_references(
     DaemonPool& daemons, Duration timeout, const std::vector<EngineReference>& references,
     const std::vector<LabelSelector>& owned,

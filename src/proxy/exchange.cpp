@@ -1,5 +1,6 @@
 #include "exchange.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -21,6 +22,7 @@
 #include "daemon_lookups.hpp"
 #include "daemon_request.hpp"
 #include "forwarded_head.hpp"
+#include "head_check.hpp"
 #include "label_scope.hpp"
 #include "nothrow.hpp"
 #include "stream_routes.hpp"
@@ -116,7 +118,9 @@ asio::awaitable<bool> Exchange::answer() {
             co_return *refused;
         }
     }
-    if (decision.scope && decision.scope->kind == ScopedRouteKind::container) {
+    if (decision.scope && (decision.scope->kind == ScopedRouteKind::container ||
+                           decision.scope->kind == ScopedRouteKind::volume ||
+                           decision.scope->kind == ScopedRouteKind::network)) {
         co_return co_await forward_scoped(decision);
     }
     co_return co_await forward(decision);
@@ -129,8 +133,7 @@ Decision Exchange::decide_by_policy() {
     const std::shared_ptr<const Policy> policy = context.policy.load();
     Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
     const std::string_view content_type = request_[http::field::content_type];
-    judged.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
-                                      "application/x-www-form-urlencoded");
+    judged.form_body = may_be_form_body(content_type);
     Decision decision = decide(judged, client_.identity(), *policy);
     if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
         const Decision audited = decide(judged, client_.identity(), *candidate);
@@ -188,25 +191,28 @@ asio::awaitable<std::optional<bool>> Exchange::limit_client(const Decision& deci
     co_return co_await reply(limited, refusal);
 }
 
-// A request about one container under a label-scoped rule: forwarded under the full id of the
-// container the daemon resolved, or answered as the daemon answers for no container.
+// A request about one container (or, under an owner rule, one volume or network) under a
+// label-scoped rule: forwarded under the full id of the object the daemon resolved, or answered
+// as the daemon answers for no such object.
 asio::awaitable<bool> Exchange::forward_scoped(const Decision& decision) {
     const SessionContext& context = client_.context();
-    const ContainerLookup found =
-        co_await look_up_container(context.daemons, context.limits.daemon_timeout,
-                                   decision.scope->container, decision.container_labels);
-    if (found.outcome == ContainerLookup::Outcome::visible) {
+    const ScopedObject object = scoped_object(decision.scope->kind);
+    const ObjectLookup found =
+        co_await look_up_object(context.daemons, context.limits.daemon_timeout, object,
+                                decision.scope->reference, decision.container_labels);
+    if (found.outcome == ObjectLookup::Outcome::visible) {
         Decision pinned = decision;
         pinned.target = pinned_target(*decision.target, *decision.scope, found.id);
         co_return co_await forward(pinned);
     }
     LocalReply unseen =
-        found.outcome == ContainerLookup::Outcome::hidden
+        found.outcome == ObjectLookup::Outcome::hidden
             ? LocalReply{.status = http::status::not_found,
-                         .message = "No such container: " + decision.scope->container,
+                         .message = absent_message(object, decision.scope->reference),
                          .keep_alive = asked_.keep_alive && parser_.is_done(),
                          .level = LogLevel::info,
-                         .log_fields = {{"scope", "container not visible"}}}
+                         .log_fields = {{"scope",
+                                         std::string(object_noun(object)) + " not visible"}}}
             : LocalReply{.status = found.status,
                          .message = found.message,
                          .keep_alive = false,
@@ -379,16 +385,24 @@ asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision&
     }
     WriteJudgement judged =
         judge_write_body(decision.write, decision.target->query, held, decision.write_limits);
+    if (!judged.refusal && decision.owner) {
+        WriteJudgement owned = owned_references(decision.write, held);
+        judged.refusal = std::move(owned.refusal);
+        judged.references.insert(judged.references.end(), owned.references.begin(),
+                                 owned.references.end());
+    }
     std::vector<std::pair<EngineReference, std::string>> resolved;
     if (!judged.refusal) {
         const SessionContext& context = client_.context();
-        const std::vector<LabelSelector> owned = decision.owner_stamp
-                                                     ? std::vector{*decision.owner_stamp}
-                                                     : std::vector<LabelSelector>{};
+        const std::vector<LabelSelector> owned =
+            decision.owner ? std::vector{*decision.owner} : std::vector<LabelSelector>{};
         judged.refusal = co_await look_up_references(context.daemons, context.limits.daemon_timeout,
                                                      judged.references, owned, resolved);
     }
-    if (!judged.refusal && !resolved.empty()) {
+    const bool joins = std::ranges::any_of(resolved, [](const auto& reference) {
+        return reference.first.kind == EngineReference::Kind::namespace_owner;
+    });
+    if (!judged.refusal && joins) {
         if (std::optional<std::string> pinned = pin_borrowed_namespaces(held, resolved)) {
             held = std::move(*pinned);
         } else {
@@ -397,14 +411,15 @@ asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision&
                                           "containers it joins named by their ids"};
         }
     }
-    if (!judged.refusal && decision.owner_stamp) {
-        if (std::optional<std::string> stamped = stamp_label(
-                held, decision.owner_stamp->key, decision.owner_stamp->value.value_or(""))) {
-            held = std::move(*stamped);
+    if (!judged.refusal && decision.owner) {
+        if (std::optional<std::string> owned =
+                owner_body(decision.write, held, *decision.owner, resolved)) {
+            held = std::move(*owned);
         } else {
             judged.refusal = WriteRefusal{400,
-                                          "its Labels are not an object of strings, so the owner "
-                                          "label cannot be added"};
+                                          "its Labels (or a mount's VolumeOptions, or its "
+                                          "networks) are not objects, so the owner label and "
+                                          "the ids of what it names cannot be written into it"};
         }
     }
     if (judged.refusal) {

@@ -103,3 +103,26 @@ TEST(HttpHeadEnd, FindsTheEmptyLineOrSaysIncomplete) {
 
 }  // namespace
 }  // namespace socket_proxy
+
+namespace socket_proxy {
+namespace {
+
+TEST(HttpFormBody, ReadsContentTypeAsGoDoes) {
+    for (const std::string_view form :
+         {"application/x-www-form-urlencoded", "Application/X-WWW-Form-Urlencoded",
+          "application/x-www-form-urlencoded; charset=utf-8",
+          " application/x-www-form-urlencoded ;x=y", "application/x-www-form-urlencoded;",
+          "appl\xc4\xb0"
+          "cation/x-www-form-urlencoded",
+          "application/x-www-form-urlencoded\xc2\x85"}) {
+        EXPECT_TRUE(may_be_form_body(form)) << form;
+    }
+    for (const std::string_view other :
+         {"", "application/json", "multipart/form-data", "application/x-www-form-urlencodedx",
+          "text/plain; x=application/x-www-form-urlencoded"}) {
+        EXPECT_FALSE(may_be_form_body(other)) << other;
+    }
+}
+
+}  // namespace
+}  // namespace socket_proxy

@@ -57,6 +57,7 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         std::optional<ScopedRouteKind> kind;
         std::string_view container = "";
         std::string_view endpoint = "";
+        bool owner = false;  // an owner rule's, which narrows volumes, networks and prunes too
     };
     const Row rows[] = {
         {"GET", "/containers/json", ScopedRouteKind::container_list},
@@ -83,22 +84,52 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         {"GET", "/system/df", std::nullopt},
         {"GET", "/exec/e1/json", std::nullopt},
         {"GET", "/info", std::nullopt},
+        {"GET", "/volumes", ScopedRouteKind::volume_list, "", "", true},
+        {"GET", "/networks", ScopedRouteKind::network_list, "", "", true},
+        {"GET", "/networks/", ScopedRouteKind::network_list, "", "", true},
+        {"GET", "/volumes/cache", ScopedRouteKind::volume, "cache", "", true},
+        {"DELETE", "/volumes/cache", ScopedRouteKind::volume, "cache", "", true},
+        {"GET", "/volumes/prune", ScopedRouteKind::volume, "prune", "", true},
+        {"GET", "/networks/ci_default", ScopedRouteKind::network, "ci_default", "", true},
+        {"DELETE", "/networks/4f1e", ScopedRouteKind::network, "4f1e", "", true},
+        {"POST", "/networks/ci/connect", ScopedRouteKind::network, "ci", "connect", true},
+        {"POST", "/networks/ci/disconnect", ScopedRouteKind::network, "ci", "disconnect", true},
+        {"POST", "/containers/prune", ScopedRouteKind::prune, "", "", true},
+        {"POST", "/volumes/prune", ScopedRouteKind::prune, "", "", true},
+        {"POST", "/networks/prune", ScopedRouteKind::prune, "", "", true},
+        {"DELETE", "/containers/prune", ScopedRouteKind::container, "prune", "", true},
+        // The daemon reads GET /volumes/ as the volume "", and HEAD's length would tell.
+        {"GET", "/volumes/", std::nullopt, "", "", true},
+        {"HEAD", "/volumes", std::nullopt, "", "", true},
+        {"HEAD", "/networks/ci", std::nullopt, "", "", true},
+        {"PUT", "/volumes/cache", std::nullopt, "", "", true},
+        {"GET", "/volumes/a/b", std::nullopt, "", "", true},
+        {"POST", "/networks/ci/other", std::nullopt, "", "", true},
+        {"POST", "/images/prune", std::nullopt, "", "", true},
+        {"GET", "/libpod/volumes/json", std::nullopt, "", "", true},
+        {"POST", "/libpod/networks/ci/connect", std::nullopt, "", "", true},
+        {"GET", "/system/df", std::nullopt, "", "", true},
     };
     for (const Row& row : rows) {
         SCOPED_TRACE(std::string(row.method) + " " + std::string(row.path));
-        const auto route = scoped_route(row.method, row.path);
+        const auto route = scoped_route(row.method, row.path, row.owner);
         ASSERT_EQ(route.has_value(), row.kind.has_value());
         if (!route)
             continue;
         EXPECT_EQ(route->kind, *row.kind);
-        EXPECT_EQ(route->container, row.container);
+        EXPECT_EQ(route->reference, row.container);
         EXPECT_EQ(route->endpoint, row.endpoint);
+        // Volumes, networks and prunes are narrowed under owner rules only.
+        if (scoped_object(route->kind) != ScopedObject::container ||
+            route->kind == ScopedRouteKind::prune) {
+            EXPECT_FALSE(scoped_route(row.method, row.path, false));
+        }
     }
 }
 
 TEST(LabelScopeTest, ContainerListKeepsOnlyVisibleOnes) {
     const auto labels = selectors({"traefik.enable=true", "team"});
-    const auto filtered = filter_container_list(R"([
+    const auto filtered = filter_list(ScopedRouteKind::container_list, R"([
         {"Id": "1", "Labels": {"traefik.enable": "true", "team": "a"}},
         {"Id": "2", "Labels": {"traefik.enable": "false", "team": "a"}},
         {"Id": "3", "Labels": {"traefik.enable": "true"}},
@@ -106,20 +137,20 @@ TEST(LabelScopeTest, ContainerListKeepsOnlyVisibleOnes) {
         {"Id": "5", "Labels": null},
         {"Id": "6"},
         {"Id": "7", "Labels": {"team": "", "traefik.enable": "true"}}])",
-                                                labels);
+                                      labels);
     ASSERT_TRUE(filtered);
     const json::value list = json::parse(*filtered);
     ASSERT_EQ(list.as_array().size(), 2u);
     EXPECT_EQ(list.as_array()[0].at("Id"), "1");
     EXPECT_EQ(list.as_array()[1].at("Id"), "7");
-    EXPECT_EQ(filter_container_list("[]", labels), "[]\n");
+    EXPECT_EQ(filter_list(ScopedRouteKind::container_list, "[]", labels), "[]\n");
 }
 
 TEST(LabelScopeTest, ContainerListThatCannotBeReadIsNotForwarded) {
     const auto labels = selectors({"a=b"});
     for (const std::string_view body :
          {"", "{", "{}", "[1]", R"([{"Labels": ["a=b"]}])", R"([{"Labels": {"a": 1}}])", "null"}) {
-        EXPECT_FALSE(filter_container_list(body, labels)) << body;
+        EXPECT_FALSE(filter_list(ScopedRouteKind::container_list, body, labels)) << body;
     }
 }
 
@@ -152,13 +183,15 @@ TEST(LabelScopeTest, EventsOfVisibleContainersOnly) {
 
 TEST(LabelScopeTest, ContainerIdentityFromInspect) {
     const auto labels = selectors({"traefik.enable=true"});
-    const auto identity = read_container_identity(
+    const auto identity = read_identity(
+        ScopedObject::container,
         R"({"Id":")" + kVisibleId + R"(","Config":{"Labels":{"traefik.enable":"true"}}})", labels);
     ASSERT_TRUE(identity);
     EXPECT_EQ(identity->id, kVisibleId);
     EXPECT_TRUE(identity->visible);
-    const auto hidden = read_container_identity(
-        R"({"Id":")" + kHiddenId + R"(","Config":{"Labels":null}})", labels);
+    const auto hidden =
+        read_identity(ScopedObject::container,
+                      R"({"Id":")" + kHiddenId + R"(","Config":{"Labels":null}})", labels);
     ASSERT_TRUE(hidden);
     EXPECT_FALSE(hidden->visible);
     // The id goes into the forwarded path: anything but 64 hex digits is not an id.
@@ -167,7 +200,7 @@ TEST(LabelScopeTest, ContainerIdentityFromInspect) {
           R"({"Id":")" + kVisibleId + R"(/../x","Config":{}})",
           R"({"Id":")" + std::string(64, 'A') + R"(","Config":{}})",
           R"({"Id":")" + kVisibleId + R"("})", R"({"Id":")" + kVisibleId + R"(","Config":[]})"}) {
-        EXPECT_FALSE(read_container_identity(bad, labels)) << bad;
+        EXPECT_FALSE(read_identity(ScopedObject::container, bad, labels)) << bad;
     }
 }
 
@@ -176,7 +209,7 @@ TEST(LabelScopeTest, PinnedTargetKeepsVersionAndQuery) {
     ASSERT_TRUE(normalised.ok());
     const auto route = scoped_route("GET", normalised.target->route_path);
     ASSERT_TRUE(route);
-    EXPECT_EQ(route->container, "web");
+    EXPECT_EQ(route->reference, "web");
     const Target pinned = pinned_target(*normalised.target, *route, kVisibleId);
     EXPECT_EQ(pinned.route_path, "/containers/" + kVisibleId + "/logs");
     EXPECT_EQ(pinned.forward_target, "/v1.41/containers/" + kVisibleId + "/logs?follow=1&tail=5");

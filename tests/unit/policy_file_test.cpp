@@ -347,17 +347,47 @@ rules:
     const Client runner = unix_client(1000);
     const Decision create = decide_as(policy, "POST", "/v1.41/containers/create", runner);
     ASSERT_TRUE(create.allowed()) << create.message;
-    ASSERT_TRUE(create.owner_stamp);
-    EXPECT_EQ(create.owner_stamp->text(), "ci.owner=unix:uid=1000");
+    ASSERT_TRUE(create.owner);
+    EXPECT_EQ(create.owner->text(), "ci.owner=unix:uid=1000");
+    EXPECT_TRUE(creates_object(create.write));
     EXPECT_FALSE(create.scope);
     const Decision list = decide_as(policy, "GET", "/containers/json", runner);
     ASSERT_TRUE(list.allowed() && list.scope);
     ASSERT_EQ(list.container_labels.size(), 1U);
     EXPECT_EQ(list.container_labels[0].text(), "ci.owner=unix:uid=1000");
-    EXPECT_FALSE(list.owner_stamp);
+    EXPECT_FALSE(creates_object(list.write));
     EXPECT_TRUE(decide_as(policy, "DELETE", "/containers/abc", runner).scope);
     EXPECT_FALSE(decide_as(policy, "GET", "/images/json", runner).allowed());
-    EXPECT_FALSE(decide_as(policy, "POST", "/volumes/create", runner).allowed());
+    for (const std::string_view target : {"/v1.41/volumes/create", "/v1.12/networks/create"}) {
+        const Decision decision = decide_as(policy, "POST", target, runner);
+        ASSERT_TRUE(decision.allowed()) << decision.message;
+        EXPECT_TRUE(creates_object(decision.write)) << target;
+        EXPECT_TRUE(write_body_is_checked(decision.write));
+        EXPECT_EQ(decision.owner->text(), "ci.owner=unix:uid=1000");
+    }
+    const Decision connect = decide_as(policy, "POST", "/v1.41/networks/ci/connect", runner);
+    ASSERT_TRUE(connect.allowed() && connect.scope);
+    EXPECT_EQ(connect.write, WriteKind::network_attach);
+    EXPECT_EQ(connect.scope->kind, ScopedRouteKind::network);
+    // A prune gets the owner's label in its filters; a form body would override them.
+    const Decision prune = decide_as(policy, "POST", "/v1.41/volumes/prune?filters=%7B%7D", runner);
+    ASSERT_TRUE(prune.allowed()) << prune.message;
+    EXPECT_EQ(prune.target->forward_target,
+              "/v1.41/volumes/prune?filters=%7B%22label%22%3A%7B%22ci.owner%3Dunix%3Auid%"
+              "3D1000%22%3Atrue%7D%7D");
+    Request form{"POST", "/v1.41/volumes/prune", "docker"};
+    form.form_body = true;
+    EXPECT_FALSE(decide(form, runner, policy).allowed());
+    EXPECT_FALSE(decide_as(policy, "POST", "/v1.41/containers/prune?filters=x", runner).allowed());
+    // Podman's own routes are not narrowed: refused, never let through.
+    for (const auto& [method, libpod] : {std::pair{"POST", "/v4.0.0/libpod/volumes/create"},
+                                         std::pair{"GET", "/v4.0.0/libpod/volumes/json"},
+                                         std::pair{"POST", "/v4.0.0/libpod/networks/create"},
+                                         std::pair{"POST", "/v4.0.0/libpod/containers/create"},
+                                         std::pair{"POST", "/v4.0.0/libpod/volumes/prune"},
+                                         std::pair{"DELETE", "/v4.0.0/libpod/networks/ci"}}) {
+        EXPECT_FALSE(decide_as(policy, method, libpod, runner).allowed()) << libpod;
+    }
 
     // The identity: certificate, then container, then unix user, then address.
     Client tls = tls_client({"ci-1", {}, {}, std::string(64, 'a')}, "10.0.0.1");

@@ -257,8 +257,9 @@ TEST(RedactTest, WhatCannotBeReadIsNotForwarded) {
 // JSON: such an answer is not forwarded.
 TEST(RedactTest, NumbersThatCannotBeWrittenBackAreRefused) {
     EXPECT_FALSE(redact_secrets(R"({"Config": {"Env": ["A=b"]}, "Memory": 2e400})"));
-    EXPECT_FALSE(filter_container_list(R"([{"Labels": {"a": "b"}, "Size": -2e400}])",
-                                       {LabelSelector{"a", "b"}}));
+    EXPECT_FALSE(filter_list(ScopedRouteKind::container_list,
+                             R"([{"Labels": {"a": "b"}, "Size": -2e400}])",
+                             {LabelSelector{"a", "b"}}));
     EXPECT_TRUE(redact_secrets(R"({"Memory": 1.5e300, "Count": 18446744073709551615})"));
 }
 
