@@ -404,6 +404,12 @@ int run_explain(const CommandLine& command_line, const Environment& environment)
             case ScopedRouteKind::events:
                 std::printf("the answer: events of visible containers only\n");
                 break;
+            case ScopedRouteKind::exec:
+                std::printf(
+                    "the answer: 404 unless exec instance \"%s\" runs in a visible "
+                    "container\n",
+                    decision.scope->reference.c_str());
+                break;
             case ScopedRouteKind::container:
             case ScopedRouteKind::volume:
             case ScopedRouteKind::network:

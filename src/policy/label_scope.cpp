@@ -127,9 +127,9 @@ std::optional<ScopedRoute> owner_route(std::string_view method,
     return std::nullopt;
 }
 
-// The daemon's route prefix: "containers", "volumes", "networks".
+// The daemon's route prefix: "containers", "volumes", "networks", "exec".
 std::string collection_of(ScopedObject object) {
-    return std::string(object_noun(object)) + "s";
+    return object == ScopedObject::exec ? "exec" : std::string(object_noun(object)) + "s";
 }
 
 // Keeps the objects whose labels match; false when one is not an object the proxy can read.
@@ -211,6 +211,12 @@ std::optional<ScopedRoute> scoped_route(std::string_view method, std::string_vie
             return route;
         }
     }
+    if (segments.size() == 3 && segments[0] == "exec" && !segments[1].empty() &&
+        ((method == "POST" && (segments[2] == "start" || segments[2] == "resize")) ||
+         (reading && segments[2] == "json"))) {
+        return ScopedRoute{ScopedRouteKind::exec, std::string(segments[1]),
+                           std::string(segments[2])};
+    }
     if (segments.size() < 2 || segments[0] != "containers" || segments[1].empty()) {
         return std::nullopt;
     }
@@ -237,6 +243,8 @@ ScopedObject scoped_object(ScopedRouteKind kind) {
         case ScopedRouteKind::network_list:
         case ScopedRouteKind::network:
             return ScopedObject::network;
+        case ScopedRouteKind::exec:
+            return ScopedObject::exec;
         default:
             break;
     }
@@ -249,6 +257,8 @@ std::string_view object_noun(ScopedObject object) {
             return "volume";
         case ScopedObject::network:
             return "network";
+        case ScopedObject::exec:
+            return "exec instance";
         case ScopedObject::container:
             break;
     }
@@ -261,6 +271,8 @@ std::string absent_message(ScopedObject object, std::string_view reference) {
             return "get " + std::string(reference) + ": no such volume";
         case ScopedObject::network:
             return "network " + std::string(reference) + " not found";
+        case ScopedObject::exec:
+            return "No such exec instance: " + std::string(reference);
         case ScopedObject::container:
             break;
     }
@@ -319,7 +331,8 @@ EventVisibility event_visibility(std::string_view event, const std::vector<Label
 
 std::string describe_target(ScopedObject object, std::string_view reference) {
     std::string target = "/" + collection_of(object) + "/" + encode_path(reference);
-    return object == ScopedObject::container ? target + "/json" : target;
+    return object == ScopedObject::container || object == ScopedObject::exec ? target + "/json"
+                                                                             : target;
 }
 
 std::optional<ObjectIdentity> read_identity(ScopedObject object, std::string_view description,
@@ -331,10 +344,20 @@ std::optional<ObjectIdentity> read_identity(ScopedObject object, std::string_vie
     }
     // A volume is known by its name alone; containers and networks by their ids.
     const bool volume = object == ScopedObject::volume;
-    const json::value* id = top->if_contains(volume ? "Name" : "Id");
+    const json::value* id = top->if_contains(volume                         ? "Name"
+                                             : object == ScopedObject::exec ? "ID"
+                                                                            : "Id");
     const json::string* id_text = id ? id->if_string() : nullptr;
     if (id_text == nullptr || (volume ? id_text->empty() : !is_full_id(*id_text))) {
         return std::nullopt;
+    }
+    if (object == ScopedObject::exec) {
+        const json::value* container = top->if_contains("ContainerID");
+        const json::string* container_id = container ? container->if_string() : nullptr;
+        if (container_id == nullptr || !is_full_id(*container_id)) {
+            return std::nullopt;
+        }
+        return ObjectIdentity{std::string(*id_text), false, std::string(*container_id)};
     }
     const json::object* labelled = top;
     if (object == ScopedObject::container) {
@@ -348,7 +371,7 @@ std::optional<ObjectIdentity> read_identity(ScopedObject object, std::string_vie
     if (match == Match::unreadable) {
         return std::nullopt;
     }
-    return ObjectIdentity{std::string(*id_text), match == Match::yes};
+    return ObjectIdentity{std::string(*id_text), match == Match::yes, {}};
 }
 
 Target pinned_target(const Target& target, const ScopedRoute& route, std::string_view id) {

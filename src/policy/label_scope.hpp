@@ -10,6 +10,8 @@
 //                                     (id, id prefix or name) is; an invisible one is answered
 //                                     404 as if absent, a visible one is forwarded under its
 //                                     full id, so a rename in between cannot swap it
+//   /exec/{id}/start, /resize, /json  an exec instance is its container's: the proxy asks the
+//                                     daemon which container it runs in, then as above
 //
 // An owner rule (policy.hpp) narrows volumes and networks the same way: their lists, GET and
 // DELETE of one (a network also by id prefix, forwarded under its full id), a network's
@@ -48,11 +50,12 @@ enum class ScopedRouteKind {
     container,       // one container's routes
     volume,          // GET, DELETE /volumes/{name} (owner rules)
     network,         // GET, DELETE /networks/{ref}, POST .../connect, .../disconnect (owner rules)
+    exec,            // POST /exec/{id}/start, /resize, GET /exec/{id}/json: its container decides
     prune,           // POST /containers/prune, /volumes/prune, /networks/prune (owner rules)
 };
 
 // The objects a scope narrows; each resolves its references its own way at the daemon.
-enum class ScopedObject { container, volume, network };
+enum class ScopedObject { container, volume, network, exec };
 
 struct ScopedRoute {
     ScopedRouteKind kind = ScopedRouteKind::container_list;
@@ -92,8 +95,10 @@ enum class EventVisibility { visible, hidden, unreadable };
                                                const std::vector<LabelSelector>& labels);
 
 struct ObjectIdentity {
-    std::string id;  // a container's or network's full id, a volume's name
+    std::string id;  // a container's, network's or exec instance's full id, a volume's name
     bool visible = false;
+    // An exec instance carries no labels: it is visible when this container is (look it up).
+    std::string container;
 };
 
 // The daemon's route that describes one object, resolving `reference` as the routes on it do:

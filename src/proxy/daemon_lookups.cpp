@@ -44,6 +44,15 @@ asio::awaitable<ObjectLookup> look_up_object(DaemonPool& daemons, Duration timeo
                          "socket-proxy: the Docker engine's description of the " + noun +
                              " is not JSON the proxy can read; nothing was forwarded");
     }
+    if (!identity->container.empty()) {
+        // An exec instance is its container's: visible when that container is.
+        ObjectLookup container = co_await look_up_object(daemons, timeout, ScopedObject::container,
+                                                         identity->container, labels);
+        if (container.outcome == ObjectLookup::Outcome::visible) {
+            container.id = identity->id;
+        }
+        co_return container;
+    }
     co_return ObjectLookup{
         identity->visible ? ObjectLookup::Outcome::visible : ObjectLookup::Outcome::hidden,
         identity->id,

@@ -120,7 +120,8 @@ asio::awaitable<bool> Exchange::answer() {
     }
     if (decision.scope && (decision.scope->kind == ScopedRouteKind::container ||
                            decision.scope->kind == ScopedRouteKind::volume ||
-                           decision.scope->kind == ScopedRouteKind::network)) {
+                           decision.scope->kind == ScopedRouteKind::network ||
+                           decision.scope->kind == ScopedRouteKind::exec)) {
         co_return co_await forward_scoped(decision);
     }
     co_return co_await forward(decision);

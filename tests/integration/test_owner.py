@@ -9,7 +9,8 @@ import json
 import pytest
 
 from image_helpers import request_as
-from proxytest import (TEST_IMAGE, TEST_LABEL, assert_json_error, docker, http, is_root,
+from proxytest import (DOCKER_SOCKET, TEST_IMAGE, TEST_LABEL, assert_json_error, docker, http,
+                       is_root,
                        random_suffix, write_policy)
 from urllib.parse import quote
 
@@ -84,6 +85,43 @@ def test_each_client_sees_and_removes_only_what_it_created(proxy_factory, policy
     removed = request_as(1000, proxy.unix_path, "DELETE", f"/v1.41/containers/{runner}")
     assert removed["status"] == 204, removed
     assert docker("container", "inspect", runner).returncode != 0
+
+
+def test_exec_works_in_ones_own_container_and_not_in_anothers(proxy_factory, policy_dir, names):
+    """An exec instance carries no labels: the proxy asks which container it runs in."""
+    with_ping = "rules:\n  - {name: ping, methods: [GET, HEAD], path: /_ping, action: allow}\n" + \
+        POLICY.split("rules:\n", 1)[1]
+    proxy = proxy_factory("--policy", write_policy(policy_dir, with_ping))
+    root = names["root"]
+    made = http(proxy.unix_path, "POST", f"/v1.41/containers/create?name={root}",
+                headers=[("Content-Type", "application/json")],
+                body=json.dumps({"Image": TEST_IMAGE, "Cmd": ["sleep", "60"],
+                                 "Labels": {TEST_LABEL: "owner"}}).encode())
+    assert made.status == 201, made
+    assert http(proxy.unix_path, "POST", f"/v1.41/containers/{root}/start").status == 204
+    # The CLI creates the exec, starts it on a hijacked connection and inspects it for the code.
+    ran = docker("exec", root, "sh", "-c", "echo owned; exit 3", host=proxy.docker_host())
+    assert ran.returncode == 3 and ran.stdout.strip() == "owned", (ran.stdout, ran.stderr)
+
+    # An exec of root's container, made behind the proxy's back: not uid 1000's to see or run.
+    made = http(DOCKER_SOCKET, "POST", f"/v1.41/containers/{root}/exec",
+                headers=[("Content-Type", "application/json")],
+                body=json.dumps({"Cmd": ["touch", "/tmp/ran"]}).encode())
+    assert made.status == 201, made
+    exec_id = made.json()["Id"]
+    for method, target, body in (("GET", f"/v1.41/exec/{exec_id}/json", None),
+                                 ("POST", f"/v1.41/exec/{exec_id}/start", '{"Detach": true}'),
+                                 ("POST", f"/v1.12/exec/{exec_id}/resize?h=10&w=10", None)):
+        answer = request_as(1000, proxy.unix_path, method, target, body)
+        assert answer["status"] == 404 and f"No such exec instance: {exec_id}" in answer["body"], \
+            (target, answer)
+    assert docker("exec", root, "test", "-e", "/tmp/ran").returncode == 1
+    # Its owner may.
+    inspected = http(proxy.unix_path, "GET", f"/v1.41/exec/{exec_id}/json")
+    assert inspected.status == 200 and inspected.json()["ContainerID"].startswith(
+        docker("container", "inspect", "--format", "{{.Id}}", root).stdout.strip()), inspected
+    missing = http(proxy.unix_path, "GET", "/v1.41/exec/" + "0" * 64 + "/json")
+    assert_json_error(missing, 404, "No such exec instance")
 
 
 def test_routes_that_cannot_be_narrowed_to_the_owner_are_refused(proxy_factory, policy_dir):

@@ -82,7 +82,17 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         {"GET", "/images/json", std::nullopt},
         {"GET", "/networks/n1", std::nullopt},
         {"GET", "/system/df", std::nullopt},
-        {"GET", "/exec/e1/json", std::nullopt},
+        // An exec instance is its container's; it is known by its full id only.
+        {"GET", "/exec/e1/json", ScopedRouteKind::exec, "e1", "json"},
+        {"POST", "/exec/e1/start", ScopedRouteKind::exec, "e1", "start"},
+        {"POST", "/exec/e1/resize", ScopedRouteKind::exec, "e1", "resize"},
+        {"HEAD", "/exec/e1/json", std::nullopt},
+        {"GET", "/exec/e1/start", std::nullopt},
+        {"POST", "/exec/e1/json", std::nullopt},
+        {"POST", "/exec/e1/other", std::nullopt},
+        {"POST", "/exec//start", std::nullopt},
+        {"POST", "/exec/e1/start/x", std::nullopt},
+        {"POST", "/libpod/exec/e1/start", std::nullopt},
         {"GET", "/info", std::nullopt},
         {"GET", "/volumes", ScopedRouteKind::volume_list, "", "", true},
         {"GET", "/networks", ScopedRouteKind::network_list, "", "", true},
@@ -120,7 +130,8 @@ TEST(LabelScopeTest, RoutesThatCanBeNarrowed) {
         EXPECT_EQ(route->reference, row.container);
         EXPECT_EQ(route->endpoint, row.endpoint);
         // Volumes, networks and prunes are narrowed under owner rules only.
-        if (scoped_object(route->kind) != ScopedObject::container ||
+        const ScopedObject object = scoped_object(route->kind);
+        if (object == ScopedObject::volume || object == ScopedObject::network ||
             route->kind == ScopedRouteKind::prune) {
             EXPECT_FALSE(scoped_route(row.method, row.path, false));
         }
@@ -202,6 +213,34 @@ TEST(LabelScopeTest, ContainerIdentityFromInspect) {
           R"({"Id":")" + kVisibleId + R"("})", R"({"Id":")" + kVisibleId + R"(","Config":[]})"}) {
         EXPECT_FALSE(read_identity(ScopedObject::container, bad, labels)) << bad;
     }
+}
+
+// An exec instance carries no labels: its description names the container that decides.
+TEST(LabelScopeTest, ExecIdentityNamesItsContainer) {
+    const auto labels = selectors({"traefik.enable=true"});
+    const std::string exec_id(64, 'e');
+    const auto identity = read_identity(
+        ScopedObject::exec,
+        R"({"ID":")" + exec_id + R"(","ContainerID":")" + kVisibleId + R"(","Running":false})",
+        labels);
+    ASSERT_TRUE(identity);
+    EXPECT_EQ(identity->id, exec_id);
+    EXPECT_EQ(identity->container, kVisibleId);
+    EXPECT_FALSE(identity->visible);  // until its container is looked up
+    EXPECT_EQ(describe_target(ScopedObject::exec, "e1"), "/exec/e1/json");
+    EXPECT_EQ(absent_message(ScopedObject::exec, "e1"), "No such exec instance: e1");
+    for (const std::string& bad :
+         {R"({"ID":")" + exec_id + R"("})", R"({"ID":")" + exec_id + R"(","ContainerID":"web"})",
+          R"({"ID":"e1","ContainerID":")" + kVisibleId + R"("})",
+          R"({"Id":")" + exec_id + R"(","ContainerID":")" + kVisibleId + R"("})"}) {
+        EXPECT_FALSE(read_identity(ScopedObject::exec, bad, labels)) << bad;
+    }
+    const auto normalised = normalise_target("/v1.41/exec/e1/start", "");
+    ASSERT_TRUE(normalised.ok());
+    const auto route = scoped_route("POST", normalised.target->route_path);
+    ASSERT_TRUE(route);
+    EXPECT_EQ(pinned_target(*normalised.target, *route, exec_id).forward_target,
+              "/v1.41/exec/" + exec_id + "/start");
 }
 
 TEST(LabelScopeTest, PinnedTargetKeepsVersionAndQuery) {
