@@ -10,13 +10,13 @@ namespace {
 
 constexpr std::array<unsigned char, 12> kMappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-std::string canonical_text(const IpAddress& address) {
+}  // namespace
+
+std::string IpAddress::text() const {
     char text[INET6_ADDRSTRLEN] = {};
-    ::inet_ntop(address.v6 ? AF_INET6 : AF_INET, address.bytes.data(), text, sizeof text);
+    ::inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
     return text;
 }
-
-}  // namespace
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
@@ -70,7 +70,7 @@ std::optional<IpNetwork> IpNetwork::parse(std::string_view text) {
     if (masked.bytes != base->bytes) {
         return std::nullopt;
     }
-    network.text = canonical_text(*base) + "/" + std::to_string(length);
+    network.text = base->text() + "/" + std::to_string(length);
     return network;
 }
 

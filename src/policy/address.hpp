@@ -16,6 +16,9 @@ struct IpAddress {
     // "127.0.0.1", "::1", "[::1]"; an IPv4-mapped IPv6 address ("::ffff:10.0.0.1", what a
     // dual-stack listener reports for IPv4 clients) becomes the IPv4 address it maps.
     [[nodiscard]] static std::optional<IpAddress> parse(std::string_view text);
+
+    // "10.0.0.1", "fd00::3": the canonical text, the same for every spelling parse() took.
+    [[nodiscard]] std::string text() const;
 };
 
 struct IpNetwork {

@@ -364,14 +364,9 @@ std::string owner_identity(const Client& client) {
     if (client.transport == Client::Transport::unix_socket) {
         return client.uid ? "unix:uid=" + std::to_string(*client.uid) : "unix:unknown";
     }
-    const std::string_view address = client.address;
-    // The address without its port: a client's next connection comes from another port.
-    const std::size_t colon = address.rfind(':');
-    const bool bracketed = address.starts_with('[');
-    const std::string_view ip =
-        bracketed ? address.substr(1, address.find(']') - 1)
-                  : (colon == std::string_view::npos ? address : address.substr(0, colon));
-    return "tcp:" + std::string(ip);
+    // The address without its port: a client's next connection comes from another port. An
+    // address the listener could not read keeps its port: it owns only what it made on it.
+    return "tcp:" + (client.ip ? client.ip->text() : client.address);
 }
 
 bool Policy::selects_containers() const {

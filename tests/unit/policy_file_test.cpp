@@ -397,7 +397,8 @@ rules:
     Client plain = tcp_client("10.0.0.3");
     plain.address = "10.0.0.3:51234";
     EXPECT_EQ(owner_identity(plain), "tcp:10.0.0.3");
-    plain.address = "[fd00::3]:51234";
+    plain.address = "[fd00:0::3]:51234";
+    plain.ip = IpAddress::parse("fd00:0::3");
     EXPECT_EQ(owner_identity(plain), "tcp:fd00::3");
 }
 
