@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -126,8 +125,14 @@ asio::awaitable<NextRequest> Connection::read_request(RequestParser& parser) {
 
     parser.header_limit(static_cast<std::uint32_t>(context_.limits.max_head_bytes));
     parser.body_limit(boost::none);  // bodies are streamed, never held
-    // The whole head is buffered: this parses it without reading from the client.
-    auto [error, ignored] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
+    // The whole head is buffered: parsed in place, with no read and no trip through the
+    // scheduler that an asynchronous read_header takes even when it has nothing to read.
+    error_code error;
+    const std::size_t parsed = parser.put(asio::buffer(head_text), error);
+    buffer_.consume(parsed);
+    if (!error && !parser.is_header_done()) {
+        error = http::error::need_more;
+    }
     if (error) {
         co_return refuse(http::status::bad_request, "it cannot be parsed: " + error.message());
     }
