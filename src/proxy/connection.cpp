@@ -88,6 +88,7 @@ asio::awaitable<void> Connection::learn_container() {
             process_container_id(socket().native_handle(), *identity_.pid);
     }
     identity_.container = co_await context_.callers.identify(identity_, context_.daemons);
+    decisions_.clear();
 }
 
 asio::awaitable<NextRequest> Connection::read_request(RequestParser& parser) {

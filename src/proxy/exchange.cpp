@@ -99,7 +99,8 @@ asio::awaitable<bool> Exchange::answer() {
         co_return false;
     }
     co_await client_.learn_container();
-    const Decision decision = decide_by_policy();
+    const std::shared_ptr<const Decision> decided = decide_by_policy();
+    const Decision& decision = *decided;
     if (!decision.allowed()) {
         // An unread request body would be taken for the next request: close instead.
         const bool keep_alive = asked_.keep_alive && parser_.is_done();
@@ -124,14 +125,19 @@ asio::awaitable<bool> Exchange::answer() {
 
 // Under the policy in force now: a reload while the request runs does not change its decision.
 // In audit mode the candidate policy's verdict goes into the log line.
-Decision Exchange::decide_by_policy() {
+std::shared_ptr<const Decision> Exchange::decide_by_policy() {
     const SessionContext& context = client_.context();
     const std::shared_ptr<const Policy> policy = context.policy.load();
     Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
     const std::string_view content_type = request_[http::field::content_type];
     judged.form_body = beast::iequals(content_type.substr(0, content_type.find(';')),
                                       "application/x-www-form-urlencoded");
-    Decision decision = decide(judged, client_.identity(), *policy);
+    DecisionCache& cache = client_.decisions();
+    std::shared_ptr<const Decision> decision = cache.find(judged, policy);
+    if (!decision) {
+        decision = std::make_shared<const Decision>(decide(judged, client_.identity(), *policy));
+        cache.store(judged, policy, decision);
+    }
     if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
         const Decision audited = decide(judged, client_.identity(), *candidate);
         log_.audited(AuditVerdict{audited.allowed(), audited.rule});

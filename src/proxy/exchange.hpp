@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,7 +33,7 @@ class Exchange {
     boost::asio::awaitable<bool> answer();
 
   private:
-    Decision decide_by_policy();
+    std::shared_ptr<const Decision> decide_by_policy();
     boost::asio::awaitable<std::optional<bool>> limit_client(const Decision& decision,
                                                              std::optional<LimitHold>& hold);
     boost::asio::awaitable<bool> forward_scoped(const Decision& decision);
