@@ -159,7 +159,7 @@ asio::awaitable<TunnelBytes> tunnel(const AnswerRelay& relay) {
     RelayScratch to_daemon_scratch;
     const auto [to_daemon, to_client] =
         co_await (pipe_bytes(client, daemon, to_daemon_scratch.bytes()) &&
-                  pipe_bytes(daemon, client, relay.scratch));
+                  pipe_bytes(daemon, client, relay.scratch.bytes()));
     tunnelled.to_daemon += to_daemon;
     tunnelled.to_client += to_client;
     co_return tunnelled;
@@ -185,8 +185,8 @@ asio::awaitable<bool> answer_not_rewritten(const AnswerRelay& relay, const std::
 asio::awaitable<bool> relay_rewritten(const AnswerRelay& relay, const AnswerRewrite& rewrite) {
     DaemonStream& daemon = *relay.daemon.stream;
     std::string body;
-    const error_code read_error =
-        co_await read_whole_body(daemon, relay.daemon_buffer, relay.parser, relay.scratch, body);
+    const error_code read_error = co_await read_whole_body(
+        daemon, relay.daemon_buffer, relay.parser, relay.scratch.bytes(), body);
     if (read_error == http::error::body_limit) {
         daemon.close();
         co_return co_await answer_not_rewritten(
@@ -238,10 +238,11 @@ asio::awaitable<bool> relay_scoped_events(const AnswerRelay& relay) {
     relay.log.stream_started();
 
     EventRelay events;
-    auto finished = co_await (
-        relay_visible_events(daemon, relay.daemon_buffer, relay.parser, relay.client.stream(),
-                             relay.decision.container_labels, chunked, relay.scratch, events) ||
-        relay.client.close_daemon_when_client_leaves(daemon));
+    auto finished =
+        co_await (relay_visible_events(daemon, relay.daemon_buffer, relay.parser,
+                                       relay.client.stream(), relay.decision.container_labels,
+                                       chunked, relay.scratch.bytes(), events) ||
+                  relay.client.close_daemon_when_client_leaves(daemon));
     daemon.close();
     if (finished.index() == 1) {
         events.client_error = asio::error::connection_reset;
@@ -376,7 +377,7 @@ asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client,
             // watching the client side closes the daemon stream at once instead.
             auto finished =
                 co_await (relay_body(daemon, relay.daemon_buffer, parser, relay.client.stream(),
-                                     response_out, relay.scratch, Duration::zero()) ||
+                                     response_out, relay.scratch.bytes(), Duration::zero()) ||
                           relay.client.close_daemon_when_client_leaves(daemon));
             if (finished.index() == 0) {
                 relayed = std::get<0>(finished);
@@ -386,7 +387,7 @@ asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client,
         } else {
             relayed =
                 co_await relay_body(daemon, relay.daemon_buffer, parser, relay.client.stream(),
-                                    response_out, relay.scratch, Duration::zero());
+                                    response_out, relay.scratch.bytes(), Duration::zero());
         }
     }
     if (streaming && relayed.read_error && !relayed.write_error && response.chunked()) {

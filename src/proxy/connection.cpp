@@ -71,16 +71,21 @@ Connection::Connection(ClientStream stream, Client identity, SessionContext cont
       context_(context),
       buffer_(context_.limits.max_head_bytes) {}
 
-asio::awaitable<void> Connection::learn_container() {
+bool Connection::may_need_container() const {
     if (container_asked_) {
-        co_return;
+        return false;
     }
     const auto selects = [](const SharedPolicy& shared) {
         const std::shared_ptr<const Policy> policy = shared.load();
         return policy && policy->selects_containers();
     };
-    if (!selects(context_.policy) && !selects(context_.audit_policy)) {
-        co_return;  // asked again at the next request: a reload may bring such a rule
+    // Asked again at the next request: a reload may bring such a rule.
+    return selects(context_.policy) || selects(context_.audit_policy);
+}
+
+asio::awaitable<void> Connection::learn_container() {
+    if (!may_need_container()) {
+        co_return;
     }
     container_asked_ = true;
     if (identity_.transport == Client::Transport::unix_socket && identity_.pid) {

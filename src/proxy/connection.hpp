@@ -119,6 +119,9 @@ class Connection {
     // Asks the engine, once per connection and only when the policy (or the audit candidate)
     // selects clients by container, which container the client runs in.
     boost::asio::awaitable<void> learn_container();
+    // Whether learn_container() has anything to do: checked first, it spares each request the
+    // coroutine.
+    [[nodiscard]] bool may_need_container() const;
     const SessionContext& context() const { return context_; }
     DecisionCache& decisions() { return decisions_; }
 

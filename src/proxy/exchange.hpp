@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 
+#include "body_relay.hpp"
 #include "client_key.hpp"
 #include "client_limiter.hpp"
 #include "connection.hpp"
@@ -40,12 +41,12 @@ class Exchange {
     boost::asio::awaitable<bool> forward(const Decision& decision);
     boost::asio::awaitable<bool> send_to_daemon(const Decision& decision,
                                                 const std::optional<std::string>& held_body,
-                                                std::span<char> scratch);
+                                                RelayScratch& scratch);
     boost::asio::awaitable<std::optional<bool>> stream_request(const Decision& decision,
                                                                DaemonStream& daemon,
-                                                               std::span<char> scratch);
+                                                               RelayScratch& scratch);
     boost::asio::awaitable<std::optional<bool>> hold_checked_body(const Decision& decision,
-                                                                  std::span<char> scratch,
+                                                                  RelayScratch& scratch,
                                                                   std::string& held);
     boost::asio::awaitable<boost::system::error_code> read_held_body(std::size_t limit,
                                                                      std::span<char> scratch,
