@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <string>
 #include <string_view>
-#include <vector>
 
 namespace socket_proxy {
 namespace beast = boost::beast;
@@ -56,15 +56,12 @@ bool requests_upgrade(const http::fields& fields) {
 }
 
 void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
-    std::vector<std::string> named;
-    for (const auto& token : http::token_list{fields[http::field::connection]}) {
-        if (!(keep_upgrade && beast::iequals(token, "upgrade"))) {
-            named.emplace_back(token);
-        }
-    }
-    for (const auto& name : named) {
+    // A copy: erasing a field the list names may not pull the list from under the loop.
+    const std::string connection(fields[http::field::connection]);
+    for (const auto& name : http::token_list{connection}) {
         // The framing fields stay whatever Connection says: the body is framed by them.
-        if (!beast::iequals(name, "transfer-encoding") && !beast::iequals(name, "content-length")) {
+        if (!(keep_upgrade && beast::iequals(name, "upgrade")) &&
+            !beast::iequals(name, "transfer-encoding") && !beast::iequals(name, "content-length")) {
             fields.erase(name);
         }
     }
@@ -100,7 +97,9 @@ void prepare_forwarded_head(RequestHead& request, const Target& target,
         // differently: the daemon gets the one number the proxy framed the body by.
         request.set(http::field::content_length, std::to_string(*content_length));
     }
-    request.target(target.forward_target);
+    if (request.target() != target.forward_target) {
+        request.target(target.forward_target);  // re-encoded, or pinned to a container id
+    }
     // The daemon side is always HTTP/1.1 keep-alive: without a Connection field (removed
     // above unless upgrading), that is what 1.1 means.
     request.version(11);

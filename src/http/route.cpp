@@ -212,8 +212,15 @@ bool PathPattern::matches(std::string_view route_path) const {
     if (route_path.empty() || route_path.front() != '/') {
         return false;
     }
-    // Every rule is matched on every request: routes of a usual depth are split onto the stack,
-    // so the policy check allocates nothing. Deeper paths (names may hold slashes) take the heap.
+    // Every rule is matched on every request, and most fail on their first literal segment:
+    // that one is compared before the path is split.
+    if (const std::string_view first = segments.empty() ? kGlobstar : segments.front();
+        first != kGlobstar && !is_placeholder(first) &&
+        route_path.substr(1, route_path.find('/', 1) - 1) != first) {
+        return false;
+    }
+    // Routes of a usual depth are split onto the stack, so the policy check allocates nothing.
+    // Deeper paths (names may hold slashes) take the heap.
     constexpr std::size_t kInlineSegments = 32;
     std::array<std::string_view, kInlineSegments> inline_path;
     std::size_t count = 0;

@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <iterator>
 #include <string>
-#include <vector>
-
-#include "route.hpp"
 
 namespace socket_proxy {
 namespace {
@@ -35,6 +32,7 @@ bool contains(const std::string_view (&words)[N], std::string_view word) {
 
 }  // namespace
 
+// Walks the path in place: every request's metrics sample takes this path.
 std::string route_template(std::string_view route_path) {
     if (route_path.empty()) {
         return "invalid";
@@ -42,19 +40,31 @@ std::string route_template(std::string_view route_path) {
     if (route_path == "/") {
         return "/";
     }
-    const std::vector<std::string_view> segments = route_segments(route_path);
-    if (!contains(api_roots, segments.front())) {
+    std::string_view rest = route_path.substr(1);
+    bool more = true;
+    const auto next_segment = [&rest, &more] {  // as route_segments() splits
+        const std::size_t slash = rest.find('/');
+        const std::string_view segment = rest.substr(0, slash);
+        more = slash != std::string_view::npos;
+        rest = more ? rest.substr(slash + 1) : std::string_view();
+        return segment;
+    };
+    const std::string_view root = next_segment();
+    if (!contains(api_roots, root)) {
         return "other";
     }
-    std::string result = "/" + std::string(segments.front());
+    std::string result = "/";
+    result += root;
     std::size_t template_segments = 1;
     bool last_was_name = false;
-    for (std::size_t i = 1; i < segments.size(); ++i) {
-        const bool word = contains(api_words, segments[i]);
+    while (more) {
+        const std::string_view segment = next_segment();
+        const bool word = contains(api_words, segment);
         if (!word && last_was_name) {
             continue;  // image and plugin names contain slashes: one {id} for all of them
         }
-        result += word ? "/" + std::string(segments[i]) : std::string("/{id}");
+        result += '/';
+        result += word ? segment : std::string_view("{id}");
         last_was_name = !word;
         if (++template_segments > max_template_segments) {
             return "other";

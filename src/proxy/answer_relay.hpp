@@ -27,7 +27,7 @@ struct AnswerRelay {
     DaemonConnection& daemon;
     DaemonAnswerParser& parser;  // its head read; the body, if any, is next
     boost::beast::flat_buffer& daemon_buffer;
-    std::span<char> scratch;  // one relay buffer, already holding nothing of value
+    RelayScratch& scratch;  // one relay buffer, holding nothing of value
 };
 
 // The facts choose_answer_strategy() decides on, read off the request and the answer's head.

@@ -18,11 +18,10 @@ AnswerStrategy choose_answer_strategy(const AnswerFacts& facts) {
     if (facts.upgraded) {
         return AnswerStrategy::tunnel;
     }
-    if (facts.whole_in_buffer) {
+    if (facts.no_body || (facts.remaining && *facts.remaining < splice_threshold_bytes)) {
         return AnswerStrategy::buffered;
     }
-    if (!facts.client_is_tls && !facts.daemon_is_tls && facts.remaining &&
-        *facts.remaining >= splice_threshold_bytes) {
+    if (!facts.client_is_tls && !facts.daemon_is_tls && facts.remaining) {
         return AnswerStrategy::spliced;
     }
     return AnswerStrategy::relayed;

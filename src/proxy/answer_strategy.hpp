@@ -14,14 +14,16 @@ enum class AnswerStrategy {
     filtered_list,  // a container (volume, network) list held whole and filtered to those
     redacted,       // held whole and rewritten without secret values
     tunnel,         // after a 101 the client asked for: a raw pipe both ways
-    buffered,       // the whole answer arrived with its head: head and body in one write
+    buffered,       // no body, or one of known length under the splice threshold: read whole,
+                    // then head and body in one write
     spliced,        // long, of known length, unread by the proxy, plain on both sides: socket
                     // to socket by splice(2)
     relayed,        // everything else, piece by piece as it arrives (streams included)
 };
 
-// Answers at least this long are spliced; for shorter ones a pipe costs more syscalls than it
-// saves copies.
+// Answers of known length at least this long are spliced; for shorter ones a pipe costs more
+// syscalls than it saves copies, and they are held whole (so this also bounds what an answer
+// holds in memory).
 inline constexpr std::uint64_t splice_threshold_bytes = 256 * 1024;
 
 struct AnswerFacts {
@@ -30,7 +32,7 @@ struct AnswerFacts {
     std::optional<ScopedRouteKind> scope;    // a label-scoped rule's narrowing, if any
     bool redacts = false;                    // the rule redacts and the route carries secrets
     bool upgraded = false;                   // a 101 to a request that asked to upgrade
-    bool whole_in_buffer = false;            // the body has arrived whole and fits the buffer
+    bool no_body = false;                    // a HEAD's, a 204's, a 304's, or Content-Length: 0
     std::optional<std::uint64_t> remaining;  // the body still to come, when its length is known
     bool client_is_tls = false;  // TLS encrypts in the proxy: no bytes go socket to socket
     bool daemon_is_tls = false;  // ... and decrypts

@@ -36,13 +36,19 @@ inline constexpr std::size_t max_held_answer_bytes = 32 * 1024 * 1024;
 using DaemonAnswerParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
 
 // The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
-// whole relay (bench/: a tenth of the proxy's CPU per request).
+// whole relay (bench/: a tenth of the proxy's CPU per request). Allocated at its first use:
+// most answers are held whole in the daemon's buffer and never need it.
 class RelayScratch {
   public:
-    std::span<char> bytes() { return {bytes_.get(), relay_chunk_bytes}; }
+    std::span<char> bytes() {
+        if (!bytes_) {
+            bytes_ = std::make_unique_for_overwrite<char[]>(relay_chunk_bytes);
+        }
+        return {bytes_.get(), relay_chunk_bytes};
+    }
 
   private:
-    std::unique_ptr<char[]> bytes_ = std::make_unique_for_overwrite<char[]>(relay_chunk_bytes);
+    std::unique_ptr<char[]> bytes_;
 };
 
 // The buffer_body relay of Beast's http_examples.hpp, reading with read_some so that every

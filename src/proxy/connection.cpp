@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -72,16 +71,21 @@ Connection::Connection(ClientStream stream, Client identity, SessionContext cont
       context_(context),
       buffer_(context_.limits.max_head_bytes) {}
 
-asio::awaitable<void> Connection::learn_container() {
+bool Connection::may_need_container() const {
     if (container_asked_) {
-        co_return;
+        return false;
     }
     const auto selects = [](const SharedPolicy& shared) {
         const std::shared_ptr<const Policy> policy = shared.load();
         return policy && policy->selects_containers();
     };
-    if (!selects(context_.policy) && !selects(context_.audit_policy)) {
-        co_return;  // asked again at the next request: a reload may bring such a rule
+    // Asked again at the next request: a reload may bring such a rule.
+    return selects(context_.policy) || selects(context_.audit_policy);
+}
+
+asio::awaitable<void> Connection::learn_container() {
+    if (!may_need_container()) {
+        co_return;
     }
     container_asked_ = true;
     if (identity_.transport == Client::Transport::unix_socket && identity_.pid) {
@@ -89,6 +93,7 @@ asio::awaitable<void> Connection::learn_container() {
             process_container_id(socket().native_handle(), *identity_.pid);
     }
     identity_.container = co_await context_.callers.identify(identity_, context_.daemons);
+    decisions_.clear();
 }
 
 asio::awaitable<NextRequest> Connection::read_request(RequestParser& parser) {
@@ -126,8 +131,14 @@ asio::awaitable<NextRequest> Connection::read_request(RequestParser& parser) {
 
     parser.header_limit(static_cast<std::uint32_t>(context_.limits.max_head_bytes));
     parser.body_limit(boost::none);  // bodies are streamed, never held
-    // The whole head is buffered: this parses it without reading from the client.
-    auto [error, ignored] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
+    // The whole head is buffered: parsed in place, with no read and no trip through the
+    // scheduler that an asynchronous read_header takes even when it has nothing to read.
+    error_code error;
+    const std::size_t parsed = parser.put(asio::buffer(head_text), error);
+    buffer_.consume(parsed);
+    if (!error && !parser.is_header_done()) {
+        error = http::error::need_more;
+    }
     if (error) {
         co_return refuse(http::status::bad_request, "it cannot be parsed: " + error.message());
     }

@@ -18,6 +18,7 @@
 #include "caller_directory.hpp"
 #include "client_stream.hpp"
 #include "daemon_pool.hpp"
+#include "decision_cache.hpp"
 #include "memory.hpp"
 #include "policy.hpp"
 #include "server_state.hpp"
@@ -118,7 +119,11 @@ class Connection {
     // Asks the engine, once per connection and only when the policy (or the audit candidate)
     // selects clients by container, which container the client runs in.
     boost::asio::awaitable<void> learn_container();
+    // Whether learn_container() has anything to do: checked first, it spares each request the
+    // coroutine.
+    [[nodiscard]] bool may_need_container() const;
     const SessionContext& context() const { return context_; }
+    DecisionCache& decisions() { return decisions_; }
 
     // Set by each answer the proxy makes itself: one that closes the connection leaves the
     // client's unread bytes to be drained before the close.
@@ -150,6 +155,7 @@ class Connection {
     Client identity_;
     SessionContext context_;
     boost::beast::flat_buffer buffer_;
+    DecisionCache decisions_;
     bool first_request_ = true;
     bool container_asked_ = false;
     bool drain_before_close_ = false;

@@ -43,16 +43,23 @@ DaemonPool::DaemonPool(asio::any_io_executor executor, DaemonAddress address,
       keepalive_(keepalive),
       sweep_timer_(executor_) {}
 
-asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
+std::optional<DaemonConnection> DaemonPool::take_idle() {
     close_expired();
     while (!idle_.empty()) {
         std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
         idle_.pop_back();
         count_idle();
         if (idle_connection_still_usable(*stream)) {
-            co_return DaemonConnection{std::move(stream), true};
+            return DaemonConnection{std::move(stream), true};
         }
         stream->close();
+    }
+    return std::nullopt;
+}
+
+asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
+    if (std::optional<DaemonConnection> idle = take_idle()) {
+        co_return std::move(*idle);
     }
     // Not a ?: inside the co_await: GCC 12 evaluates both arms there (tls_->load() on null).
     std::shared_ptr<TlsContext> tls;

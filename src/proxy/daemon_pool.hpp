@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon_address.hpp"
@@ -43,6 +44,9 @@ class DaemonPool {
     // boost::beast::error::timeout when connecting exceeds connect_timeout, or the socket's or
     // the TLS handshake's own; last_failure() then says why in words.
     boost::asio::awaitable<boost::system::result<DaemonConnection>> acquire();
+    // A pooled idle connection if one is still open, without a coroutine: the common case of
+    // acquire(), for the request path to try first.
+    std::optional<DaemonConnection> take_idle();
     // Why this pool's latest acquire() failed; read it before the next co_await.
     [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
 

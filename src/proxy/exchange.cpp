@@ -100,8 +100,11 @@ asio::awaitable<bool> Exchange::answer() {
         co_await refuse_undecided(client_, refusal);
         co_return false;
     }
-    co_await client_.learn_container();
-    const Decision decision = decide_by_policy();
+    if (client_.may_need_container()) {
+        co_await client_.learn_container();
+    }
+    const std::shared_ptr<const Decision> decided = decide_by_policy();
+    const Decision& decision = *decided;
     if (!decision.allowed()) {
         // An unread request body would be taken for the next request: close instead.
         const bool keep_alive = asked_.keep_alive && parser_.is_done();
@@ -129,13 +132,18 @@ asio::awaitable<bool> Exchange::answer() {
 
 // Under the policy in force now: a reload while the request runs does not change its decision.
 // In audit mode the candidate policy's verdict goes into the log line.
-Decision Exchange::decide_by_policy() {
+std::shared_ptr<const Decision> Exchange::decide_by_policy() {
     const SessionContext& context = client_.context();
     const std::shared_ptr<const Policy> policy = context.policy.load();
     Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
     const std::string_view content_type = request_[http::field::content_type];
     judged.form_body = may_be_form_body(content_type);
-    Decision decision = decide(judged, client_.identity(), *policy);
+    DecisionCache& cache = client_.decisions();
+    std::shared_ptr<const Decision> decision = cache.find(judged, policy);
+    if (!decision) {
+        decision = std::make_shared<const Decision>(decide(judged, client_.identity(), *policy));
+        cache.store(judged, policy, decision);
+    }
     if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
         const Decision audited = decide(judged, client_.identity(), *candidate);
         log_.audited(AuditVerdict{audited.allowed(), audited.rule});
@@ -236,8 +244,7 @@ asio::awaitable<bool> Exchange::forward(const Decision& decision) {
         co_return false;
     }
 
-    RelayScratch scratch_storage;
-    const std::span<char> scratch = scratch_storage.bytes();
+    RelayScratch scratch;
     // A write whose body says what will run is held, checked, and forwarded as checked.
     std::optional<std::string> held_body;
     if (write_body_is_checked(decision.write)) {
@@ -260,7 +267,7 @@ asio::awaitable<bool> Exchange::forward(const Decision& decision) {
 // body (or with a held one) can then safely go out again on a fresh one.
 asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
                                                const std::optional<std::string>& held_body,
-                                               std::span<char> scratch) {
+                                               RelayScratch& scratch) {
     const SessionContext& context = client_.context();
     const std::string& socket_path = context.daemons.socket_path();
     const Duration daemon_timeout = context.limits.daemon_timeout;
@@ -268,7 +275,13 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
     const std::string head_text = streams_body ? std::string() : serialise_head(request_);
 
     for (int attempt = 0;; ++attempt) {
-        auto connection = co_await context.daemons.acquire();
+        // An idle connection is taken without the coroutine acquire() is.
+        boost::system::result<DaemonConnection> connection;
+        if (std::optional<DaemonConnection> idle = context.daemons.take_idle()) {
+            connection = std::move(*idle);
+        } else {
+            connection = co_await context.daemons.acquire();
+        }
         if (!connection) {
             const LocalReply unreachable =
                 daemon_unreachable(connection.error(), context.daemons.last_failure(), socket_path,
@@ -330,7 +343,7 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
 // went out; otherwise it was answered here, and whether the connection can carry another.
 asio::awaitable<std::optional<bool>> Exchange::stream_request(const Decision& decision,
                                                               DaemonStream& daemon,
-                                                              std::span<char> scratch) {
+                                                              RelayScratch& scratch) {
     const SessionContext& context = client_.context();
     const std::string& socket_path = context.daemons.socket_path();
     http::request_serializer<http::buffer_body> request_out(request_);
@@ -344,7 +357,7 @@ asio::awaitable<std::optional<bool>> Exchange::stream_request(const Decision& de
     // A request body that stops arriving is an idle client, not a flowing response.
     const RelayOutcome sent =
         co_await relay_body(client_.stream(), client_.buffer(), parser_, daemon, request_out,
-                            scratch, context.limits.idle_timeout);
+                            scratch.bytes(), context.limits.idle_timeout);
     log_.body_bytes_sent(sent.bytes);
     if (sent.read_error || sent.write_error) {
         const LocalReply failed = body_relay_failed(sent, socket_path);
@@ -358,7 +371,7 @@ asio::awaitable<std::optional<bool>> Exchange::stream_request(const Decision& de
 // refused, never forwarded unchecked), and checks it. Returns whether the connection can go on
 // when the request was answered here, nullopt when it may be forwarded.
 asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision& decision,
-                                                                 std::span<char> scratch,
+                                                                 RelayScratch& scratch,
                                                                  std::string& held) {
     // Beast adds the trailer fields of a chunked body to the head it parsed, and a held body's
     // head leaves after the body was read: the daemon gets the head the policy decided on, and
@@ -369,7 +382,7 @@ asio::awaitable<std::optional<bool>> Exchange::hold_checked_body(const Decision&
         head_before_body.emplace(request_.base());
     }
     const std::size_t limit = decision.write_limits.max_body_bytes;
-    if (const error_code error = co_await read_held_body(limit, scratch, held)) {
+    if (const error_code error = co_await read_held_body(limit, scratch.bytes(), held)) {
         if (error == http::error::body_limit) {
             co_return co_await refuse_body(decision, http::status::payload_too_large,
                                            "the body is larger than " + format_size(limit) +

@@ -7,10 +7,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 
+#include "body_relay.hpp"
 #include "client_key.hpp"
 #include "client_limiter.hpp"
 #include "connection.hpp"
@@ -32,19 +34,19 @@ class Exchange {
     boost::asio::awaitable<bool> answer();
 
   private:
-    Decision decide_by_policy();
+    std::shared_ptr<const Decision> decide_by_policy();
     boost::asio::awaitable<std::optional<bool>> limit_client(const Decision& decision,
                                                              std::optional<LimitHold>& hold);
     boost::asio::awaitable<bool> forward_scoped(const Decision& decision);
     boost::asio::awaitable<bool> forward(const Decision& decision);
     boost::asio::awaitable<bool> send_to_daemon(const Decision& decision,
                                                 const std::optional<std::string>& held_body,
-                                                std::span<char> scratch);
+                                                RelayScratch& scratch);
     boost::asio::awaitable<std::optional<bool>> stream_request(const Decision& decision,
                                                                DaemonStream& daemon,
-                                                               std::span<char> scratch);
+                                                               RelayScratch& scratch);
     boost::asio::awaitable<std::optional<bool>> hold_checked_body(const Decision& decision,
-                                                                  std::span<char> scratch,
+                                                                  RelayScratch& scratch,
                                                                   std::string& held);
     boost::asio::awaitable<boost::system::error_code> read_held_body(std::size_t limit,
                                                                      std::span<char> scratch,

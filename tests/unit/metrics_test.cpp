@@ -46,6 +46,8 @@ TEST(RouteTemplateTest, NamesAndIdsBecomeOnePlaceholder) {
         {"/distribution/a/b/json", "/distribution/{id}/json"},
         {"/swarm/unlockkey", "/swarm/unlockkey"},
         {"/system/df", "/system/df"},
+        {"/containers/json/", "/containers/json/{id}"},
+        {"/containers/abc/", "/containers/{id}"},
         // Not the API: nothing of it becomes a label.
         {"/etc/passwd", "other"},
         {"/containers/a/json/b/json/c/json", "other"},
