@@ -37,6 +37,16 @@ def engine_labels(name: str) -> dict:
     return json.loads(result.stdout)
 
 
+def start_sleeper_as_root(proxy, name: str) -> None:
+    """uid 0 creates and starts, through the proxy, a container that is uid 0's own."""
+    made = http(proxy.unix_path, "POST", f"/v1.41/containers/create?name={name}",
+                headers=[("Content-Type", "application/json")],
+                body=json.dumps({"Image": TEST_IMAGE, "Cmd": ["sleep", "60"],
+                                 "Labels": {TEST_LABEL: "owner"}}).encode())
+    assert made.status == 201, made
+    assert http(proxy.unix_path, "POST", f"/v1.41/containers/{name}/start").status == 204
+
+
 @pytest.fixture
 def names():
     suffix = random_suffix()
@@ -93,12 +103,7 @@ def test_exec_works_in_ones_own_container_and_not_in_anothers(proxy_factory, pol
         POLICY.split("rules:\n", 1)[1]
     proxy = proxy_factory("--policy", write_policy(policy_dir, with_ping))
     root = names["root"]
-    made = http(proxy.unix_path, "POST", f"/v1.41/containers/create?name={root}",
-                headers=[("Content-Type", "application/json")],
-                body=json.dumps({"Image": TEST_IMAGE, "Cmd": ["sleep", "60"],
-                                 "Labels": {TEST_LABEL: "owner"}}).encode())
-    assert made.status == 201, made
-    assert http(proxy.unix_path, "POST", f"/v1.41/containers/{root}/start").status == 204
+    start_sleeper_as_root(proxy, root)
     # The CLI creates the exec, starts it on a hijacked connection and inspects it for the code.
     ran = docker("exec", root, "sh", "-c", "echo owned; exit 3", host=proxy.docker_host())
     assert ran.returncode == 3 and ran.stdout.strip() == "owned", (ran.stdout, ran.stderr)
@@ -147,12 +152,7 @@ def test_a_create_body_whose_labels_are_no_object_is_refused(proxy_factory, poli
 def test_a_create_cannot_join_another_owners_container(proxy_factory, policy_dir, names):
     proxy = proxy_factory("--policy", write_policy(policy_dir, POLICY))
     root, runner = names["root"], names["runner"]
-    made = http(proxy.unix_path, "POST", f"/v1.41/containers/create?name={root}",
-                headers=[("Content-Type", "application/json")],
-                body=json.dumps({"Image": TEST_IMAGE, "Cmd": ["sleep", "60"],
-                                 "Labels": {TEST_LABEL: "owner"}}).encode())
-    assert made.status == 201, made
-    assert http(proxy.unix_path, "POST", f"/v1.41/containers/{root}/start").status == 204
+    start_sleeper_as_root(proxy, root)
     body = json.dumps({"Image": TEST_IMAGE, "Cmd": ["true"], "Labels": {TEST_LABEL: "owner"},
                        "HostConfig": {"NetworkMode": f"container:{root}"}})
     joined = request_as(1000, proxy.unix_path, "POST", f"/v1.41/containers/create?name={runner}",
