@@ -9,7 +9,7 @@ cleanly when the engine went; and afterwards the proxy holds as many descriptors
 about as much memory.
 
 SOCKET_PROXY_SOAK_SCALE (default 1) scales the counts, for a quick run by hand;
-SOCKET_PROXY_SOAK_THREADS (default 1) is the proxy's --threads.
+SOCKET_PROXY_SOAK_THREADS (default auto, the proxy's own default) is the proxy's --threads.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pytest
 
 SCALE = float(os.environ.get("SOCKET_PROXY_SOAK_SCALE", "1"))
-THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "1")
+THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "auto")
 # ASan keeps freed memory in quarantine and ignores malloc_trim: memory says nothing there.
 SANITIZED = os.environ.get("SOCKET_PROXY_SANITIZED", "0").lower() in ("1", "on", "true")
 CONNECTIONS = int(1000 * SCALE)
