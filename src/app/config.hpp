@@ -64,7 +64,7 @@ struct Config {
     Duration idle_timeout = std::chrono::minutes(2);  // idle keep-alive client connection; 0: none
     std::size_t max_connections = 1024;               // concurrent client connections, unix + TCP
     // Threads serving connections; 0: auto (the CPUs it may use, at most 4).
-    std::size_t threads = 1;
+    std::size_t threads = 0;
 
     std::string policy_file;            // empty: the Tecnativa switches, else the built-in policy
     bool audit = false;                 // SOCKET_PROXY_MODE=audit: log what audit_policy_file says

@@ -458,7 +458,10 @@ class Server {
             auto serving = std::make_unique<ServingThread>(config_, daemon_tls());
             ServingThread& started = *serving;
             serving_threads_.push_back(std::move(serving));
-            started.thread = std::thread([&started] { started.io.run(); });
+            started.thread = std::thread([&started] {
+                started.io.run();
+                free_thread_tls_cache();
+            });
         }
     }
 

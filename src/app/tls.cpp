@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include <algorithm>
@@ -227,6 +228,12 @@ void restrict_protocol(TlsContext& context) {
 }
 
 }  // namespace
+
+void free_thread_tls_cache() {
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
+}
 
 std::shared_ptr<TlsContext> load_tls_context(const Config& config) {
     check_readable(config.tls_cert, "SOCKET_PROXY_TLS_CERT");

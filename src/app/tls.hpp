@@ -40,6 +40,10 @@ class TlsError : public std::runtime_error {
 // at once, so that a flood of slow handshakes costs sockets but no crypto and no memory.
 inline constexpr std::size_t max_tls_handshakes = 64;
 
+// wolfSSL caches ECC points per thread (FP_ECC, as Debian builds it) and frees only the cache
+// of the thread that asks: each serving thread calls this as it ends.
+void free_thread_tls_cache();
+
 // The first byte of a TLS connection: a handshake record (RFC 8446 section 5.1).
 inline constexpr unsigned char tls_handshake_record = 0x16;
 

@@ -154,13 +154,16 @@ def test_the_default_policy_still_denies_over_a_remote_engine(proxy_factory, rem
         assert allowed.status == 200, proxy.log
         denied = connection.request("GET", f"/containers/{container}/export")
         assert denied.status == 403
-    assert "daemon-reachable" in proxy.log
+    # The start-up check runs on the main thread, the requests may be served on another.
+    assert proxy.wait_for_log(lambda line: "daemon-reachable" in line), proxy.log
 
 
 def test_sequential_requests_reuse_one_tls_connection(proxy_factory, remote):
     engine, pki, _ = remote
+    # One serving thread: each thread keeps daemon connections of its own, and the start-up
+    # check's connection is the main thread's.
     proxy = start_remote_proxy(proxy_factory, engine, f"tcp://127.0.0.1:{TLS_PORT}",
-                               pki / "good/clients/proxy")
+                               pki / "good/clients/proxy", "--threads", "1")
     proxy.wait_for_log(lambda line: "daemon-reachable" in line)
     with HttpConnection(proxy.unix_path) as connection:
         for _ in range(10):

@@ -9,7 +9,7 @@ cleanly when the engine went; and afterwards the proxy holds as many descriptors
 about as much memory.
 
 SOCKET_PROXY_SOAK_SCALE (default 1) scales the counts, for a quick run by hand;
-SOCKET_PROXY_SOAK_THREADS (default 1) is the proxy's --threads.
+SOCKET_PROXY_SOAK_THREADS (default auto, the proxy's own default) is the proxy's --threads.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 from proxytest import SANITIZED  # ASan's quarantine keeps freed memory: no memory bounds then
 
 SCALE = float(os.environ.get("SOCKET_PROXY_SOAK_SCALE", "1"))
-THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "1")
+THREADS = os.environ.get("SOCKET_PROXY_SOAK_THREADS", "auto")
 CONNECTIONS = int(1000 * SCALE)
 STREAMS = int(100 * SCALE)
 REQUESTS = int(50_000 * SCALE)
