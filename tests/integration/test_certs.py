@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
-import time
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
