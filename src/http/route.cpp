@@ -124,28 +124,14 @@ std::optional<QueryValues> parse_query(std::string_view query) {
 }
 
 std::string encode_query(const QueryValues& values) {
-    constexpr std::string_view hex_digits = "0123456789ABCDEF";
-    const auto append = [&](std::string& out, std::string_view text) {
-        for (const char c : text) {
-            const auto byte = static_cast<unsigned char>(c);
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_' || c == '.' || c == '~') {
-                out += c;
-            } else {
-                out += '%';
-                out += hex_digits[byte >> 4];
-                out += hex_digits[byte & 0x0f];
-            }
-        }
-    };
     std::string query;
     for (const auto& [key, value] : values) {
         if (!query.empty()) {
             query += '&';
         }
-        append(query, key);
+        query += encode_query_part(key);
         query += '=';
-        append(query, value);
+        query += encode_query_part(value);
     }
     return query;
 }

@@ -278,12 +278,14 @@ int hex_digit_value(char c) {
     return -1;
 }
 
-std::string encode_path(std::string_view decoded_path) {
+namespace {
+
+std::string percent_encode(std::string_view decoded, bool (*kept)(unsigned char)) {
     std::string encoded;
-    encoded.reserve(decoded_path.size());
-    for (const char c : decoded_path) {
+    encoded.reserve(decoded.size());
+    for (const char c : decoded) {
         const auto byte = static_cast<unsigned char>(c);
-        if (is_kept_raw(byte)) {
+        if (kept(byte)) {
             encoded.push_back(c);
         } else {
             encoded.push_back('%');
@@ -292,6 +294,21 @@ std::string encode_path(std::string_view decoded_path) {
         }
     }
     return encoded;
+}
+
+bool is_unreserved(unsigned char byte) {
+    return (byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') ||
+           (byte >= '0' && byte <= '9') || byte == '-' || byte == '_' || byte == '.' || byte == '~';
+}
+
+}  // namespace
+
+std::string encode_path(std::string_view decoded_path) {
+    return percent_encode(decoded_path, is_kept_raw);
+}
+
+std::string encode_query_part(std::string_view decoded) {
+    return percent_encode(decoded, is_unreserved);
 }
 
 }  // namespace socket_proxy

@@ -64,4 +64,8 @@ struct NormaliseResult {
 // Percent-encodes every byte of a decoded path except unreserved, sub-delims, ':', '@' and '/'.
 [[nodiscard]] std::string encode_path(std::string_view decoded_path);
 
+// Percent-encodes every byte of a query key or value except the unreserved ones (RFC 3986
+// section 2.3), so that '&', '=', '+' and ';' stay data.
+[[nodiscard]] std::string encode_query_part(std::string_view decoded);
+
 }  // namespace socket_proxy

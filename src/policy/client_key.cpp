@@ -32,16 +32,20 @@ std::string peer_key(const Client& client) {
 }  // namespace
 
 std::string client_limit_key(const Client& client) {
-    std::string key = peer_key(client);
     // Two tools on sockets of their own, or in containers of their own, are two callers even
     // when they run as one uid.
-    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
-        key += ",listener=" + client.listener;
+    return peer_key(client) + listener_and_container(client);
+}
+
+std::string listener_and_container(const Client& client) {
+    std::string parts;
+    if (client.came_through_named_listener()) {
+        parts += ",listener=" + client.listener;
     }
     if (client.container) {
-        key += ",container=" + client.container->name;
+        parts += ",container=" + client.container->name;
     }
-    return key;
+    return parts;
 }
 
 }  // namespace socket_proxy

@@ -16,4 +16,9 @@ namespace socket_proxy {
 // containers of their own are callers of their own even when they share a uid.
 [[nodiscard]] std::string client_limit_key(const Client& client);
 
+// What a client's name gets beyond what its connection says, for the limit key and the request
+// log alike: ",listener=NAME" for a named listener's client, ",container=NAME" once the engine
+// named its container (the engine's names are [a-zA-Z0-9_.-]: nothing to escape).
+[[nodiscard]] std::string listener_and_container(const Client& client);
+
 }  // namespace socket_proxy

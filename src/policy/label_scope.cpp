@@ -251,6 +251,11 @@ ScopedObject scoped_object(ScopedRouteKind kind) {
     return ScopedObject::container;
 }
 
+bool names_one_object(ScopedRouteKind kind) {
+    return kind == ScopedRouteKind::container || kind == ScopedRouteKind::volume ||
+           kind == ScopedRouteKind::network || kind == ScopedRouteKind::exec;
+}
+
 std::string_view object_noun(ScopedObject object) {
     switch (object) {
         case ScopedObject::volume:

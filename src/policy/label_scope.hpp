@@ -75,6 +75,10 @@ struct ScopedRoute {
 // The objects of a list kind or of a one-object kind.
 [[nodiscard]] ScopedObject scoped_object(ScopedRouteKind kind);
 
+// A kind about one object (a container, volume, network, exec instance), which the daemon is
+// asked about before the request is forwarded under the object's full id.
+[[nodiscard]] bool names_one_object(ScopedRouteKind kind);
+
 // "container", "volume", "network": for messages.
 [[nodiscard]] std::string_view object_noun(ScopedObject object);
 

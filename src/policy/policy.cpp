@@ -358,7 +358,7 @@ std::string owner_identity(const Client& client) {
     if (client.container) {
         return "container:" + client.container->name;
     }
-    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
+    if (client.came_through_named_listener()) {
         return "listener:" + client.listener;
     }
     if (client.transport == Client::Transport::unix_socket) {

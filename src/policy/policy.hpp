@@ -57,6 +57,12 @@ struct Client {
     std::optional<std::string> process_container;
     // The listener it connected to: a SOCKET_PROXY_LISTEN name, or one of the default ones.
     std::string listener = std::string(default_unix_listener);
+
+    // A SOCKET_PROXY_LISTEN one, which names the client where the default ones say nothing
+    // the transport does not.
+    [[nodiscard]] bool came_through_named_listener() const {
+        return listener != default_unix_listener && listener != default_tcp_listener;
+    }
 };
 
 // A listener's name, as SOCKET_PROXY_LISTEN and `clients: [{listener: NAME}]` write it:

@@ -17,7 +17,7 @@
 
 namespace socket_proxy {
 
-// What the daemon said a label-scoped request's container, volume or network is.
+// What the daemon said a label-scoped request's container, volume, network or exec instance is.
 struct ObjectLookup {
     enum class Outcome { visible, hidden, failed } outcome = Outcome::failed;
     std::string id;  // visible: the full id (a volume's name)
@@ -26,7 +26,8 @@ struct ObjectLookup {
 };
 
 // Which object `reference` names (for containers and networks an id, id prefix or name, for
-// volumes a name, resolved as for the client's request) and whether `labels` make it visible.
+// volumes a name, for exec instances the full id, resolved as for the client's request) and
+// whether `labels` make it visible (an exec instance: its container's labels).
 [[nodiscard]] boost::asio::awaitable<ObjectLookup> look_up_object(
     DaemonPool& daemons, Duration timeout, ScopedObject object, const std::string& reference,
     const std::vector<LabelSelector>& labels);

@@ -121,10 +121,7 @@ asio::awaitable<bool> Exchange::answer() {
             co_return *refused;
         }
     }
-    if (decision.scope && (decision.scope->kind == ScopedRouteKind::container ||
-                           decision.scope->kind == ScopedRouteKind::volume ||
-                           decision.scope->kind == ScopedRouteKind::network ||
-                           decision.scope->kind == ScopedRouteKind::exec)) {
+    if (decision.scope && names_one_object(decision.scope->kind)) {
         co_return co_await forward_scoped(decision);
     }
     co_return co_await forward(decision);
@@ -200,9 +197,9 @@ asio::awaitable<std::optional<bool>> Exchange::limit_client(const Decision& deci
     co_return co_await reply(limited, refusal);
 }
 
-// A request about one container (or, under an owner rule, one volume or network) under a
-// label-scoped rule: forwarded under the full id of the object the daemon resolved, or answered
-// as the daemon answers for no such object.
+// A request about one container or exec instance (or, under an owner rule, one volume or
+// network) under a label-scoped rule: forwarded under the full id of the object the daemon
+// resolved, or answered as the daemon answers for no such object.
 asio::awaitable<bool> Exchange::forward_scoped(const Decision& decision) {
     const SessionContext& context = client_.context();
     const ScopedObject object = scoped_object(decision.scope->kind);

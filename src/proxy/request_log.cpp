@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "client_key.hpp"
+
 namespace socket_proxy {
 namespace http = boost::beast::http;
 
@@ -37,15 +39,7 @@ std::string describe_peer(const Client& client) {
 
 // The default listeners go unnamed, as the transport already says which one it was.
 std::string describe_client(const Client& client) {
-    std::string who = describe_peer(client);
-    if (client.listener != default_unix_listener && client.listener != default_tcp_listener) {
-        who += ",listener=" + client.listener;
-    }
-    // The engine's names are [a-zA-Z0-9_.-]: nothing to escape.
-    if (client.container) {
-        who += ",container=" + client.container->name;
-    }
-    return who;
+    return describe_peer(client) + listener_and_container(client);
 }
 
 RequestLog::RequestLog(const http::request<http::buffer_body>& request, const Client& client,
