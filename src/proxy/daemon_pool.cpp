@@ -27,6 +27,13 @@ bool idle_connection_still_usable(DaemonStream& stream) {
     return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// Engines close an idle connection after seconds, not sooner (Podman's service after its idle
+// time; Docker keeps it), and the answer's own stray bytes would have been read with it (release()
+// takes only a connection whose buffer is empty). So under load, where connections come back
+// every few microseconds, the peek (one syscall, about 1.5% of a small request's CPU) only ever
+// says "usable"; a connection that fails anyway is retried by the exchange.
+constexpr auto just_released = std::chrono::milliseconds(100);
+
 // Past this many idle connections, returning ones are closed: the daemon keeps a goroutine
 // and a descriptor per connection, and bursts need not leave them all behind.
 constexpr std::size_t max_idle_connections = 64;
@@ -43,13 +50,16 @@ DaemonPool::DaemonPool(asio::any_io_executor executor, DaemonAddress address,
       keepalive_(keepalive),
       sweep_timer_(executor_) {}
 
-std::optional<DaemonConnection> DaemonPool::take_idle() {
-    close_expired();
+std::optional<DaemonConnection> DaemonPool::take_idle(IdleCheck check) {
+    const auto now = std::chrono::steady_clock::now();
+    close_expired(now);
     while (!idle_.empty()) {
+        const bool trusted =
+            check == IdleCheck::unless_just_released && now - idle_.back().since < just_released;
         std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
         idle_.pop_back();
         count_idle();
-        if (idle_connection_still_usable(*stream)) {
+        if (trusted || idle_connection_still_usable(*stream)) {
             return DaemonConnection{std::move(stream), true};
         }
         stream->close();
@@ -95,8 +105,7 @@ void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {
     }
 }
 
-void DaemonPool::close_expired() {
-    const auto now = std::chrono::steady_clock::now();
+void DaemonPool::close_expired(std::chrono::steady_clock::time_point now) {
     while (!idle_.empty() && now - idle_.front().since >= keepalive_) {
         idle_.front().stream->close();
         idle_.pop_front();
@@ -112,7 +121,7 @@ asio::awaitable<void> DaemonPool::sweep_expired() {
         if (error) {
             break;
         }
-        close_expired();
+        close_expired(std::chrono::steady_clock::now());
     }
     sweeping_ = false;
 }

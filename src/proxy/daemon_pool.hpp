@@ -44,9 +44,16 @@ class DaemonPool {
     // boost::beast::error::timeout when connecting exceeds connect_timeout, or the socket's or
     // the TLS handshake's own; last_failure() then says why in words.
     boost::asio::awaitable<boost::system::result<DaemonConnection>> acquire();
+    // How take_idle() makes sure an idle connection was not closed or sent stray bytes.
+    enum class IdleCheck {
+        always,  // peek at every one
+        // Trust one released moments ago: for a request that is sent again on a new
+        // connection when a reused one fails before any answer byte (a GET or HEAD without body).
+        unless_just_released,
+    };
     // A pooled idle connection if one is still open, without a coroutine: the common case of
     // acquire(), for the request path to try first.
-    std::optional<DaemonConnection> take_idle();
+    std::optional<DaemonConnection> take_idle(IdleCheck check = IdleCheck::always);
     // Why this pool's latest acquire() failed; read it before the next co_await.
     [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
 
@@ -69,7 +76,7 @@ class DaemonPool {
         std::chrono::steady_clock::time_point since;
     };
 
-    void close_expired();
+    void close_expired(std::chrono::steady_clock::time_point now);
     void count_idle() { idle_count_ = idle_.size(); }
     boost::asio::awaitable<void> sweep_expired();
 

@@ -271,10 +271,18 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
     const bool streams_body = asked_.has_body && !held_body;
     const std::string head_text = streams_body ? std::string() : serialise_head(request_);
 
+    // Such a request goes again when a reused connection fails before any answer byte
+    // (may_retry below), so its first try can trust a connection released moments ago. The
+    // second peeks: when the engine restarted, all the pooled connections are dead.
+    const bool sent_again_if_lost = !asked_.has_body && (request_.method() == http::verb::get ||
+                                                         request_.method() == http::verb::head);
     for (int attempt = 0;; ++attempt) {
+        const DaemonPool::IdleCheck idle_check = sent_again_if_lost && attempt == 0
+                                                     ? DaemonPool::IdleCheck::unless_just_released
+                                                     : DaemonPool::IdleCheck::always;
         // An idle connection is taken without the coroutine acquire() is.
         boost::system::result<DaemonConnection> connection;
-        if (std::optional<DaemonConnection> idle = context.daemons.take_idle()) {
+        if (std::optional<DaemonConnection> idle = context.daemons.take_idle(idle_check)) {
             connection = std::move(*idle);
         } else {
             connection = co_await context.daemons.acquire();

@@ -2,7 +2,7 @@
 
 The fake answers by the container name in the target (GET /v1.41/containers/<mode>/logs passes
 the read-only policy, and unlike /json is not an answer the proxy holds to redact): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
-`trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `silent`
+`trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `slow` answers after 0.3 s, `silent`
 never sends a body, `lying` answers inspect with broken JSON; `long` is a 1 MiB answer of known
 length sent in pieces (long enough to be spliced), `short` promises 1 MiB and closes after
 400 KB, `endless` promises 64 MiB and trickles until the proxy hangs up. Anything else gets a
@@ -29,11 +29,13 @@ LONG_BODY = b"".join(b"%08d" % n for n in range(131_072 + 3))
 
 
 class FakeDaemon:
-    def __init__(self, idle_close_after: float | None = None):
+    def __init__(self, idle_close_after: float | None = None, close_after_answer: bool = False):
         self.directory = Path(tempfile.mkdtemp(prefix="spt-fake-", dir="/tmp"))
         os.chmod(self.directory, 0o755)
         self.path = str(self.directory / "docker.sock")
         self.idle_close_after = idle_close_after
+        # Closes each connection right after its answer, although the answer said keep-alive.
+        self.close_after_answer = close_after_answer
         self.requests: list = []
         self.client_left_silent_stream = threading.Event()
         self.client_left_long_answer = threading.Event()
@@ -67,6 +69,15 @@ class FakeDaemon:
                     pass
                 connection.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def drop_connections(self) -> None:
+        """Closes every connection so far, as a restarting engine does, and keeps listening."""
+        with self.lock:
+            for connection in self.connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def _accept_loop(self) -> None:
         while not self.closing.is_set():
@@ -126,7 +137,7 @@ class FakeDaemon:
                     return
                 self.requests.append(request_line)
                 target = request_line.split(" ")[1] if " " in request_line else ""
-                if not self._answer(connection, target):
+                if not self._answer(connection, target) or self.close_after_answer:
                     return
         except OSError:
             return  # the proxy went away mid-answer: that is its right
@@ -162,6 +173,10 @@ class FakeDaemon:
             time.sleep(3)
             line = b'{"late":true}\n'
             connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+            return True
+        if "/slow/" in target:
+            time.sleep(0.3)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
             return True
         if "/lying/" in target:
             # An inspect answer that claims JSON and is not: it cannot be redacted.
@@ -311,6 +326,49 @@ def test_daemon_closing_idle_pooled_connections_is_not_an_error(proxy_factory):
             response = http(proxy.unix_path, "GET", "/_ping", timeout=10)
             assert response.status == 200, response
             time.sleep(0.8)
+    finally:
+        daemon.close()
+
+
+def test_a_connection_the_daemon_closed_right_after_its_answer_is_no_error(proxy_factory):
+    # A GET takes a pooled connection released moments ago without peeking at it first (bench/:
+    # one syscall less per request); when the daemon has closed it meanwhile, the GET goes
+    # again on a new connection. Whatever else arrives peeks first and is never lost either.
+    daemon = FakeDaemon(close_after_answer=True)
+    try:
+        proxy = proxy_factory("--keepalive", "30s", docker_socket=daemon.path)
+        with HttpConnection(proxy.unix_path, timeout=10) as connection:
+            for _ in range(20):
+                response = connection.request("GET", "/_ping")
+                assert response.status == 200 and response.body == b"OK", response
+                head = connection.request("HEAD", "/_ping")
+                assert head.status == 200, head
+        assert len(daemon.requests) == 40, daemon.requests
+    finally:
+        daemon.close()
+
+
+def test_after_the_daemon_dropped_every_pooled_connection_a_get_still_gets_through(
+        proxy_factory):
+    # An engine restart leaves the pool full of dead connections, all of them just released.
+    # The GET's first try trusts one; its second must check, or it too takes a dead one: 502.
+    daemon = FakeDaemon()
+    try:
+        proxy = proxy_factory("--keepalive", "30s", "--threads", "1", docker_socket=daemon.path)
+        opened_at_start = len(daemon.connections)
+        clients = [HttpConnection(proxy.unix_path, timeout=10) for _ in range(4)]
+        for client in clients:
+            client.send(build_request("GET", _target("slow")))
+        for client in clients:
+            assert client.read_response().status == 200
+        assert len(daemon.connections) == opened_at_start + 4, \
+            "four answers at once take four connections"
+        daemon.drop_connections()
+        response = clients[0].request("GET", "/_ping")
+        assert response.status == 200 and response.body == b"OK", response
+        assert len(daemon.connections) == opened_at_start + 5, "the GET went on a new connection"
+        for client in clients:
+            client.close()
     finally:
         daemon.close()
 
