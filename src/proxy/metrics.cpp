@@ -135,15 +135,18 @@ void render_gauges(std::string& out, const MetricsGauges& gauges) {
 }  // namespace
 
 void Metrics::record(const RequestSample& request) {
-    std::string route = route_template(request.route_path);
     RequestKey key{request.allowed ? "allow" : "deny", std::string(method_label(request.method)),
-                   route, std::to_string(request.status)};
+                   route_template(request.route_path), std::to_string(request.status)};
     const std::lock_guard lock(mutex_);
-    if (!requests_.contains(key) && requests_.size() >= max_request_series) {
-        route = "other";
-        key = {std::get<0>(key), "other", route, "other"};
+    auto counted = requests_.find(key);
+    if (counted == requests_.end()) {
+        if (requests_.size() >= max_request_series) {
+            key = {std::get<0>(key), "other", "other", "other"};
+        }
+        counted = requests_.try_emplace(std::move(key)).first;
     }
-    ++requests_[key];
+    ++counted->second;
+    const std::string& route = std::get<2>(counted->first);
     bytes_to_daemon_ += request.bytes_in;
     bytes_to_client_ += request.bytes_out;
     if (request.stream) {
