@@ -83,7 +83,8 @@ std::vector<LogField> relay_error_fields(const RelayOutcome& relayed) {
 // a next answer is buffered; otherwise it is closed.
 void finish_daemon_connection(const AnswerRelay& relay, bool complete) {
     if (complete && relay.parser.keep_alive() && relay.daemon_buffer.size() == 0) {
-        relay.client.context().daemons.release(std::move(relay.daemon.stream));
+        relay.client.context().daemons.release(std::move(relay.daemon.stream),
+                                               relay.asked.has_body);
     } else {
         relay.daemon.stream->close();
     }

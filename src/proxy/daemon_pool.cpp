@@ -28,10 +28,11 @@ bool idle_connection_still_usable(DaemonStream& stream) {
 }
 
 // Engines close an idle connection after seconds, not sooner (Podman's service after its idle
-// time; Docker keeps it), and the answer's own stray bytes would have been read with it (release()
-// takes only a connection whose buffer is empty). So under load, where connections come back
-// every few microseconds, the peek (one syscall, about 1.5% of a small request's CPU) only ever
-// says "usable"; a connection that fails anyway is retried by the exchange.
+// time; Docker keeps it), and after a request without body the engine has nothing more to
+// answer (the proxy never forwards Expect, and a connection whose buffer held more than the
+// answer was not pooled). So under load, where connections come back every few microseconds,
+// the peek (one syscall, about 1.5% of a small request's CPU) only ever says "usable"; a
+// connection that fails anyway is retried by the exchange.
 constexpr auto just_released = std::chrono::milliseconds(100);
 
 // Past this many idle connections, returning ones are closed: the daemon keeps a goroutine
@@ -54,8 +55,8 @@ std::optional<DaemonConnection> DaemonPool::take_idle(IdleCheck check) {
     const auto now = std::chrono::steady_clock::now();
     close_expired(now);
     while (!idle_.empty()) {
-        const bool trusted =
-            check == IdleCheck::unless_just_released && now - idle_.back().since < just_released;
+        const bool trusted = check == IdleCheck::unless_just_released &&
+                             !idle_.back().sent_a_body && now - idle_.back().since < just_released;
         std::unique_ptr<DaemonStream> stream = std::move(idle_.back().stream);
         idle_.pop_back();
         count_idle();
@@ -92,12 +93,12 @@ asio::awaitable<boost::system::result<DaemonConnection>> DaemonPool::acquire() {
     co_return DaemonConnection{std::move(connect.stream), false};
 }
 
-void DaemonPool::release(std::unique_ptr<DaemonStream> stream) {
+void DaemonPool::release(std::unique_ptr<DaemonStream> stream, bool sent_a_body) {
     if (keepalive_.count() == 0 || idle_.size() >= max_idle_connections) {
         stream->close();
         return;
     }
-    idle_.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});
+    idle_.push_back(Idle{std::move(stream), std::chrono::steady_clock::now(), sent_a_body});
     count_idle();
     if (!sweeping_) {
         sweeping_ = true;

@@ -47,8 +47,9 @@ class DaemonPool {
     // How take_idle() makes sure an idle connection was not closed or sent stray bytes.
     enum class IdleCheck {
         always,  // peek at every one
-        // Trust one released moments ago: for a request that is sent again on a new
-        // connection when a reused one fails before any answer byte (a GET or HEAD without body).
+        // Trust one released moments ago after a request without body: for a request that is
+        // sent again on a new connection when a reused one fails before any answer byte (a GET
+        // or HEAD without body).
         unless_just_released,
     };
     // A pooled idle connection if one is still open, without a coroutine: the common case of
@@ -57,8 +58,10 @@ class DaemonPool {
     // Why this pool's latest acquire() failed; read it before the next co_await.
     [[nodiscard]] const std::string& last_failure() const { return last_failure_; }
 
-    // Hands back a connection whose last response was complete and keep-alive.
-    void release(std::unique_ptr<DaemonStream> stream);
+    // Hands back a connection whose last response was complete and keep-alive. After a request
+    // body, the engine could still be answering a second request smuggled in it, so such a
+    // connection is always peeked at before reuse.
+    void release(std::unique_ptr<DaemonStream> stream, bool sent_a_body);
 
     void close_all();
 
@@ -74,6 +77,7 @@ class DaemonPool {
     struct Idle {
         std::unique_ptr<DaemonStream> stream;
         std::chrono::steady_clock::time_point since;
+        bool sent_a_body = false;
     };
 
     void close_expired(std::chrono::steady_clock::time_point now);

@@ -65,7 +65,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
             co_return DaemonAnswer{make_error_code(boost::system::errc::protocol_error), {}, 0, {}};
         }
         if (parser.keep_alive() && buffer.size() == 0) {
-            daemons.release(std::move(connection->stream));
+            daemons.release(std::move(connection->stream), false);
         } else {
             daemon.close();
         }

@@ -2,7 +2,7 @@
 
 The fake answers by the container name in the target (GET /v1.41/containers/<mode>/logs passes
 the read-only policy, and unlike /json is not an answer the proxy holds to redact): `stall` never answers, `drop` closes mid-head, `garbage` is not HTTP,
-`trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `slow` answers after 0.3 s, `silent`
+`trickle` streams a chunk every 0.25 s, `late` is silent for 3 s after its head, `slow` answers after 0.3 s, `stray` answers twice, `silent`
 never sends a body, `lying` answers inspect with broken JSON; `long` is a 1 MiB answer of known
 length sent in pieces (long enough to be spliced), `short` promises 1 MiB and closes after
 400 KB, `endless` promises 64 MiB and trickles until the proxy hangs up. Anything else gets a
@@ -173,6 +173,13 @@ class FakeDaemon:
             time.sleep(3)
             line = b'{"late":true}\n'
             connection.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+            return True
+        if "/stray/" in target:
+            # Answers, then answers again: as an engine would a second request smuggled in the
+            # first one's body.
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+            time.sleep(0.05)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTRAY")
             return True
         if "/slow/" in target:
             time.sleep(0.3)
@@ -369,6 +376,28 @@ def test_after_the_daemon_dropped_every_pooled_connection_a_get_still_gets_throu
         assert len(daemon.connections) == opened_at_start + 5, "the GET went on a new connection"
         for client in clients:
             client.close()
+    finally:
+        daemon.close()
+
+
+def test_a_second_answer_after_a_request_body_never_reaches_the_next_request(proxy_factory,
+                                                                            policy_dir):
+    # A connection that carried a body is peeked at before reuse however recently it came back:
+    # what arrives on it after its answer is a next answer out of step, and the connection goes.
+    daemon = FakeDaemon()
+    try:
+        policy = write_policy(policy_dir, "rules:\n  - {name: ping, path: /_ping, action: allow}\n"
+                                          "  - {name: stop, methods: POST, "
+                                          "path: \"/containers/{id}/stop\", action: allow}\n")
+        proxy = proxy_factory("--policy", policy, "--keepalive", "30s", "--threads", "1",
+                              docker_socket=daemon.path)
+        with HttpConnection(proxy.unix_path, timeout=10) as connection:
+            posted = connection.request("POST", "/v1.41/containers/stray/stop", body=b"{}",
+                                        headers=[("Content-Type", "application/json")])
+            assert posted.status == 200 and posted.body == b"OK", posted
+            time.sleep(0.08)  # the stray answer has arrived; the connection is 80 ms idle
+            pinged = connection.request("GET", "/_ping")
+            assert pinged.status == 200 and pinged.body == b"OK", pinged
     finally:
         daemon.close()
 
