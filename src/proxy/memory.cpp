@@ -28,24 +28,20 @@ MemoryTrimmer::MemoryTrimmer(asio::any_io_executor executor) : executor_(std::mo
 }
 
 void MemoryTrimmer::on_quiet() {
-    if (stopped_ || posted_.exchange(true)) {
+    if (stopped_ || pending_.exchange(true)) {
         return;
     }
-    asio::post(executor_, [this] {
-        posted_ = false;
-        on_quiet_here();
-    });
+    asio::post(executor_, [this] { on_quiet_here(); });
 }
 
 void MemoryTrimmer::on_quiet_here() {
-    if (scheduled_ || stopped_) {
+    if (stopped_) {
         return;
     }
     if (std::chrono::steady_clock::now() - last_trim_ >= min_trim_interval) {
         trim();
         return;
     }
-    scheduled_ = true;
     asio::co_spawn(timer_->get_executor(), trim_later(), asio::detached);
 }
 
@@ -57,15 +53,17 @@ void MemoryTrimmer::stop() {
 asio::awaitable<void> MemoryTrimmer::trim_later() {
     timer_->expires_at(last_trim_ + min_trim_interval);
     auto [error] = co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
-    scheduled_ = false;
     if (!error && !stopped_) {
         trim();
+    } else {
+        pending_ = false;
     }
 }
 
 void MemoryTrimmer::trim() {
     last_trim_ = std::chrono::steady_clock::now();
     ::malloc_trim(0);
+    pending_ = false;
 }
 
 }  // namespace socket_proxy
