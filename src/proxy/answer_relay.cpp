@@ -91,9 +91,8 @@ void finish_daemon_connection(const AnswerRelay& relay, bool complete) {
 
 // The daemon's end-to-end fields for an answer the proxy re-frames itself: no hop-by-hop
 // fields, no framing (the proxy sets its own).
-http::response_header<> reframed_head(const http::response_header<>& daemon_head,
-                                      unsigned client_version) {
-    http::response_header<> head;
+ResponseHead reframed_head(const ResponseHead& daemon_head, unsigned client_version) {
+    ResponseHead head(daemon_head.get_allocator());
     head.result(daemon_head.result());
     head.version(client_version);
     for (const auto& field : daemon_head) {
@@ -207,7 +206,7 @@ asio::awaitable<bool> relay_rewritten(const AnswerRelay& relay, const AnswerRewr
                        rewrite.done);
     }
 
-    http::response<http::string_body> response{
+    http::response<http::string_body, HeadFields> response{
         reframed_head(relay.parser.get(), relay.asked.version), *rewritten};
     response.keep_alive(relay.asked.keep_alive);
     response.prepare_payload();
@@ -223,12 +222,12 @@ asio::awaitable<bool> relay_scoped_events(const AnswerRelay& relay) {
     DaemonStream& daemon = *relay.daemon.stream;
     const OpenStream open_stream(relay.client.context().state, true);
     const bool chunked = relay.asked.version >= 11;
-    http::response_header<> head = reframed_head(relay.parser.get(), relay.asked.version);
+    ResponseHead head = reframed_head(relay.parser.get(), relay.asked.version);
     head.set(http::field::connection, "close");
     if (chunked) {
         head.set(http::field::transfer_encoding, "chunked");
     }
-    const std::string head_text = serialise_head(head);
+    const HeadText head_text = serialise_head(head);
     auto [head_error, head_bytes] =
         co_await asio::async_write(relay.client.stream(), asio::buffer(head_text), nothrow);
     if (head_error) {
@@ -293,7 +292,7 @@ asio::awaitable<bool> relay_buffered(const AnswerRelay& relay, bool keep_client)
                                          failed);
     }
     const auto body_size = static_cast<std::size_t>(length);
-    const std::string head_text = serialise_head(response.base());
+    const HeadText head_text = serialise_head(response.base());
     const std::array<asio::const_buffer, 2> out{asio::buffer(head_text),
                                                 asio::buffer(buffer.data().data(), body_size)};
     auto [write_error, written] = co_await asio::async_write(relay.client.stream(), out, nothrow);
@@ -316,7 +315,7 @@ asio::awaitable<bool> relay_spliced(const AnswerRelay& relay, bool keep_client, 
     const std::uint64_t length = *relay.parser.content_length_remaining();
     const std::size_t buffered =
         static_cast<std::size_t>(std::min<std::uint64_t>(relay.daemon_buffer.size(), length));
-    const std::string head_text = serialise_head(response.base());
+    const HeadText head_text = serialise_head(response.base());
     const std::array<asio::const_buffer, 2> out{
         asio::buffer(head_text), asio::buffer(relay.daemon_buffer.data().data(), buffered)};
     auto [write_error, written] = co_await asio::async_write(relay.client.stream(), out, nothrow);
@@ -356,7 +355,7 @@ asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client,
     const bool streaming = upgraded || !length_known;
     const OpenStream open_stream(relay.client.context().state, streaming);
 
-    http::response_serializer<http::buffer_body> response_out(response);
+    http::response_serializer<http::buffer_body, HeadFields> response_out(response);
     auto [head_error, head_bytes] =
         co_await http::async_write_header(relay.client.stream(), response_out, nothrow);
     if (head_error) {

@@ -19,6 +19,8 @@
 #include <string>
 
 #include "daemon_pool.hpp"
+#include "forwarded_head.hpp"
+#include "head_arena.hpp"
 #include "nothrow.hpp"
 #include "splice.hpp"
 #include "units.hpp"
@@ -33,7 +35,9 @@ inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 // /tasks of a big swarm, a few MB.
 inline constexpr std::size_t max_held_answer_bytes = 32 * 1024 * 1024;
 
-using DaemonAnswerParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+// Its head's fields are cut from the client connection's arena.
+using DaemonAnswerParser =
+    boost::beast::http::response_parser<boost::beast::http::buffer_body, HeadAllocator<char>>;
 
 // The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
 // whole relay (bench/: a tenth of the proxy's CPU per request). Allocated at its first use:
@@ -57,8 +61,10 @@ class RelayScratch {
 template <bool isRequest, class From, class To>
 boost::asio::awaitable<RelayOutcome> relay_body(
     From& from, boost::beast::flat_buffer& from_buffer,
-    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser, To& to,
-    boost::beast::http::serializer<isRequest, boost::beast::http::buffer_body>& out,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body, HeadAllocator<char>>&
+        parser,
+    To& to,
+    boost::beast::http::serializer<isRequest, boost::beast::http::buffer_body, HeadFields>& out,
     std::span<char> scratch, Duration read_idle_limit) {
     namespace http = boost::beast::http;
     RelayOutcome outcome;

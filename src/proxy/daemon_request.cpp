@@ -23,7 +23,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
     head.target(target);
     head.version(11);
     head.set(http::field::host, "docker");
-    const std::string head_text = serialise_head(head);
+    const HeadText head_text = serialise_head(head);
     for (int attempt = 0;; ++attempt) {
         auto connection = co_await daemons.acquire();
         if (!connection) {

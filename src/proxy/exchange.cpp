@@ -13,6 +13,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -60,10 +61,12 @@ class RequestInFlight {
 asio::awaitable<error_code> read_final_answer_head(DaemonStream& daemon,
                                                    beast::flat_buffer& daemon_buffer,
                                                    std::optional<DaemonAnswerParser>& parser,
-                                                   bool is_head, bool upgrade_requested) {
+                                                   HeadAllocator<char> head_allocator, bool is_head,
+                                                   bool upgrade_requested) {
     constexpr int max_interim_answers = 8;  // a daemon that sends only 1xx is lying
     for (int interim = 0;; ++interim) {
-        parser.emplace();
+        parser.emplace(std::piecewise_construct, std::make_tuple(),
+                       std::make_tuple(head_allocator));
         parser->header_limit(max_daemon_head_bytes);
         parser->body_limit(boost::none);  // image exports are gigabytes
         if (is_head) {
@@ -269,7 +272,8 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
     const std::string& socket_path = context.daemons.socket_path();
     const Duration daemon_timeout = context.limits.daemon_timeout;
     const bool streams_body = asked_.has_body && !held_body;
-    const std::string head_text = streams_body ? std::string() : serialise_head(request_);
+    const HeadText head_text =
+        streams_body ? HeadText(request_.get_allocator()) : serialise_head(request_);
 
     for (int attempt = 0;; ++attempt) {
         // An idle connection is taken without the coroutine acquire() is.
@@ -313,8 +317,9 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
         // Beast reads as much as the buffer has room for, at least 512 bytes: an empty
         // buffer relays a 64 MB answer in 512-byte reads (61 MB/s, bench/).
         daemon_buffer.reserve(relay_chunk_bytes);
-        const error_code head_error = co_await read_final_answer_head(
-            daemon, daemon_buffer, answer_parser, asked_.head, asked_.upgrade);
+        const error_code head_error =
+            co_await read_final_answer_head(daemon, daemon_buffer, answer_parser,
+                                            client_.head_allocator(), asked_.head, asked_.upgrade);
         daemon.expires_never();  // from here on the answer flows: no deadline cuts it
         if (head_error) {
             if (may_retry && head_error != beast::error::timeout && daemon_buffer.size() == 0) {
@@ -343,7 +348,7 @@ asio::awaitable<std::optional<bool>> Exchange::stream_request(const Decision& de
                                                               RelayScratch& scratch) {
     const SessionContext& context = client_.context();
     const std::string& socket_path = context.daemons.socket_path();
-    http::request_serializer<http::buffer_body> request_out(request_);
+    http::request_serializer<http::buffer_body, HeadFields> request_out(request_);
     auto [head_error, head_bytes] = co_await http::async_write_header(daemon, request_out, nothrow);
     if (head_error) {
         const LocalReply failed =
