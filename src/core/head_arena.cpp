@@ -24,11 +24,7 @@ class SpareBlocks {
     SpareBlocks() = default;
     SpareBlocks(const SpareBlocks&) = delete;
     SpareBlocks& operator=(const SpareBlocks&) = delete;
-    ~SpareBlocks() {
-        for (std::size_t index = 0; index < count_; ++index) {
-            ::operator delete(blocks_[index]);
-        }
-    }
+    ~SpareBlocks() { release(); }
 
     std::byte* take() {
         if (count_ > 0) {
@@ -45,6 +41,12 @@ class SpareBlocks {
         }
     }
 
+    void release() noexcept {
+        while (count_ > 0) {
+            ::operator delete(blocks_[--count_]);
+        }
+    }
+
   private:
     std::array<std::byte*, most_kept> blocks_{};
     std::size_t count_ = 0;
@@ -53,6 +55,10 @@ class SpareBlocks {
 thread_local SpareBlocks spare_blocks;
 
 }  // namespace
+
+void release_spare_head_blocks() noexcept {
+    spare_blocks.release();
+}
 
 bool HeadArena::in_block(const std::byte* pointer) const {
     // Compared as integers: a heap pointer and the block are unrelated objects.

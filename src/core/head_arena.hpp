@@ -37,6 +37,9 @@ class HeadArena {
     std::size_t live_ = 0;  // allocations in the block not yet freed
 };
 
+// When the proxy falls quiet: the blocks this thread keeps go back to the heap, to be trimmed.
+void release_spare_head_blocks() noexcept;
+
 // A std allocator over a HeadArena. Default-constructed it has none and uses the heap, so a
 // head built by hand (a test's, a look-up's) needs no arena.
 template <class T>

@@ -270,7 +270,7 @@ asio::awaitable<bool> relay_scoped_events(const AnswerRelay& relay) {
 asio::awaitable<bool> relay_buffered(const AnswerRelay& relay, bool keep_client) {
     auto& parser = relay.parser;
     auto& response = parser.get();
-    beast::flat_buffer& buffer = relay.daemon_buffer;
+    DaemonBuffer& buffer = relay.daemon_buffer;
     const std::uint64_t length = parser.is_done() ? 0 : *parser.content_length_remaining();
     error_code read_error;
     while (buffer.size() < length) {

@@ -59,7 +59,7 @@ class RequestInFlight {
 // connection that goes back to the pool, to be read as another client's. A 101 is final only
 // when the client asked to upgrade.
 asio::awaitable<error_code> read_final_answer_head(DaemonStream& daemon,
-                                                   beast::flat_buffer& daemon_buffer,
+                                                   DaemonBuffer& daemon_buffer,
                                                    std::optional<DaemonAnswerParser>& parser,
                                                    HeadAllocator<char> head_allocator, bool is_head,
                                                    bool upgrade_requested) {
@@ -327,7 +327,7 @@ asio::awaitable<std::optional<bool>> Exchange::read_and_relay_answer(const Decis
                                                                      RelayScratch& scratch) {
     DaemonStream& daemon = *connection.stream;
     std::optional<DaemonAnswerParser> answer_parser;
-    beast::flat_buffer daemon_buffer;
+    DaemonBuffer daemon_buffer;
     // Beast reads as much as the buffer has room for, at least 512 bytes: an empty
     // buffer relays a 64 MB answer in 512-byte reads (61 MB/s, bench/).
     daemon_buffer.reserve(relay_chunk_bytes);
