@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "daemon_model.hpp"
 #include "forwarded_head.hpp"
+#include "head_arena.hpp"
 #include "head_check.hpp"
 #include "policy.hpp"
 
@@ -38,7 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!socket_proxy::check_request_head(head).ok) {
         return 0;
     }
-    http::request_parser<http::empty_body> parser;
+    socket_proxy::HeadArena arena;  // as a connection's: the heads are cut from it
+    http::request_parser<http::empty_body, socket_proxy::HeadAllocator<char>> parser(
+        std::piecewise_construct, std::make_tuple(),
+        std::make_tuple(socket_proxy::HeadAllocator<char>(arena)));
     parser.header_limit(64 * 1024);  // the session's default SOCKET_PROXY_MAX_HEAD_SIZE
     parser.eager(false);
     boost::system::error_code error;
@@ -61,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool upgrade = socket_proxy::requests_upgrade(request);
     socket_proxy::prepare_forwarded_head(request, *decision.target, parser.content_length(),
                                          upgrade);
-    const std::string forwarded = socket_proxy::serialise_head(request);
+    const socket_proxy::HeadText forwarded_text = socket_proxy::serialise_head(request);
+    const std::string_view forwarded(forwarded_text);
 
     // One request head, which the proxy's own strict check accepts (with room for the Host
     // the proxy adds when an HTTP/1.0 client sent none).
@@ -87,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(!fuzz_model::is_sensitive(*route));
 
     // Framed one way only, as the body was read: the daemon cannot see a second request.
-    http::request_parser<http::empty_body> daemon_view;
+    http::request_parser<http::empty_body, socket_proxy::HeadAllocator<char>> daemon_view;
     // Go's http.DefaultMaxHeaderBytes: re-encoding may make the target longer than the
     // client's (a '"' becomes %22), but never past what the daemon reads.
     daemon_view.header_limit(1024 * 1024);

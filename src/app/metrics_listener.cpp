@@ -19,6 +19,7 @@
 #include <string>
 
 #include "daemon_request.hpp"
+#include "head_arena.hpp"
 #include "nothrow.hpp"
 
 #ifndef SOCKET_PROXY_VERSION
@@ -138,7 +139,7 @@ asio::awaitable<void> answer_scrapes(tcp::socket socket, MetricsContext context,
     beast::basic_stream<tcp> stream(std::move(socket));
     beast::flat_buffer buffer(max_scrape_head_bytes);
     for (;;) {
-        http::request_parser<http::buffer_body> parser;
+        http::request_parser<http::buffer_body, HeadAllocator<char>> parser;
         parser.header_limit(max_scrape_head_bytes);
         stream.expires_after(scrape_head_timeout);
         auto [read_error, read] = co_await http::async_read_header(stream, buffer, parser, nothrow);

@@ -12,7 +12,7 @@ namespace http = beast::http;
 
 namespace {
 
-bool connection_has_token(const http::fields& fields, std::string_view token) {
+bool connection_has_token(const HeadFields& fields, std::string_view token) {
     for (const auto& listed : http::token_list{fields[http::field::connection]}) {
         if (beast::iequals(listed, token)) {
             return true;
@@ -51,11 +51,11 @@ std::string find_ambiguity(const RequestHead& request) {
     return {};
 }
 
-bool requests_upgrade(const http::fields& fields) {
+bool requests_upgrade(const HeadFields& fields) {
     return fields.count(http::field::upgrade) > 0 && connection_has_token(fields, "upgrade");
 }
 
-void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
+void remove_hop_by_hop_fields(HeadFields& fields, bool keep_upgrade) {
     // A copy: erasing a field the list names may not pull the list from under the loop.
     const std::string connection(fields[http::field::connection]);
     for (const auto& name : http::token_list{connection}) {
@@ -77,7 +77,7 @@ void remove_hop_by_hop_fields(http::fields& fields, bool keep_upgrade) {
     }
 }
 
-Expectation read_expectation(const http::fields& fields) {
+Expectation read_expectation(const HeadFields& fields) {
     if (fields.count(http::field::expect) == 0) {
         return Expectation::none;
     }
@@ -111,7 +111,7 @@ void prepare_forwarded_head(RequestHead& request, const Target& target,
 
 namespace {
 
-void append_fields(std::string& text, const http::fields& fields) {
+void append_fields(HeadText& text, const HeadFields& fields) {
     for (const auto& field : fields) {
         text += field.name_string();
         text += ": ";
@@ -121,7 +121,7 @@ void append_fields(std::string& text, const http::fields& fields) {
     text += "\r\n";
 }
 
-void append_version(std::string& text, unsigned version) {
+void append_version(HeadText& text, unsigned version) {
     text += "HTTP/";
     text += static_cast<char>('0' + version / 10);
     text += '.';
@@ -132,8 +132,8 @@ void append_version(std::string& text, unsigned version) {
 
 // Written by hand: Beast's serializer costs more CPU than the rest of a small request's
 // relay (bench/). The unit tests hold both to the same bytes.
-std::string serialise_head(const RequestHead& request) {
-    std::string text;
+HeadText serialise_head(const RequestHead& request) {
+    HeadText text(request.get_allocator());
     text.reserve(256);
     text += request.method_string();
     text += ' ';
@@ -145,8 +145,8 @@ std::string serialise_head(const RequestHead& request) {
     return text;
 }
 
-std::string serialise_head(const ResponseHead& response) {
-    std::string text;
+HeadText serialise_head(const ResponseHead& response) {
+    HeadText text(response.get_allocator());
     text.reserve(256);
     append_version(text, response.version());
     text += ' ';

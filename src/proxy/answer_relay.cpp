@@ -92,9 +92,8 @@ void finish_daemon_connection(const AnswerRelay& relay, bool complete) {
 
 // The daemon's end-to-end fields for an answer the proxy re-frames itself: no hop-by-hop
 // fields, no framing (the proxy sets its own).
-http::response_header<> reframed_head(const http::response_header<>& daemon_head,
-                                      unsigned client_version) {
-    http::response_header<> head;
+ResponseHead reframed_head(const ResponseHead& daemon_head, unsigned client_version) {
+    ResponseHead head(daemon_head.get_allocator());
     head.result(daemon_head.result());
     head.version(client_version);
     for (const auto& field : daemon_head) {
@@ -181,9 +180,25 @@ asio::awaitable<bool> answer_not_rewritten(const AnswerRelay& relay, const std::
     co_return co_await reply_locally(relay.client, relay.log, relay.asked, relay.decision, reply);
 }
 
+// The rewrite a filtered list or a redacted answer gets.
+AnswerRewrite rewrite_for(const AnswerRelay& relay, AnswerStrategy strategy) {
+    if (strategy == AnswerStrategy::filtered_list) {
+        // A list that carries secrets (the volumes' driver options) is redacted too.
+        return AnswerRewrite{
+            [&labels = relay.decision.container_labels, list = relay.decision.scope->kind,
+             redacts = answer_redacts(relay.decision)](std::string_view body) {
+                std::optional<std::string> filtered = filter_list(list, body, labels);
+                return filtered && redacts ? redact_secrets(*filtered) : filtered;
+            },
+            "filtered"};
+    }
+    return AnswerRewrite{[](std::string_view body) { return redact_secrets(body); }, "redacted"};
+}
+
 // An answer that carries secrets or invisible containers is read whole (bounded), rewritten,
 // and sent with its new length.
-asio::awaitable<bool> relay_rewritten(const AnswerRelay& relay, const AnswerRewrite& rewrite) {
+asio::awaitable<bool> relay_rewritten(const AnswerRelay& relay, AnswerStrategy strategy) {
+    const AnswerRewrite rewrite = rewrite_for(relay, strategy);
     DaemonStream& daemon = *relay.daemon.stream;
     std::string body;
     const error_code read_error = co_await read_whole_body(
@@ -208,7 +223,7 @@ asio::awaitable<bool> relay_rewritten(const AnswerRelay& relay, const AnswerRewr
                        rewrite.done);
     }
 
-    http::response<http::string_body> response{
+    http::response<http::string_body, HeadFields> response{
         reframed_head(relay.parser.get(), relay.asked.version), *rewritten};
     response.keep_alive(relay.asked.keep_alive);
     response.prepare_payload();
@@ -224,12 +239,12 @@ asio::awaitable<bool> relay_scoped_events(const AnswerRelay& relay) {
     DaemonStream& daemon = *relay.daemon.stream;
     const OpenStream open_stream(relay.client.context().state, true);
     const bool chunked = relay.asked.version >= 11;
-    http::response_header<> head = reframed_head(relay.parser.get(), relay.asked.version);
+    ResponseHead head = reframed_head(relay.parser.get(), relay.asked.version);
     head.set(http::field::connection, "close");
     if (chunked) {
         head.set(http::field::transfer_encoding, "chunked");
     }
-    const std::string head_text = serialise_head(head);
+    const HeadText head_text = serialise_head(head);
     auto [head_error, head_bytes] =
         co_await asio::async_write(relay.client.stream(), asio::buffer(head_text), nothrow);
     if (head_error) {
@@ -272,7 +287,7 @@ asio::awaitable<bool> relay_scoped_events(const AnswerRelay& relay) {
 asio::awaitable<bool> relay_buffered(const AnswerRelay& relay, bool keep_client) {
     auto& parser = relay.parser;
     auto& response = parser.get();
-    beast::flat_buffer& buffer = relay.daemon_buffer;
+    DaemonBuffer& buffer = relay.daemon_buffer;
     const std::uint64_t length = parser.is_done() ? 0 : *parser.content_length_remaining();
     error_code read_error;
     while (buffer.size() < length) {
@@ -294,7 +309,7 @@ asio::awaitable<bool> relay_buffered(const AnswerRelay& relay, bool keep_client)
                                          failed);
     }
     const auto body_size = static_cast<std::size_t>(length);
-    const std::string head_text = serialise_head(response.base());
+    const HeadText head_text = serialise_head(response.base());
     const std::array<asio::const_buffer, 2> out{asio::buffer(head_text),
                                                 asio::buffer(buffer.data().data(), body_size)};
     auto [write_error, written] = co_await asio::async_write(relay.client.stream(), out, nothrow);
@@ -310,14 +325,21 @@ asio::awaitable<bool> relay_buffered(const AnswerRelay& relay, bool keep_client)
     co_return !write_error && keep_client;
 }
 
+asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client, bool upgraded);
+
 // A long answer of known length the policy does not read: the head (with the body's first
-// bytes, read along with it) is written, the rest spliced from socket to socket.
-asio::awaitable<bool> relay_spliced(const AnswerRelay& relay, bool keep_client, SplicePipe& pipe) {
+// bytes, read along with it) is written, the rest spliced from socket to socket. Without a pipe
+// (descriptors short), the answer is relayed through the buffer.
+asio::awaitable<bool> relay_spliced(const AnswerRelay& relay, bool keep_client) {
+    std::optional<SplicePipe> pipe = SplicePipe::open();
+    if (!pipe) {
+        co_return co_await relay_streamed(relay, keep_client, false);
+    }
     auto& response = relay.parser.get();
     const std::uint64_t length = *relay.parser.content_length_remaining();
     const std::size_t buffered =
         static_cast<std::size_t>(std::min<std::uint64_t>(relay.daemon_buffer.size(), length));
-    const std::string head_text = serialise_head(response.base());
+    const HeadText head_text = serialise_head(response.base());
     const std::array<asio::const_buffer, 2> out{
         asio::buffer(head_text), asio::buffer(relay.daemon_buffer.data().data(), buffered)};
     auto [write_error, written] = co_await asio::async_write(relay.client.stream(), out, nothrow);
@@ -326,7 +348,7 @@ asio::awaitable<bool> relay_spliced(const AnswerRelay& relay, bool keep_client, 
     if (write_error) {
         relayed.write_error = write_error;
     } else {
-        relayed = co_await splice_body(relay.daemon.stream->socket(), relay.client.socket(), pipe,
+        relayed = co_await splice_body(relay.daemon.stream->socket(), relay.client.socket(), *pipe,
                                        length - buffered);
         relayed.bytes += buffered;
     }
@@ -357,7 +379,7 @@ asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client,
     const bool streaming = upgraded || !length_known;
     const OpenStream open_stream(relay.client.context().state, streaming);
 
-    http::response_serializer<http::buffer_body> response_out(response);
+    http::response_serializer<http::buffer_body, HeadFields> response_out(response);
     auto [head_error, head_bytes] =
         co_await http::async_write_header(relay.client.stream(), response_out, nothrow);
     if (head_error) {
@@ -412,7 +434,8 @@ asio::awaitable<bool> relay_streamed(const AnswerRelay& relay, bool keep_client,
 }
 
 // The daemon's own head and framing, made fit for the client: no hop-by-hop fields, its HTTP
-// version, its keep-alive.
+// version, its keep-alive. Not a coroutine, nor is relay_answer(): each hands over the
+// coroutine of the relay that runs, and an answer takes two coroutine frames fewer.
 asio::awaitable<bool> relay_as_sent(const AnswerRelay& relay, AnswerStrategy strategy) {
     auto& response = relay.parser.get();
     const bool upgraded = strategy == AnswerStrategy::tunnel;
@@ -432,15 +455,12 @@ asio::awaitable<bool> relay_as_sent(const AnswerRelay& relay, AnswerStrategy str
         response.keep_alive(keep_client);
     }
     if (strategy == AnswerStrategy::buffered) {
-        co_return co_await relay_buffered(relay, keep_client);
+        return relay_buffered(relay, keep_client);
     }
     if (strategy == AnswerStrategy::spliced) {
-        // Without a pipe (descriptors short), the answer is relayed through the buffer.
-        if (std::optional<SplicePipe> pipe = SplicePipe::open()) {
-            co_return co_await relay_spliced(relay, keep_client, *pipe);
-        }
+        return relay_spliced(relay, keep_client);
     }
-    co_return co_await relay_streamed(relay, keep_client, upgraded);
+    return relay_streamed(relay, keep_client, upgraded);
 }
 
 }  // namespace
@@ -464,27 +484,13 @@ AnswerFacts answer_facts(const AnswerRelay& relay) {
 asio::awaitable<bool> relay_answer(const AnswerRelay& relay, AnswerStrategy strategy) {
     switch (strategy) {
         case AnswerStrategy::scoped_events:
-            co_return co_await relay_scoped_events(relay);
-        case AnswerStrategy::filtered_list: {
-            // A list that carries secrets (the volumes' driver options) is redacted too.
-            const AnswerRewrite filter{
-                [&labels = relay.decision.container_labels, list = relay.decision.scope->kind,
-                 redacts = answer_redacts(relay.decision)](std::string_view body) {
-                    std::optional<std::string> filtered = filter_list(list, body, labels);
-                    return filtered && redacts ? redact_secrets(*filtered) : filtered;
-                },
-                "filtered"};
-            co_return co_await relay_rewritten(relay, filter);
-        }
-        case AnswerStrategy::redacted: {
-            const AnswerRewrite redaction{
-                [](std::string_view body) { return redact_secrets(body); }, "redacted"};
-            co_return co_await relay_rewritten(relay, redaction);
-        }
+            return relay_scoped_events(relay);
+        case AnswerStrategy::filtered_list:
+        case AnswerStrategy::redacted:
+            return relay_rewritten(relay, strategy);
         default:
-            break;  // sent as the daemon framed it
+            return relay_as_sent(relay, strategy);  // sent as the daemon framed it
     }
-    co_return co_await relay_as_sent(relay, strategy);
 }
 
 }  // namespace socket_proxy

@@ -26,7 +26,7 @@ struct AnswerRelay {
     RequestLog& log;
     DaemonConnection& daemon;
     DaemonAnswerParser& parser;  // its head read; the body, if any, is next
-    boost::beast::flat_buffer& daemon_buffer;
+    DaemonBuffer& daemon_buffer;
     RelayScratch& scratch;  // one relay buffer, holding nothing of value
 };
 

@@ -19,6 +19,8 @@
 #include <string>
 
 #include "daemon_pool.hpp"
+#include "forwarded_head.hpp"
+#include "head_arena.hpp"
 #include "nothrow.hpp"
 #include "splice.hpp"
 #include "units.hpp"
@@ -33,32 +35,85 @@ inline constexpr std::size_t relay_chunk_bytes = 32 * 1024;
 // /tasks of a big swarm, a few MB.
 inline constexpr std::size_t max_held_answer_bytes = 32 * 1024 * 1024;
 
-using DaemonAnswerParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+// Its head's fields are cut from the client connection's arena.
+using DaemonAnswerParser =
+    boost::beast::http::response_parser<boost::beast::http::buffer_body, HeadAllocator<char>>;
+
+// Buffers of relay_chunk_bytes, each answer needs one or two, are kept by each thread for its
+// next requests: glibc serves a block this large from its bins, not its per-thread cache. Left
+// uninitialised.
+[[nodiscard]] char* take_relay_buffer();
+void give_back_relay_buffer(char* buffer) noexcept;
+// When the proxy falls quiet: the thread's kept buffers go back to the heap, to be trimmed.
+void release_spare_relay_buffers() noexcept;
+
+// Takes buffers of relay_chunk_bytes from the thread's spares; any other size from the heap.
+template <class T>
+class RelayBufferAllocator {
+  public:
+    using value_type = T;
+    RelayBufferAllocator() noexcept = default;
+    template <class U>
+    RelayBufferAllocator(const RelayBufferAllocator<U>&) noexcept {}  // NOLINT: rebinding
+
+    [[nodiscard]] T* allocate(std::size_t count) {
+        if (count * sizeof(T) == relay_chunk_bytes) {
+            return reinterpret_cast<T*>(take_relay_buffer());
+        }
+        return static_cast<T*>(::operator new(count * sizeof(T)));
+    }
+    void deallocate(T* pointer, std::size_t count) noexcept {
+        if (count * sizeof(T) == relay_chunk_bytes) {
+            give_back_relay_buffer(reinterpret_cast<char*>(pointer));
+        } else {
+            ::operator delete(pointer);
+        }
+    }
+
+    template <class U>
+    bool operator==(const RelayBufferAllocator<U>&) const noexcept {
+        return true;
+    }
+};
+
+// What the daemon's answer is read into, head and body: it starts at relay_chunk_bytes.
+using DaemonBuffer = boost::beast::basic_flat_buffer<RelayBufferAllocator<char>>;
 
 // The relay's buffer, left uninitialised: zeroing 32 KiB cost more than a small answer's
-// whole relay (bench/: a tenth of the proxy's CPU per request). Allocated at its first use:
+// whole relay (bench/: a tenth of the proxy's CPU per request). Taken at its first use:
 // most answers are held whole in the daemon's buffer and never need it.
 class RelayScratch {
   public:
+    RelayScratch() = default;
+    RelayScratch(const RelayScratch&) = delete;
+    RelayScratch& operator=(const RelayScratch&) = delete;
+    ~RelayScratch() {
+        if (bytes_) {
+            give_back_relay_buffer(bytes_);
+        }
+    }
+
     std::span<char> bytes() {
         if (!bytes_) {
-            bytes_ = std::make_unique_for_overwrite<char[]>(relay_chunk_bytes);
+            bytes_ = take_relay_buffer();
         }
-        return {bytes_.get(), relay_chunk_bytes};
+        return {bytes_, relay_chunk_bytes};
     }
 
   private:
-    std::unique_ptr<char[]> bytes_;
+    char* bytes_ = nullptr;
 };
 
 // The buffer_body relay of Beast's http_examples.hpp, reading with read_some so that every
 // piece is passed on as soon as it arrives: an event must not wait for a buffer to fill.
 // `read_idle_limit` bounds each wait for `from` (0: none).
-template <bool isRequest, class From, class To>
+template <bool isRequest, class From, class FromBuffer, class To>
 boost::asio::awaitable<RelayOutcome> relay_body(
-    From& from, boost::beast::flat_buffer& from_buffer,
-    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser, To& to,
-    boost::beast::http::serializer<isRequest, boost::beast::http::buffer_body>& out,
+    From& from, FromBuffer& from_buffer,
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body, HeadAllocator<char>>&
+        parser,
+    To& to,
+    boost::beast::http::serializer<isRequest, boost::beast::http::buffer_body, HeadFields>& out,
     std::span<char> scratch, Duration read_idle_limit) {
     namespace http = boost::beast::http;
     RelayOutcome outcome;
@@ -113,7 +168,7 @@ boost::asio::awaitable<RelayOutcome> relay_body(
 
 // Reads the next piece of a daemon answer's body into `scratch`; returns its size in `read`.
 boost::asio::awaitable<boost::system::error_code> read_body_piece(DaemonStream& daemon,
-                                                                  boost::beast::flat_buffer& buffer,
+                                                                  DaemonBuffer& buffer,
                                                                   DaemonAnswerParser& parser,
                                                                   std::span<char> scratch,
                                                                   std::size_t& read);
@@ -121,7 +176,7 @@ boost::asio::awaitable<boost::system::error_code> read_body_piece(DaemonStream& 
 // Reads the rest of a daemon answer into `body`, at most max_held_answer_bytes: a longer one
 // ends with http::error::body_limit.
 boost::asio::awaitable<boost::system::error_code> read_whole_body(DaemonStream& daemon,
-                                                                  boost::beast::flat_buffer& buffer,
+                                                                  DaemonBuffer& buffer,
                                                                   DaemonAnswerParser& parser,
                                                                   std::span<char> scratch,
                                                                   std::string& body);

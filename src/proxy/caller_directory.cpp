@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "body_relay.hpp"
 #include "daemon_request.hpp"
 #include "log.hpp"
 #include "nothrow.hpp"
@@ -177,8 +178,8 @@ asio::awaitable<void> CallerDirectory::follow_events() {
             const std::string head = "GET " + events_target + " HTTP/1.1\r\nHost: docker\r\n\r\n";
             auto [write_error, written] =
                 co_await asio::async_write(daemon, asio::buffer(head), nothrow);
-            beast::flat_buffer buffer;
-            http::response_parser<http::buffer_body> parser;
+            DaemonBuffer buffer;
+            DaemonAnswerParser parser;
             parser.header_limit(max_daemon_head_bytes);
             parser.body_limit(boost::none);  // a stream for as long as the proxy runs
             auto [head_error, head_bytes] =

@@ -315,6 +315,7 @@ asio::awaitable<Connection::ClientWatch> Connection::watch_tls_client() {
 // Streams stay open for days holding only their own buffers: they do not count.
 void Connection::give_back_memory_when_quiet() {
     if (context_.state.requests_in_flight <= context_.state.open_streams) {
+        release_thread_spares();
         context_.memory.on_quiet();
     }
 }

@@ -19,6 +19,8 @@
 #include "client_stream.hpp"
 #include "daemon_pool.hpp"
 #include "decision_cache.hpp"
+#include "forwarded_head.hpp"
+#include "head_arena.hpp"
 #include "memory.hpp"
 #include "policy.hpp"
 #include "server_state.hpp"
@@ -26,9 +28,11 @@
 
 namespace socket_proxy {
 
-// The client's request as Beast parses it: the head whole, the body streamed through a buffer.
-using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-using ClientRequest = boost::beast::http::request<boost::beast::http::buffer_body>;
+// The client's request as Beast parses it: the head whole, its fields in the connection's
+// arena, the body streamed through a buffer.
+using RequestParser =
+    boost::beast::http::request_parser<boost::beast::http::buffer_body, HeadAllocator<char>>;
+using ClientRequest = boost::beast::http::request<boost::beast::http::buffer_body, HeadFields>;
 
 // The client's request as it arrived, before the forwarded head rewrites it for the daemon
 // (HTTP/1.1, keep-alive, no Expect): the answer takes its shape from these.
@@ -104,6 +108,9 @@ class Connection {
     // it.
     Connection(ClientStream stream, Client identity, SessionContext context);
 
+    // For the parsers of this connection's heads, the request's and the daemon's answer's.
+    HeadAllocator<char> head_allocator() { return HeadAllocator<char>(head_arena_); }
+
     // Reads the next request's head into `parser`, a fresh one for each request.
     boost::asio::awaitable<NextRequest> read_request(RequestParser& parser);
 
@@ -152,6 +159,7 @@ class Connection {
     boost::asio::awaitable<ClientWatch> watch_tls_client();
 
     ClientStream stream_;
+    HeadArena head_arena_;  // outlives the heads: they die with their request
     Client identity_;
     SessionContext context_;
     boost::beast::flat_buffer buffer_;

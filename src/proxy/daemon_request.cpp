@@ -7,7 +7,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "body_relay.hpp"
 #include "forwarded_head.hpp"
+#include "head_arena.hpp"
 #include "nothrow.hpp"
 
 namespace socket_proxy {
@@ -23,7 +25,7 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
     head.target(target);
     head.version(11);
     head.set(http::field::host, "docker");
-    const std::string head_text = serialise_head(head);
+    const HeadText head_text = serialise_head(head);
     for (int attempt = 0;; ++attempt) {
         auto connection = co_await daemons.acquire();
         if (!connection) {
@@ -43,13 +45,13 @@ asio::awaitable<DaemonAnswer> daemon_request(DaemonPool& daemons, Duration timeo
             }
             co_return DaemonAnswer{write_error, {}, 0, {}};
         }
-        http::response_parser<http::string_body> parser;
+        http::response_parser<http::string_body, HeadAllocator<char>> parser;
         parser.header_limit(max_daemon_head_bytes);
         parser.body_limit(max_body_bytes);
         if (method == http::verb::head) {
             parser.skip(true);
         }
-        beast::flat_buffer buffer;
+        DaemonBuffer buffer;
         auto [read_error, read] = co_await http::async_read(daemon, buffer, parser, nothrow);
         daemon.expires_never();
         if (read_error) {

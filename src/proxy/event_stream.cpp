@@ -59,8 +59,7 @@ bool EventFilter::take(std::string_view piece, bool last, std::string& visible) 
     return pending_.size() <= max_event_bytes;
 }
 
-asio::awaitable<void> relay_visible_events(DaemonStream& daemon,
-                                           boost::beast::flat_buffer& daemon_buffer,
+asio::awaitable<void> relay_visible_events(DaemonStream& daemon, DaemonBuffer& daemon_buffer,
                                            DaemonAnswerParser& parser, ClientStream& client,
                                            const std::vector<LabelSelector>& labels, bool chunked,
                                            std::span<char> scratch, EventRelay& relay) {

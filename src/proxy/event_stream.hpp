@@ -56,8 +56,7 @@ struct EventRelay {
 // Passes the visible events of the daemon's answer body to the client until the body ends, or
 // either side fails; `chunked` sends each write as one chunk. `relay` is kept up to date
 // throughout, so that it tells how far the stream went when this is cancelled.
-boost::asio::awaitable<void> relay_visible_events(DaemonStream& daemon,
-                                                  boost::beast::flat_buffer& daemon_buffer,
+boost::asio::awaitable<void> relay_visible_events(DaemonStream& daemon, DaemonBuffer& daemon_buffer,
                                                   DaemonAnswerParser& parser, ClientStream& client,
                                                   const std::vector<LabelSelector>& labels,
                                                   bool chunked, std::span<char> scratch,

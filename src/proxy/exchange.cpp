@@ -13,6 +13,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -58,12 +59,14 @@ class RequestInFlight {
 // connection that goes back to the pool, to be read as another client's. A 101 is final only
 // when the client asked to upgrade.
 asio::awaitable<error_code> read_final_answer_head(DaemonStream& daemon,
-                                                   beast::flat_buffer& daemon_buffer,
+                                                   DaemonBuffer& daemon_buffer,
                                                    std::optional<DaemonAnswerParser>& parser,
-                                                   bool is_head, bool upgrade_requested) {
+                                                   HeadAllocator<char> head_allocator, bool is_head,
+                                                   bool upgrade_requested) {
     constexpr int max_interim_answers = 8;  // a daemon that sends only 1xx is lying
     for (int interim = 0;; ++interim) {
-        parser.emplace();
+        parser.emplace(std::piecewise_construct, std::make_tuple(),
+                       std::make_tuple(head_allocator));
         parser->header_limit(max_daemon_head_bytes);
         parser->body_limit(boost::none);  // image exports are gigabytes
         if (is_head) {
@@ -269,7 +272,8 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
     const std::string& socket_path = context.daemons.socket_path();
     const Duration daemon_timeout = context.limits.daemon_timeout;
     const bool streams_body = asked_.has_body && !held_body;
-    const std::string head_text = streams_body ? std::string() : serialise_head(request_);
+    const HeadText head_text =
+        streams_body ? HeadText(request_.get_allocator()) : serialise_head(request_);
 
     // Such a request goes again when a reused connection fails before any answer byte
     // (may_retry below), so its first try can trust a connection released moments ago. The
@@ -307,8 +311,7 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
             if (write_error) {
                 if (may_retry)
                     continue;
-                const LocalReply failed = daemon_failed(write_error, socket_path, daemon_timeout);
-                co_return co_await reply(decision, failed);
+                co_return co_await reply_daemon_failed(decision, write_error);
             }
             log_.body_bytes_sent(held_body ? held_body->size() : 0);
         } else if (const std::optional<bool> answered =
@@ -316,32 +319,46 @@ asio::awaitable<bool> Exchange::send_to_daemon(const Decision& decision,
             co_return *answered;
         }
 
-        std::optional<DaemonAnswerParser> answer_parser;
-        beast::flat_buffer daemon_buffer;
-        // Beast reads as much as the buffer has room for, at least 512 bytes: an empty
-        // buffer relays a 64 MB answer in 512-byte reads (61 MB/s, bench/).
-        daemon_buffer.reserve(relay_chunk_bytes);
-        const error_code head_error = co_await read_final_answer_head(
-            daemon, daemon_buffer, answer_parser, asked_.head, asked_.upgrade);
-        daemon.expires_never();  // from here on the answer flows: no deadline cuts it
-        if (head_error) {
-            if (may_retry && head_error != beast::error::timeout && daemon_buffer.size() == 0) {
-                continue;
-            }
-            const LocalReply failed = daemon_failed(head_error, socket_path, daemon_timeout);
-            co_return co_await reply(decision, failed);
+        if (const std::optional<bool> answered =
+                co_await read_and_relay_answer(decision, *connection, may_retry, scratch)) {
+            co_return *answered;
         }
-        const AnswerRelay relay{.client = client_,
-                                .request = request_,
-                                .asked = asked_,
-                                .decision = decision,
-                                .log = log_,
-                                .daemon = *connection,
-                                .parser = *answer_parser,
-                                .daemon_buffer = daemon_buffer,
-                                .scratch = scratch};
-        co_return co_await relay_answer(relay, choose_answer_strategy(answer_facts(relay)));
     }
+}
+
+// The daemon's answer to the request just sent on `connection`, relayed to the client. Returns
+// nullopt when the connection, taken from the pool (`may_retry`), turns out closed before any
+// answer: the request can go again on another.
+asio::awaitable<std::optional<bool>> Exchange::read_and_relay_answer(const Decision& decision,
+                                                                     DaemonConnection& connection,
+                                                                     bool may_retry,
+                                                                     RelayScratch& scratch) {
+    DaemonStream& daemon = *connection.stream;
+    std::optional<DaemonAnswerParser> answer_parser;
+    DaemonBuffer daemon_buffer;
+    // Beast reads as much as the buffer has room for, at least 512 bytes: an empty
+    // buffer relays a 64 MB answer in 512-byte reads (61 MB/s, bench/).
+    daemon_buffer.reserve(relay_chunk_bytes);
+    const error_code head_error =
+        co_await read_final_answer_head(daemon, daemon_buffer, answer_parser,
+                                        client_.head_allocator(), asked_.head, asked_.upgrade);
+    daemon.expires_never();  // from here on the answer flows: no deadline cuts it
+    if (head_error) {
+        if (may_retry && head_error != beast::error::timeout && daemon_buffer.size() == 0) {
+            co_return std::nullopt;
+        }
+        co_return co_await reply_daemon_failed(decision, head_error);
+    }
+    const AnswerRelay relay{.client = client_,
+                            .request = request_,
+                            .asked = asked_,
+                            .decision = decision,
+                            .log = log_,
+                            .daemon = connection,
+                            .parser = *answer_parser,
+                            .daemon_buffer = daemon_buffer,
+                            .scratch = scratch};
+    co_return co_await relay_answer(relay, choose_answer_strategy(answer_facts(relay)));
 }
 
 // The head, then the body as it arrives from the client. Returns nullopt when the whole request
@@ -351,12 +368,10 @@ asio::awaitable<std::optional<bool>> Exchange::stream_request(const Decision& de
                                                               RelayScratch& scratch) {
     const SessionContext& context = client_.context();
     const std::string& socket_path = context.daemons.socket_path();
-    http::request_serializer<http::buffer_body> request_out(request_);
+    http::request_serializer<http::buffer_body, HeadFields> request_out(request_);
     auto [head_error, head_bytes] = co_await http::async_write_header(daemon, request_out, nothrow);
     if (head_error) {
-        const LocalReply failed =
-            daemon_failed(head_error, socket_path, context.limits.daemon_timeout);
-        co_return co_await reply(decision, failed);
+        co_return co_await reply_daemon_failed(decision, head_error);
     }
     daemon.expires_never();  // a request body may legitimately take long to send
     // A request body that stops arriving is an idle client, not a flowing response.
@@ -503,6 +518,16 @@ asio::awaitable<bool> Exchange::refuse_allowed(const Decision& decision, http::s
 
 asio::awaitable<bool> Exchange::reply(const Decision& decision, const LocalReply& local) {
     co_return co_await reply_locally(client_, log_, asked_, decision, local);
+}
+
+// Built here rather than in the callers: a reply held across their co_await would make each
+// caller's coroutine frame larger than the size Asio recycles.
+asio::awaitable<bool> Exchange::reply_daemon_failed(const Decision& decision,
+                                                    const error_code& error) {
+    const SessionContext& context = client_.context();
+    const LocalReply failed =
+        daemon_failed(error, context.daemons.socket_path(), context.limits.daemon_timeout);
+    co_return co_await reply(decision, failed);
 }
 
 }  // namespace socket_proxy

@@ -42,6 +42,10 @@ class Exchange {
     boost::asio::awaitable<bool> send_to_daemon(const Decision& decision,
                                                 const std::optional<std::string>& held_body,
                                                 RelayScratch& scratch);
+    boost::asio::awaitable<std::optional<bool>> read_and_relay_answer(const Decision& decision,
+                                                                      DaemonConnection& connection,
+                                                                      bool may_retry,
+                                                                      RelayScratch& scratch);
     boost::asio::awaitable<std::optional<bool>> stream_request(const Decision& decision,
                                                                DaemonStream& daemon,
                                                                RelayScratch& scratch);
@@ -58,6 +62,8 @@ class Exchange {
                                                 boost::beast::http::status status,
                                                 std::string message, bool keep_alive);
     boost::asio::awaitable<bool> reply(const Decision& decision, const LocalReply& local);
+    boost::asio::awaitable<bool> reply_daemon_failed(const Decision& decision,
+                                                     const boost::system::error_code& error);
 
     Connection& client_;
     RequestParser& parser_;

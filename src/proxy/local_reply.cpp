@@ -42,10 +42,11 @@ asio::awaitable<void> send(Connection& connection, const RequestFacts& request, 
 
 }  // namespace
 
-http::response<http::string_body> docker_error_response(http::status status,
-                                                        const std::string& message, bool keep_alive,
-                                                        unsigned version) {
-    http::response<http::string_body> response{status, version};
+http::response<http::string_body, HeadFields> docker_error_response(http::status status,
+                                                                    const std::string& message,
+                                                                    bool keep_alive,
+                                                                    unsigned version) {
+    http::response<http::string_body, HeadFields> response{status, version};
     response.set(http::field::content_type, "application/json");
     response.body() = docker_error_body(message);
     response.keep_alive(keep_alive);

@@ -22,9 +22,9 @@ namespace socket_proxy {
 
 // The complete error answer the docker CLI prints: {"message"} with exactly application/json,
 // which is the only type it reads the message from.
-[[nodiscard]] boost::beast::http::response<boost::beast::http::string_body> docker_error_response(
-    boost::beast::http::status status, const std::string& message, bool keep_alive,
-    unsigned version);
+[[nodiscard]] boost::beast::http::response<boost::beast::http::string_body, HeadFields>
+docker_error_response(boost::beast::http::status status, const std::string& message,
+                      bool keep_alive, unsigned version);
 
 struct LocalReply {
     boost::beast::http::status status = boost::beast::http::status::bad_gateway;

@@ -8,6 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "body_relay.hpp"
+#include "head_arena.hpp"
+
 namespace socket_proxy {
 namespace asio = boost::asio;
 
@@ -58,6 +61,17 @@ asio::awaitable<void> MemoryTrimmer::trim_later() {
     } else {
         pending_ = false;
     }
+}
+
+void release_thread_spares() {
+    thread_local std::chrono::steady_clock::time_point last_release{};
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_release < min_trim_interval) {
+        return;
+    }
+    last_release = now;
+    release_spare_head_blocks();
+    release_spare_relay_buffers();
 }
 
 void MemoryTrimmer::trim() {

@@ -44,4 +44,9 @@ class MemoryTrimmer {
     std::chrono::steady_clock::time_point last_trim_{};
 };
 
+// Gives the head blocks and relay buffers this thread keeps for its next requests back to the
+// heap, when the proxy falls quiet; at most once a second, since under a trickle of requests it
+// falls quiet after each one.
+void release_thread_spares();
+
 }  // namespace socket_proxy

@@ -42,8 +42,8 @@ std::string describe_client(const Client& client) {
     return describe_peer(client) + listener_and_container(client);
 }
 
-RequestLog::RequestLog(const http::request<http::buffer_body>& request, const Client& client,
-                       Metrics& metrics)
+RequestLog::RequestLog(const http::request<http::buffer_body, HeadFields>& request,
+                       const Client& client, Metrics& metrics)
     : request_(request), client_(client), metrics_(metrics), raw_target_(request.target()) {}
 
 void RequestLog::record(LogLevel level, const Decision& decision, int status,

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "forwarded_head.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "policy.hpp"
@@ -37,8 +38,9 @@ class RequestLog {
 
     // From here the request's time is counted. `request` is read again when the line is
     // written: its method, as the client sent it.
-    RequestLog(const boost::beast::http::request<boost::beast::http::buffer_body>& request,
-               const Client& client, Metrics& metrics);
+    RequestLog(
+        const boost::beast::http::request<boost::beast::http::buffer_body, HeadFields>& request,
+        const Client& client, Metrics& metrics);
 
     void audited(AuditVerdict verdict) { audit_ = std::move(verdict); }
     void body_bytes_sent(std::uint64_t bytes) { bytes_in_ = bytes; }  // to the daemon
@@ -49,7 +51,7 @@ class RequestLog {
                 std::vector<LogField> extra = {});
 
   private:
-    const boost::beast::http::request<boost::beast::http::buffer_body>& request_;
+    const boost::beast::http::request<boost::beast::http::buffer_body, HeadFields>& request_;
     const Client& client_;
     Metrics& metrics_;
     Clock::time_point started_ = Clock::now();

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <limits>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "exchange.hpp"
 #include "local_reply.hpp"
@@ -27,7 +29,9 @@ constexpr auto refusal_timeout = std::chrono::seconds(2);
 asio::awaitable<void> run_session(ClientStream client, Client identity, SessionContext context) {
     Connection connection(std::move(client), std::move(identity), context);
     for (;;) {
-        RequestParser parser;  // one per request: a finished parser cannot be reused
+        // One per request: a finished parser cannot be reused.
+        RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                             std::make_tuple(connection.head_allocator()));
         const NextRequest next = co_await connection.read_request(parser);
         if (next.refusal) {
             co_await refuse_undecided(connection, *next.refusal);
