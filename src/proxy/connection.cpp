@@ -79,12 +79,11 @@ bool Connection::may_need_container() const {
     if (container_asked_) {
         return false;
     }
-    const auto selects = [](const SharedPolicy& shared) {
-        const std::shared_ptr<const Policy> policy = shared.load();
+    const auto selects = [](const std::shared_ptr<const Policy>& policy) {
         return policy && policy->selects_containers();
     };
     // Asked again at the next request: a reload may bring such a rule.
-    return selects(context_.policy) || selects(context_.audit_policy);
+    return selects(policy()) || selects(audit_policy());
 }
 
 asio::awaitable<void> Connection::learn_container() {

@@ -129,6 +129,14 @@ class Connection {
     // Whether learn_container() has anything to do: checked first, it spares each request the
     // coroutine.
     [[nodiscard]] bool may_need_container() const;
+    // The policies in force (the audit candidate: null without audit mode), read without a
+    // lock unless a reload swapped them. Copy the pointer to keep one across a co_await.
+    [[nodiscard]] const std::shared_ptr<const Policy>& policy() const {
+        return context_.policy.current(policy_);
+    }
+    [[nodiscard]] const std::shared_ptr<const Policy>& audit_policy() const {
+        return context_.audit_policy.current(audit_policy_);
+    }
     const SessionContext& context() const { return context_; }
     DecisionCache& decisions() { return decisions_; }
 
@@ -164,6 +172,8 @@ class Connection {
     SessionContext context_;
     boost::beast::flat_buffer buffer_;
     DecisionCache decisions_;
+    mutable HeldPolicy policy_;        // the policy in force as this connection last read it
+    mutable HeldPolicy audit_policy_;  // and the audit candidate
     bool first_request_ = true;
     bool container_asked_ = false;
     bool drain_before_close_ = false;

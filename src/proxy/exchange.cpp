@@ -133,8 +133,7 @@ asio::awaitable<bool> Exchange::answer() {
 // Under the policy in force now: a reload while the request runs does not change its decision.
 // In audit mode the candidate policy's verdict goes into the log line.
 std::shared_ptr<const Decision> Exchange::decide_by_policy() {
-    const SessionContext& context = client_.context();
-    const std::shared_ptr<const Policy> policy = context.policy.load();
+    const std::shared_ptr<const Policy> policy = client_.policy();
     Request judged{request_.method_string(), request_.target(), request_[http::field::host]};
     const std::string_view content_type = request_[http::field::content_type];
     judged.form_body = may_be_form_body(content_type);
@@ -144,7 +143,7 @@ std::shared_ptr<const Decision> Exchange::decide_by_policy() {
         decision = std::make_shared<const Decision>(decide(judged, client_.identity(), *policy));
         cache.store(judged, policy, decision);
     }
-    if (const std::shared_ptr<const Policy> candidate = context.audit_policy.load()) {
+    if (const std::shared_ptr<const Policy> candidate = client_.audit_policy()) {
         const Decision audited = decide(judged, client_.identity(), *candidate);
         log_.audited(AuditVerdict{audited.allowed(), audited.rule});
     }

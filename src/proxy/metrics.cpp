@@ -1,6 +1,7 @@
 #include "metrics.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <initializer_list>
 
@@ -134,28 +135,62 @@ void render_gauges(std::string& out, const MetricsGauges& gauges) {
 
 }  // namespace
 
+namespace {
+
+// This thread's tally shard: threads take the shards in turn as they first count.
+std::size_t this_threads_shard(std::size_t shards) {
+    static std::atomic<std::size_t> next_shard = 0;
+    thread_local const std::size_t shard = next_shard.fetch_add(1) % shards;
+    return shard;
+}
+
+}  // namespace
+
+void Metrics::Tally::add(const Tally& other) {
+    for (const auto& [key, count] : other.requests) {
+        requests[key] += count;
+    }
+    for (const auto& [route, histogram] : other.durations) {
+        Histogram& sum = durations[route];
+        for (std::size_t i = 0; i < sum.buckets.size(); ++i) {
+            sum.buckets[i] += histogram.buckets[i];
+        }
+        sum.count += histogram.count;
+        sum.sum += histogram.sum;
+    }
+    for (const auto& [route, ended] : other.streams) {
+        Streams& sum = streams[route];
+        sum.ended += ended.ended;
+        sum.seconds += ended.seconds;
+    }
+    bytes_to_daemon += other.bytes_to_daemon;
+    bytes_to_client += other.bytes_to_client;
+}
+
 void Metrics::record(const RequestSample& request) {
     RequestKey key{request.allowed ? "allow" : "deny", std::string(method_label(request.method)),
                    route_template(request.route_path), std::to_string(request.status)};
-    const std::lock_guard lock(mutex_);
-    auto counted = requests_.find(key);
-    if (counted == requests_.end()) {
-        if (requests_.size() >= max_request_series) {
+    TallyShard& shard = tallies_[this_threads_shard(tally_shards)];
+    const std::lock_guard lock(shard.mutex);
+    Tally& tally = shard.tally;
+    auto counted = tally.requests.find(key);
+    if (counted == tally.requests.end()) {
+        if (tally.requests.size() >= max_request_series) {
             key = {std::get<0>(key), "other", "other", "other"};
         }
-        counted = requests_.try_emplace(std::move(key)).first;
+        counted = tally.requests.try_emplace(std::move(key)).first;
     }
     ++counted->second;
     const std::string& route = std::get<2>(counted->first);
-    bytes_to_daemon_ += request.bytes_in;
-    bytes_to_client_ += request.bytes_out;
+    tally.bytes_to_daemon += request.bytes_in;
+    tally.bytes_to_client += request.bytes_out;
     if (request.stream) {
-        Streams& streams = streams_[route];
+        Streams& streams = tally.streams[route];
         ++streams.ended;
         streams.seconds += request.seconds;
         return;
     }
-    Histogram& histogram = durations_[route];
+    Histogram& histogram = tally.durations[route];
     const auto bucket =
         std::lower_bound(duration_buckets.begin(), duration_buckets.end(), request.seconds);
     if (bucket != duration_buckets.end()) {
@@ -200,6 +235,11 @@ void Metrics::set_certificate_expiries(std::vector<CertificateExpiry> certificat
 }
 
 std::string Metrics::render(const MetricsGauges& gauges) const {
+    Tally tally;
+    for (TallyShard& shard : tallies_) {
+        const std::lock_guard lock(shard.mutex);
+        tally.add(shard.tally);
+    }
     const std::lock_guard lock(mutex_);
     std::string out;
     describe(out, "socket_proxy_build_info", "gauge", "The running socket-proxy's version.");
@@ -209,7 +249,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
     describe(out, "socket_proxy_requests_total", "counter",
              "Requests answered (streams when they end), by decision, method, route template "
              "and status.");
-    for (const auto& [key, count] : requests_) {
+    for (const auto& [key, count] : tally.requests) {
         const auto& [decision, method, route, status] = key;
         sample(out, "socket_proxy_requests_total",
                "decision=\"" + decision + "\",method=\"" + method + "\"," + route_label(route) +
@@ -220,25 +260,27 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
     describe(out, "socket_proxy_request_duration_seconds", "histogram",
              "Time from the request head to the end of the answer, for answers that are not "
              "streams.");
-    for (const auto& [route, histogram] : durations_) {
+    for (const auto& [route, histogram] : tally.durations) {
         render_duration_histogram(out, route_label(route), histogram);
     }
 
     describe(out, "socket_proxy_streams_ended_total", "counter",
              "Streams (events, logs -f, stats, attach) that have ended, by route template.");
-    for (const auto& [route, streams] : streams_) {
+    for (const auto& [route, streams] : tally.streams) {
         sample(out, "socket_proxy_streams_ended_total", route_label(route), streams.ended);
     }
     describe(out, "socket_proxy_stream_seconds_total", "counter",
              "How long the ended streams were open, in all, by route template.");
-    for (const auto& [route, streams] : streams_) {
+    for (const auto& [route, streams] : tally.streams) {
         sample(out, "socket_proxy_stream_seconds_total", route_label(route), streams.seconds);
     }
 
     describe(out, "socket_proxy_relayed_bytes_total", "counter",
              "Body bytes relayed: request bodies to the daemon, answers to clients.");
-    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_daemon\"", bytes_to_daemon_);
-    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_client\"", bytes_to_client_);
+    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_daemon\"",
+           tally.bytes_to_daemon);
+    sample(out, "socket_proxy_relayed_bytes_total", "direction=\"to_client\"",
+           tally.bytes_to_client);
 
     describe(out, "socket_proxy_refused_connections_total", "counter",
              "Client connections refused before any request was read.");

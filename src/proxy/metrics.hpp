@@ -107,15 +107,29 @@ class Metrics {
     // decision, method, route template, status
     using RequestKey = std::tuple<std::string, std::string, std::string, std::string>;
 
-    std::map<RequestKey, std::uint64_t> requests_;
-    std::map<std::string, Histogram> durations_;  // answers of known length, by route template
     struct Streams {
         std::uint64_t ended = 0;
         double seconds = 0;
     };
-    std::map<std::string, Streams> streams_;  // by route template, counted when they end
-    std::uint64_t bytes_to_daemon_ = 0;
-    std::uint64_t bytes_to_client_ = 0;
+    struct Tally {
+        std::map<RequestKey, std::uint64_t> requests;
+        std::map<std::string, Histogram> durations;  // answers of known length, by route
+        std::map<std::string, Streams> streams;      // by route template, counted when they end
+        std::uint64_t bytes_to_daemon = 0;
+        std::uint64_t bytes_to_client = 0;
+
+        void add(const Tally& other);
+    };
+    // Each serving thread counts its requests in a shard of its own (up to this many threads;
+    // more share), so that threads never wait for each other: with one mutex for all, a thread
+    // that lost its core while counting stalled the other (bench/profile). render() adds the
+    // shards up; the series bound holds per shard.
+    static constexpr std::size_t tally_shards = 8;
+    struct TallyShard {
+        std::mutex mutex;
+        Tally tally;
+    };
+    mutable std::array<TallyShard, tally_shards> tallies_;
     std::uint64_t refused_over_limit_ = 0;
     std::uint64_t refused_outsiders_ = 0;
     std::map<std::pair<std::string, std::string>, std::uint64_t> limited_;  // rule, limit
