@@ -1,8 +1,9 @@
 #include "head_arena.hpp"
 
-#include <array>
 #include <cassert>
 #include <cstdint>
+
+#include "spare_blocks.hpp"
 
 namespace socket_proxy {
 
@@ -15,44 +16,8 @@ constexpr std::size_t rounded_up(std::size_t bytes) {
 }
 
 // Blocks given back, kept for the thread's next heads: as many as its connections have heads
-// in flight at once, up to a bound, so that a burst does not leave its high-water mark behind.
-// Each serving thread runs its own connections, so no lock.
-class SpareBlocks {
-  public:
-    static constexpr std::size_t most_kept = 32;
-
-    SpareBlocks() = default;
-    SpareBlocks(const SpareBlocks&) = delete;
-    SpareBlocks& operator=(const SpareBlocks&) = delete;
-    ~SpareBlocks() { release(); }
-
-    std::byte* take() {
-        if (count_ > 0) {
-            return blocks_[--count_];
-        }
-        return static_cast<std::byte*>(::operator new(HeadArena::block_bytes));
-    }
-
-    void give_back(std::byte* block) {
-        if (count_ < most_kept) {
-            blocks_[count_++] = block;
-        } else {
-            ::operator delete(block);
-        }
-    }
-
-    void release() noexcept {
-        while (count_ > 0) {
-            ::operator delete(blocks_[--count_]);
-        }
-    }
-
-  private:
-    std::array<std::byte*, most_kept> blocks_{};
-    std::size_t count_ = 0;
-};
-
-thread_local SpareBlocks spare_blocks;
+// in flight at once, up to a bound.
+thread_local SpareBlocks<HeadArena::block_bytes, 32> spare_blocks;
 
 }  // namespace
 
@@ -81,7 +46,7 @@ void* HeadArena::allocate(std::size_t bytes) {
         return ::operator new(bytes);
     }
     if (!block_) {
-        block_ = spare_blocks.take();
+        block_ = static_cast<std::byte*>(spare_blocks.take());
         used_ = 0;
     }
     if (needed > block_bytes - used_) {

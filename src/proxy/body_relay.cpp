@@ -1,8 +1,7 @@
 #include "body_relay.hpp"
 
-#include <array>
-
 #include "nothrow.hpp"
+#include "spare_blocks.hpp"
 
 namespace socket_proxy {
 namespace asio = boost::asio;
@@ -12,50 +11,13 @@ using boost::system::error_code;
 
 namespace {
 
-// As many as a thread's requests in flight at once usually vary by, so that a busy thread
-// takes none from the heap; a burst beyond them does not stay behind.
-class SpareRelayBuffers {
-  public:
-    static constexpr std::size_t most_kept = 16;
-
-    SpareRelayBuffers() = default;
-    SpareRelayBuffers(const SpareRelayBuffers&) = delete;
-    SpareRelayBuffers& operator=(const SpareRelayBuffers&) = delete;
-    ~SpareRelayBuffers() { release(); }
-
-    char* take() {
-        if (count_ > 0) {
-            return buffers_[--count_];
-        }
-        return static_cast<char*>(::operator new(relay_chunk_bytes));
-    }
-
-    void give_back(char* buffer) noexcept {
-        if (count_ < most_kept) {
-            buffers_[count_++] = buffer;
-        } else {
-            ::operator delete(buffer);
-        }
-    }
-
-    void release() noexcept {
-        while (count_ > 0) {
-            ::operator delete(buffers_[--count_]);
-        }
-    }
-
-  private:
-    std::array<char*, most_kept> buffers_{};
-    std::size_t count_ = 0;
-};
-
-// Each serving thread runs its own connections: no lock.
-thread_local SpareRelayBuffers spare_relay_buffers;
+// As many as a thread's requests in flight at once usually vary by.
+thread_local SpareBlocks<relay_chunk_bytes, 16> spare_relay_buffers;
 
 }  // namespace
 
 char* take_relay_buffer() {
-    return spare_relay_buffers.take();
+    return static_cast<char*>(spare_relay_buffers.take());
 }
 
 void give_back_relay_buffer(char* buffer) noexcept {

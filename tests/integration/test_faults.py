@@ -61,12 +61,9 @@ class FakeDaemon:
         except OSError:
             pass
         self.server.close()
+        self.drop_connections()
         with self.lock:
             for connection in self.connections:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 connection.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
