@@ -22,6 +22,7 @@
 #include "forwarded_head.hpp"
 #include "label_scope.hpp"
 #include "local_reply.hpp"
+#include "memory.hpp"
 #include "nothrow.hpp"
 #include "redact.hpp"
 #include "splice.hpp"
@@ -39,12 +40,16 @@ namespace {
 class OpenStream {
   public:
     OpenStream(ServerState& state, bool counted) : state_(state), counted_(counted) {
-        if (counted_)
+        if (counted_) {
             ++state_.open_streams;
+            ++this_threads_load().streams;
+        }
     }
     ~OpenStream() {
-        if (counted_)
+        if (counted_) {
             --state_.open_streams;
+            --this_threads_load().streams;
+        }
     }
     OpenStream(const OpenStream&) = delete;
     OpenStream& operator=(const OpenStream&) = delete;

@@ -313,8 +313,8 @@ asio::awaitable<Connection::ClientWatch> Connection::watch_tls_client() {
 
 // Streams stay open for days holding only their own buffers: they do not count.
 void Connection::give_back_memory_when_quiet() {
+    release_thread_spares_when_idle();
     if (context_.state.requests_in_flight <= context_.state.open_streams) {
-        release_thread_spares();
         context_.memory.on_quiet();
     }
 }

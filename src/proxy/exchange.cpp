@@ -25,6 +25,7 @@
 #include "forwarded_head.hpp"
 #include "head_check.hpp"
 #include "label_scope.hpp"
+#include "memory.hpp"
 #include "nothrow.hpp"
 #include "stream_routes.hpp"
 #include "write_body.hpp"
@@ -42,9 +43,11 @@ class RequestInFlight {
   public:
     explicit RequestInFlight(Connection& client) : client_(client) {
         ++client_.context().state.requests_in_flight;
+        ++this_threads_load().requests;
     }
     ~RequestInFlight() {
         --client_.context().state.requests_in_flight;
+        --this_threads_load().requests;
         client_.give_back_memory_when_quiet();
     }
     RequestInFlight(const RequestInFlight&) = delete;

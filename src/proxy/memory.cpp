@@ -63,13 +63,16 @@ asio::awaitable<void> MemoryTrimmer::trim_later() {
     }
 }
 
-void release_thread_spares() {
-    thread_local std::chrono::steady_clock::time_point last_release{};
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_release < min_trim_interval) {
+ThreadLoad& this_threads_load() {
+    thread_local ThreadLoad load;
+    return load;
+}
+
+void release_thread_spares_when_idle() {
+    const ThreadLoad& load = this_threads_load();
+    if (load.requests > load.streams) {
         return;
     }
-    last_release = now;
     release_spare_head_blocks();
     release_spare_relay_buffers();
 }

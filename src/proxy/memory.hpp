@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 
 namespace socket_proxy {
@@ -44,9 +45,18 @@ class MemoryTrimmer {
     std::chrono::steady_clock::time_point last_trim_{};
 };
 
-// Gives the head blocks and relay buffers this thread keeps for its next requests back to the
-// heap, when the proxy falls quiet; at most once a second, since under a trickle of requests it
-// falls quiet after each one.
-void release_thread_spares();
+// What this serving thread has in flight: requests, and of them streams. A thread keeps head
+// blocks and relay buffers for its next requests while it is busy, whatever the other threads do.
+struct ThreadLoad {
+    std::size_t requests = 0;
+    std::size_t streams = 0;
+};
+ThreadLoad& this_threads_load();
+
+// Gives the head blocks and relay buffers this thread keeps back to the heap (for the trimmer),
+// when nothing but streams is in flight on this thread. Each thread does it for itself: a thread
+// whose last request ended while another was still busy kept them for good (the soak's second
+// round grew by them).
+void release_thread_spares_when_idle();
 
 }  // namespace socket_proxy
