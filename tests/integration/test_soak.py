@@ -48,7 +48,13 @@ PINNED_KIB_PER_PEAK_DESCRIPTOR = 4
 # Measured: 3.6-4.1 KiB per peak descriptor over six soaks of the split and the previous session, the rest being malloc's own
 # bookkeeping (arena headers, the trimmed top's remainder), which does not scale with clients.
 HEAP_BOOKKEEPING_KIB = 512
-SECOND_ROUND_GROWTH_KIB = 512
+# What each serving thread keeps for its next requests (Asio's 16 recycled frames and handlers
+# of each kind, spare head blocks and relay buffers) lands in heap pages the first round's peak
+# left fragmented: from round to round the heap moves by up to 660 KiB either way (soaks of
+# 2026-12-05: 8,780 -> 8,276 -> 8,824 KiB). A leak moves one way only: the third round must
+# stay within this of the highest before it.
+SECOND_ROUND_GROWTH_KIB = 1024
+LATER_ROUND_GROWTH_KIB = 512
 
 
 def _rss_kib(pid: int, kind: str = "VmRSS") -> int:
@@ -439,21 +445,29 @@ def test_soak(proxy_factory, spare_engine):
     assert SANITIZED or anon_after <= anon_before + pinned_kib + HEAP_BOOKKEEPING_KIB, \
         f"anonymous memory: {anon_before} KiB before, {anon_after} KiB after the soak"
 
-    # A second round of clients reuses what the first left: nothing may grow with use.
-    second = Soak(proxy, spare_engine, requests=REQUESTS // 2, restart=False)
-    asyncio.run(second.run_clients())
-    assert not second.tally.failures, "\n".join(second.tally.failures)
-    assert second.tally.engine_down == 0 and second.tally.cut == 0, second.tally
-    deadline = time.monotonic() + 10
-    while _fds(pid) > fds_before + FD_SLACK and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # the last trim is at most a second after the proxy fell quiet
-    anon_second = _rss_kib(pid, "RssAnon")
-    print(f"soak, second round of {second.requests} requests: anonymous memory {anon_after} -> "
-          f"{anon_second} KiB, fds {_fds(pid)}")
-    assert _fds(pid) <= fds_before + FD_SLACK
+    # More rounds of clients reuse what the first left: nothing may grow with use.
+    def another_round(number: int, anon_before_round: int) -> int:
+        round_ = Soak(proxy, spare_engine, requests=REQUESTS // 2, restart=False)
+        asyncio.run(round_.run_clients())
+        assert not round_.tally.failures, "\n".join(round_.tally.failures)
+        assert round_.tally.engine_down == 0 and round_.tally.cut == 0, round_.tally
+        deadline = time.monotonic() + 10
+        while _fds(pid) > fds_before + FD_SLACK and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the last trim is at most a second after the proxy fell quiet
+        anon_after_round = _rss_kib(pid, "RssAnon")
+        print(f"soak, round {number} of {round_.requests} requests: anonymous memory "
+              f"{anon_before_round} -> {anon_after_round} KiB, fds {_fds(pid)}")
+        assert _fds(pid) <= fds_before + FD_SLACK
+        return anon_after_round
+
+    anon_second = another_round(2, anon_after)
+    anon_third = another_round(3, anon_second)
     assert SANITIZED or anon_second <= anon_after + SECOND_ROUND_GROWTH_KIB, \
         f"anonymous memory grew from {anon_after} KiB to {anon_second} KiB in a second round"
+    assert SANITIZED or anon_third <= max(anon_after, anon_second) + LATER_ROUND_GROWTH_KIB, \
+        f"anonymous memory grew to {anon_third} KiB in a third round ({anon_after} KiB after " \
+        f"the first, {anon_second} KiB after the second)"
 
     # And it still serves, through the restarted engine.
     async def after():
