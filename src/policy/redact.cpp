@@ -454,32 +454,39 @@ void redact_command_line(json::array& arguments) {
 
 void redact_value(json::value& value);
 
+void redact_member(std::string_view key, json::value& member);
+
 void redact_object(json::object& object) {
     object.erase("JoinTokens");
     for (auto& [key, member] : object) {
-        if (key == "Env" && member.is_array()) {
-            redact_environment(member.get_array());
-        } else if (key == "Cmd" && member.is_array()) {
-            redact_command(member.get_array());
-        } else if (key == "OnBuild" && member.is_array()) {
-            for (json::value& step : member.get_array()) {
-                if (json::string* text = step.if_string()) {
-                    *text = redact_instruction(*text);
-                }
-            }
-        } else if ((key == "CreatedBy" || key == "created_by") && member.is_string()) {
-            member = redact_build_step(member.get_string());
-        } else if (key == "CreateCommand" && member.is_array()) {
-            redact_command_line(member.get_array());
-        } else if ((key == "LogConfig" || key == "LogDriver") && member.is_object()) {
-            redact_log_driver(member.get_object());
-            continue;
-        } else if (key == "Options" && member.is_object()) {
-            redact_options(member.get_object(), true);
-            continue;
-        }
-        redact_value(member);
+        redact_member(key, member);
     }
+}
+
+// A member is judged by its key wherever its object sits, inside a log driver too.
+void redact_member(std::string_view key, json::value& member) {
+    if (key == "Env" && member.is_array()) {
+        redact_environment(member.get_array());
+    } else if (key == "Cmd" && member.is_array()) {
+        redact_command(member.get_array());
+    } else if (key == "OnBuild" && member.is_array()) {
+        for (json::value& step : member.get_array()) {
+            if (json::string* text = step.if_string()) {
+                *text = redact_instruction(*text);
+            }
+        }
+    } else if ((key == "CreatedBy" || key == "created_by") && member.is_string()) {
+        member = redact_build_step(member.get_string());
+    } else if (key == "CreateCommand" && member.is_array()) {
+        redact_command_line(member.get_array());
+    } else if ((key == "LogConfig" || key == "LogDriver") && member.is_object()) {
+        redact_log_driver(member.get_object());
+        return;
+    } else if (key == "Options" && member.is_object()) {
+        redact_options(member.get_object(), true);
+        return;
+    }
+    redact_value(member);
 }
 
 void redact_log_driver(json::object& driver) {
@@ -487,7 +494,7 @@ void redact_log_driver(json::object& driver) {
         if ((key == "Config" || key == "Options") && member.is_object()) {
             redact_options(member.get_object(), false);
         } else {
-            redact_value(member);
+            redact_member(key, member);
         }
     }
 }

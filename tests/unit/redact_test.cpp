@@ -215,6 +215,16 @@ TEST(RedactTest, LogDriverOptionsKeepHarmlessKeys) {
     EXPECT_EQ(podman.at("HostConfig").at("LogConfig").at("Path"), "/x/ctr.log");
 }
 
+// Found by daemon_answer_fuzz: a log driver's other members were walked without their keys, so
+// an Env inside one kept its values.
+TEST(RedactTest, KeysInsideALogDriverStillCount) {
+    const json::value inspect = redacted(R"([{"LogDriver": {"Name": "x",
+        "Env": ["A=hunter2", {"Name": "B", "Value": "hunter3"}], "Cmd": ["|1", "T=hunter4", "sh"]}}])");
+    EXPECT_EQ(inspect.at(0).at("LogDriver"),
+              json::parse(R"({"Name": "x", "Env": ["A=<redacted>", {"Name": "B",
+                  "Value": "<redacted>"}], "Cmd": ["|1", "T=<redacted>", "sh"]})"));
+}
+
 // Measured on podman 4.3: Config.CreateCommand is the command line, global options included.
 TEST(RedactTest, PodmanCreateCommand) {
     const json::value inspect = redacted(R"({"Config": {"CreateCommand": ["podman",
