@@ -37,7 +37,8 @@ class HeadArena {
     std::size_t live_ = 0;  // allocations in the block not yet freed
 };
 
-// When the proxy falls quiet: the blocks this thread keeps go back to the heap, to be trimmed.
+// When this thread is idle (release_thread_spares_when_idle): the blocks it keeps go back to
+// the heap, to be trimmed.
 void release_spare_head_blocks() noexcept;
 
 // A std allocator over a HeadArena. Default-constructed it has none and uses the heap, so a

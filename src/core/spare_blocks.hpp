@@ -34,7 +34,7 @@ class SpareBlocks {
         }
     }
 
-    // When the proxy falls quiet: back to the heap, to be trimmed.
+    // When nothing but streams is in flight on the thread: back to the heap, to be trimmed.
     void release() noexcept {
         while (count_ > 0) {
             ::operator delete(blocks_[--count_]);

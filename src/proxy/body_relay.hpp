@@ -44,7 +44,8 @@ using DaemonAnswerParser =
 // uninitialised.
 [[nodiscard]] char* take_relay_buffer();
 void give_back_relay_buffer(char* buffer) noexcept;
-// When the proxy falls quiet: the thread's kept buffers go back to the heap, to be trimmed.
+// When this thread is idle (release_thread_spares_when_idle): its kept buffers go back to the
+// heap, to be trimmed.
 void release_spare_relay_buffers() noexcept;
 
 // Takes buffers of relay_chunk_bytes from the thread's spares; any other size from the heap.
